@@ -1,0 +1,29 @@
+# The two commands of the README: `make serve` and `make test`.
+# Everything is installed into ./.venv from PyPI; nothing is needed on the machine but Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Set up and start the server on the embedded default (SQLite under ./data, port 8080).
+serve: $(STAMP)
+	$(BIN)/village-broadcast serve
+
+## Set up and run the whole test suite (on SQLite, and on PostgreSQL when one answers at VB_TEST_POSTGRES_URL).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Benchmarks: not part of the tests; they print ratios and percentiles.
+bench: $(STAMP)
+	$(BIN)/python bench/fanout.py
+
+clean:
+	rm -rf $(VENV) data

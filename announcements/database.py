@@ -1,0 +1,125 @@
+"""The database: an async engine, read and write sessions, and migrations applied at start.
+
+SQLite (the embedded default) runs in WAL mode with one writer: write sessions take the write lock
+up front (`BEGIN IMMEDIATE`) and queue behind an in-process lock, so a burst of writers never meets
+"database is locked". On PostgreSQL, event rows take a transaction-level advisory lock so that
+`seq` order is commit order and no reader ever skips an event committed late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK_ID = 0x5642_4D49  # "VBMI": one replica migrates at a time on PostgreSQL
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / 'village.db'}"
+
+
+class Database:
+    """One engine per process; sessions are short and never span a network wait."""
+
+    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = asyncio.Lock()
+        self.engine: AsyncEngine = self._make_engine(url, schema=schema, echo=echo)
+
+    def _make_engine(self, url: str, *, schema: str | None, echo: bool) -> AsyncEngine:
+        if self.is_sqlite:
+            path = sa.engine.make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+            sa_event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+            sa_event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+            return engine
+        connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+        return create_async_engine(
+            url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+        )
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading; anything it writes is rolled back."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits when the block ends without an exception."""
+        if self.is_sqlite:
+            async with self._write_lock:
+                async with AsyncSession(self._immediate_engine, expire_on_commit=False) as session:
+                    async with session.begin():
+                        yield session
+        else:
+            async with AsyncSession(self.engine, expire_on_commit=False) as session:
+                async with session.begin():
+                    yield session
+
+    @property
+    def _immediate_engine(self) -> AsyncEngine:
+        return self.engine.execution_options(sqlite_begin="IMMEDIATE")
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (run at every start; a no-op when current)."""
+        async with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            try:
+                await conn.run_sync(_upgrade_to_head)
+                await conn.commit()
+            finally:
+                if not self.is_sqlite:
+                    await conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
+                    await conn.commit()
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _upgrade_to_head(sync_conn) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = sync_conn
+    command.upgrade(config, "head")
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
+    # Let SQLAlchemy's "begin" event decide how transactions start (pysqlite's own BEGIN is deferred).
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives a power cut too
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+async def lock_event_order(session: AsyncSession) -> None:
+    """Make `seq` allocation and commit happen in one order (PostgreSQL; SQLite has one writer)."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        await session.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": 0x5642_4556})

@@ -1,0 +1,304 @@
+"""Tables and API shapes (SQLModel): per entity `XBase`, the table `X`, and `XCreate` / `XPublic`.
+
+Every change a screen must learn of is an `Event` row written in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import AwareDatetime, field_validator, model_validator
+from sqlmodel import Field, SQLModel
+
+from announcements.areas import normalize_area
+from announcements.timeutil import UTCDateTime, utcnow
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _time_column(**kw) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def _json_column(default_factory) -> Any:
+    return Field(default_factory=default_factory, sa_type=sa.JSON)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    COMMITTEE = "committee"
+    WORKER = "worker"
+    SCREEN = "screen"
+
+
+class Priority(StrEnum):
+    EMERGENCY = "emergency"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """Smaller goes first."""
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {Priority.EMERGENCY: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
+
+
+class AnnouncementStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class Language(StrEnum):
+    ZH = "zh"
+    EN = "en"
+
+
+class ScreenKind(StrEnum):
+    SCREEN = "screen"
+    SPEAKER = "speaker"
+
+
+class AreaPathModel(SQLModel):
+    @field_validator("area", "path", mode="before", check_fields=False)
+    @classmethod
+    def _valid_area(cls, value: str) -> str:
+        return normalize_area(value)
+
+
+# ---------------------------------------------------------------- areas
+
+class AreaBase(AreaPathModel):
+    path: str = Field(primary_key=True, max_length=600)
+    name: str = Field(min_length=1, max_length=100)
+
+
+class Area(AreaBase, table=True):
+    created_at: datetime = _time_column(default_factory=utcnow)
+
+
+class AreaCreate(AreaBase):
+    pass
+
+
+class AreaPublic(AreaBase):
+    created_at: datetime
+
+
+# ---------------------------------------------------------------- screens
+
+class ScreenBase(AreaPathModel):
+    name: str = Field(min_length=1, max_length=100)
+    area: str = Field(max_length=600, index=True)
+    kind: ScreenKind = Field(default=ScreenKind.SCREEN, sa_type=sa.String(20))
+
+
+class Screen(ScreenBase, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    tags: list[str] = _json_column(list)
+    created_at: datetime = _time_column(default_factory=utcnow)
+    revoked_at: datetime | None = _time_column(default=None)
+    last_seen: datetime | None = _time_column(default=None)
+    client: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    cursor: int = 0  # the highest seq the screen has acknowledged (cumulative ack)
+
+
+class ScreenCreate(ScreenBase):
+    tags: list[str] = Field(default_factory=list, max_length=20)
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not tag or len(tag) > 40:
+                raise ValueError("each tag is 1 to 40 characters")
+        return sorted(set(tags))
+
+
+class ScreenPublic(ScreenBase):
+    id: str
+    tags: list[str]
+    created_at: datetime
+    last_seen: datetime | None
+    client: dict[str, Any] | None
+    cursor: int
+    online: bool = False
+    behind: int = 0  # events the deployment has that this screen has not acknowledged (upper bound)
+
+
+class ScreenCreated(ScreenBase):
+    id: str
+    tags: list[str]
+    token: str
+
+
+# ---------------------------------------------------------------- tokens
+
+class TokenBase(AreaPathModel):
+    role: Role = Field(sa_type=sa.String(20))
+    area: str = Field(max_length=600)
+    name: str = Field(min_length=1, max_length=100)
+
+
+class Token(TokenBase, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    secret_hash: str = Field(max_length=64, unique=True)
+    screen_id: str | None = Field(default=None, foreign_key="screen.id", index=True, max_length=32)
+    created_at: datetime = _time_column(default_factory=utcnow)
+    revoked_at: datetime | None = _time_column(default=None)
+
+
+class TokenCreate(TokenBase):
+    @field_validator("role")
+    @classmethod
+    def _not_screen(cls, role: Role) -> Role:
+        if role == Role.SCREEN:
+            raise ValueError("screen tokens are made with POST /screens, which registers the device")
+        return role
+
+
+class TokenPublic(TokenBase):
+    id: str
+    created_at: datetime
+    screen_id: str | None = None
+
+
+class TokenCreated(TokenBase):
+    id: str
+    token: str
+
+
+# ---------------------------------------------------------------- announcements
+
+class TargetSpec(SQLModel):
+    areas: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    screens: list[str] = Field(default_factory=list, max_length=500)
+
+    @field_validator("areas")
+    @classmethod
+    def _valid_areas(cls, areas: list[str]) -> list[str]:
+        return [normalize_area(a) for a in areas]
+
+
+class AnnouncementBase(SQLModel):
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=5000)
+    priority: Priority = Field(default=Priority.NORMAL, sa_type=sa.String(20))
+    category: str | None = Field(default=None, max_length=40)
+    language: Language = Field(default=Language.ZH, sa_type=sa.String(10))
+    speak: bool = True
+    repeat: int = Field(default=1, ge=1, le=5)
+
+
+class Announcement(AnnouncementBase, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    revision: int = 1
+    area: str = Field(max_length=600, index=True)  # the poster's scope: who may see and change it
+    target: dict[str, Any] = _json_column(dict)
+    status: AnnouncementStatus = Field(default=AnnouncementStatus.SCHEDULED, index=True, sa_type=sa.String(20))
+    publish_at: datetime | None = _time_column(default=None)
+    expires_at: datetime = _time_column()
+    published_at: datetime | None = _time_column(default=None)
+    ended_at: datetime | None = _time_column(default=None)
+    created_at: datetime = _time_column(default_factory=utcnow, index=True)
+    created_by: str | None = Field(default=None, max_length=32)
+    targeted: int = 0  # screens the target reached when it went live
+    audio: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    speech_status: str | None = Field(default=None, max_length=20)
+    speech_error: str | None = Field(default=None, max_length=500)
+
+
+class AnnouncementCreate(AnnouncementBase):
+    target: TargetSpec | None = None
+    publish_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> "AnnouncementCreate":
+        if self.publish_at and self.expires_at and self.expires_at <= self.publish_at:
+            raise ValueError("expires_at must be after publish_at")
+        return self
+
+
+class AnnouncementUpdate(SQLModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: str | None = Field(default=None, min_length=1, max_length=5000)
+    priority: Priority | None = None
+    expires_at: AwareDatetime | None = None
+
+
+class Deliveries(SQLModel):
+    targeted: int = 0
+    received: int = 0
+    displayed: int = 0
+    played: int = 0
+
+
+class AnnouncementPublic(AnnouncementBase):
+    id: str
+    revision: int
+    status: AnnouncementStatus
+    area: str
+    target: TargetSpec
+    publish_at: datetime | None
+    expires_at: datetime
+    published_at: datetime | None
+    created_at: datetime
+    audio: dict[str, Any] | None = None
+    speech_status: str | None = None
+    speech_error: str | None = None
+
+
+class AnnouncementDetail(AnnouncementPublic):
+    deliveries: Deliveries
+
+
+class AnnouncementPage(SQLModel):
+    items: list[AnnouncementPublic]
+    next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------- events and delivery figures
+
+class Event(SQLModel, table=True):
+    """One change a screen must learn of; `seq` is the deployment-wide order."""
+
+    __table_args__ = {"sqlite_autoincrement": True}  # a seq is never reused
+
+    seq: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
+    type: str = Field(max_length=30)
+    target: dict[str, Any] = _json_column(dict)
+    payload: dict[str, Any] = _json_column(dict)
+    announcement_id: str | None = Field(default=None, index=True, max_length=32)
+    created_at: datetime = _time_column(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """How far one announcement got on one screen (the `deliveries` figures)."""
+
+    announcement_id: str = Field(primary_key=True, max_length=32)
+    screen_id: str = Field(primary_key=True, max_length=32)
+    received_at: datetime | None = _time_column(default=None)
+    displayed_at: datetime | None = _time_column(default=None)
+    played_at: datetime | None = _time_column(default=None)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """`Idempotency-Key` of POST /announcements: the same key and body give the same announcement."""
+
+    token_id: str = Field(primary_key=True, max_length=32)
+    key: str = Field(primary_key=True, max_length=200)
+    body_hash: str = Field(max_length=64)
+    announcement_id: str = Field(max_length=32)
+    created_at: datetime = _time_column(default_factory=utcnow)

@@ -1,0 +1,255 @@
+"""The WebSocket messages of PROTOCOL.md section 3, as pydantic models and pure builders.
+
+No I/O here: the server's hub and the screen client both parse and build frames with this module,
+so the wire format lives in one place and can be tested without a socket.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = 1
+
+# Close codes of PROTOCOL.md section 3, plus one addition (SLOW_CONSUMER, see docs/protocol-additions.md).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_HELLO_TIMEOUT = 4408
+CLOSE_REPLACED = 4409
+CLOSE_SLOW_CONSUMER = 1013  # "try again later": the screen fell too far behind; it resumes by seq
+
+
+class ErrorCode(StrEnum):
+    """The one table of error codes sent in `error` messages."""
+
+    INVALID = "invalid"
+    UNKNOWN_TYPE = "unknown_type"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """A client frame that cannot be accepted; answered with an `error` message, never a dropped connection."""
+
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---------------------------------------------------------------- client to server
+
+class ClientInfo(_Message):
+    name: str = Field(default="", max_length=200)
+    version: str = Field(default="", max_length=50)
+
+
+class Hello(_Message):
+    type: Literal["hello"]
+    token: str = Field(min_length=1, max_length=200)
+    last_seq: int | None = Field(default=None, ge=0)
+    client: ClientInfo = Field(default_factory=ClientInfo)
+
+
+class Ack(_Message):
+    type: Literal["ack"]
+    seq: int = Field(ge=0)
+
+
+ReceiptState = Literal["received", "displayed", "played"]
+
+
+class Receipt(_Message):
+    type: Literal["receipt"]
+    announcement_id: str = Field(min_length=1, max_length=64)
+    state: ReceiptState
+
+
+ReplyCategory = Literal["suggestion", "complaint", "help", "dispute", "question", "other"]
+
+
+class Contact(_Message):
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=30)
+
+
+class Reply(_Message):
+    type: Literal["reply"]
+    client_msg_id: str = Field(min_length=1, max_length=100)
+    announcement_id: str | None = Field(default=None, max_length=64)
+    category: ReplyCategory
+    text: str = Field(min_length=1, max_length=1000)
+    contact: Contact | None = None
+
+
+FeedbackRating = Literal["satisfied", "basically_satisfied", "dissatisfied"]
+
+
+class Feedback(_Message):
+    type: Literal["feedback"]
+    ticket: str = Field(min_length=1, max_length=40)
+    rating: FeedbackRating
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+
+
+ClientMessage = Annotated[
+    Union[Hello, Ack, Receipt, Reply, Feedback, Ping], Field(discriminator="type")
+]
+CLIENT_TYPES = frozenset({"hello", "ack", "receipt", "reply", "feedback", "ping"})
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One readable line naming each bad field, e.g. `seq: Input should be greater than or equal to 0`."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if p not in CLIENT_TYPES) or "frame"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Parse one client frame, raising ProtocolError with the field named when it is not acceptable."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(ErrorCode.INVALID, f"frame is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID, "frame must be a JSON object with a 'type'")
+    ref = data.get("client_msg_id") if isinstance(data.get("client_msg_id"), str) else None
+    kind = data.get("type")
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}", ref)
+    try:
+        return _client_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(ErrorCode.INVALID, describe_validation_error(exc), ref) from None
+
+
+# ---------------------------------------------------------------- server to client
+
+class Audio(_Message):
+    url: str
+    format: str
+    duration_s: float
+    repeat: int
+
+
+class AnnouncementPayload(_Message):
+    """What a screen is told about one announcement (one revision of it)."""
+
+    id: str
+    revision: int
+    title: str
+    body: str
+    priority: str
+    category: str | None = None
+    language: str = "zh"
+    published_at: datetime | None = None
+    expires_at: datetime | None = None
+    audio: Audio | None = None
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    screen_id: str
+    area: str
+    kind: str
+    server_time: datetime
+    head_seq: int
+
+
+class Synced(_Message):
+    type: Literal["synced"] = "synced"
+    head_seq: int
+    reset: bool = False
+
+
+class AnnouncementEvent(_Message):
+    type: Literal["announcement"] = "announcement"
+    seq: int
+    announcement: AnnouncementPayload
+
+
+class Retract(_Message):
+    type: Literal["retract"] = "retract"
+    seq: int
+    announcement_id: str
+    reason: Literal["cancelled", "expired"]
+
+
+class RequestUpdate(_Message):
+    type: Literal["request_update"] = "request_update"
+    seq: int
+    ticket: str
+    status: str
+    response: str | None = None
+
+
+class ReplyResult(_Message):
+    type: Literal["reply_result"] = "reply_result"
+    client_msg_id: str
+    ticket: str
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str = ""
+    ref: str | None = None
+
+
+class Pong(_Message):
+    type: Literal["pong"] = "pong"
+
+
+ServerMessage = Annotated[
+    Union[Welcome, Synced, AnnouncementEvent, Retract, RequestUpdate, ReplyResult, Error, Pong],
+    Field(discriminator="type"),
+]
+_server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+SERVER_TYPES = frozenset({"welcome", "synced", "announcement", "retract", "request_update", "reply_result", "error", "pong"})
+
+
+def parse_server_message(text: str | bytes) -> ServerMessage:
+    """Parse one server frame (the client side); raises ProtocolError for anything unreadable."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(ErrorCode.INVALID, f"frame is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("type") not in SERVER_TYPES:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {data.get('type') if isinstance(data, dict) else None!r}")
+    try:
+        return _server_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(ErrorCode.INVALID, describe_validation_error(exc)) from None
+
+
+def encode(message: BaseModel) -> str:
+    """One JSON text frame (compact, UTF-8 kept as is)."""
+    return message.model_dump_json(exclude_none=False)
+
+
+def event_frame(event_type: str, seq: int, payload: dict[str, Any]) -> bytes:
+    """Build the frame of a stored event once, as bytes, to hand to every recipient unchanged."""
+    return json.dumps({"type": event_type, "seq": seq, **payload}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_frame(code: ErrorCode, message: str, ref: str | None = None) -> str:
+    return encode(Error(code=code, message=message, ref=ref))
