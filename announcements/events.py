@@ -1,0 +1,92 @@
+"""The event log: every change a screen must learn of, in `seq` order.
+
+Written in the same transaction as the change it describes; the hub sends only what is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from announcements.database import lock_event_order
+from announcements.models import Announcement, Event
+from announcements.protocol import AnnouncementPayload
+from announcements.targeting import Target
+
+ANNOUNCEMENT = "announcement"
+RETRACT = "retract"
+REQUEST_UPDATE = "request_update"
+
+
+async def append_event(
+    *, session: AsyncSession, type: str, target: Target, payload: dict, announcement_id: str | None = None
+) -> Event:
+    """Add one event to the log in the caller's transaction; its `seq` is set on return."""
+    await lock_event_order(session)
+    event = Event(type=type, target=target.to_json(), payload=payload, announcement_id=announcement_id)
+    session.add(event)
+    await session.flush()
+    return event
+
+
+def announcement_payload(announcement: Announcement) -> dict:
+    """The `announcement` object screens are sent for one revision."""
+    payload = AnnouncementPayload(
+        id=announcement.id,
+        revision=announcement.revision,
+        title=announcement.title,
+        body=announcement.body,
+        priority=announcement.priority,
+        category=announcement.category,
+        language=announcement.language,
+        published_at=announcement.published_at,
+        expires_at=announcement.expires_at,
+        audio=announcement.audio,
+    )
+    return {"announcement": payload.model_dump(mode="json")}
+
+
+async def append_announcement_event(*, session: AsyncSession, announcement: Announcement) -> Event:
+    return await append_event(
+        session=session,
+        type=ANNOUNCEMENT,
+        target=Target.from_json(announcement.target),
+        payload=announcement_payload(announcement),
+        announcement_id=announcement.id,
+    )
+
+
+async def append_retract_event(*, session: AsyncSession, announcement: Announcement, reason: str) -> Event:
+    return await append_event(
+        session=session,
+        type=RETRACT,
+        target=Target.from_json(announcement.target),
+        payload={"announcement_id": announcement.id, "reason": reason},
+        announcement_id=announcement.id,
+    )
+
+
+async def events_after(*, session: AsyncSession, after: int, limit: int = 1000, upto: int | None = None) -> Sequence[Event]:
+    query = select(Event).where(Event.seq > after).order_by(col(Event.seq)).limit(limit)
+    if upto is not None:
+        query = query.where(Event.seq <= upto)
+    return (await session.exec(query)).all()
+
+
+async def head_seq(*, session: AsyncSession) -> int:
+    return (await session.exec(select(sa.func.coalesce(sa.func.max(Event.seq), 0)))).one()
+
+
+async def latest_live_events(*, session: AsyncSession) -> Sequence[Event]:
+    """The newest announcement event of every live announcement: a screen's whole current state."""
+    newest = (
+        select(sa.func.max(Event.seq))
+        .join(Announcement, Announcement.id == Event.announcement_id)
+        .where(Announcement.status == "live", Event.type == ANNOUNCEMENT)
+        .group_by(Event.announcement_id)
+    )
+    return (await session.exec(select(Event).where(col(Event.seq).in_(newest)).order_by(col(Event.seq)))).all()
+

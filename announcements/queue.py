@@ -1,0 +1,303 @@
+"""The announcement queue: create, revise, cancel, publish when due, expire; each change with its event.
+
+Rules: an announcement waits for `publish_at`; what is due goes live in priority order; it is
+retracted at `expires_at` or when cancelled. Screens learn of nothing that is not in the event log.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from announcements.areas import ROOT
+from announcements.errors import Conflict, Invalid, NotFound
+from announcements.events import append_announcement_event, append_retract_event
+from announcements.models import (
+    Announcement,
+    AnnouncementCreate,
+    AnnouncementStatus,
+    AnnouncementUpdate,
+    Deliveries,
+    Delivery,
+    IdempotencyRecord,
+    Priority,
+    Screen,
+    TargetSpec,
+)
+from announcements.targeting import Target
+from announcements.tokens import Principal
+
+PAGE_LIMIT_DEFAULT = 50
+PAGE_LIMIT_MAX = 200
+
+_PRIORITY_ORDER = sa.case({p.value: p.rank for p in Priority}, value=col(Announcement.priority), else_=9)
+
+
+def in_area_subtree(column, scope: str):
+    """SQL condition: `column` (an area path) is `scope` or below it."""
+    if scope == ROOT:
+        return sa.true()
+    return or_(column == scope, column.startswith(scope + "/", autoescape=True))
+
+
+@dataclass(frozen=True)
+class Created:
+    announcement: Announcement
+    replayed: bool  # True when an Idempotency-Key matched an earlier request
+
+
+def _body_hash(data: AnnouncementCreate) -> str:
+    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _resolve_target(*, session: AsyncSession, spec: TargetSpec | None, principal: Principal) -> Target:
+    """The target with the poster's area filled in, checked against the poster's scope."""
+    target = Target.from_json(spec.model_dump() if spec else None).with_default_area(principal.area)
+    for area in target.areas:
+        principal.require_scope(area)
+    if target.screens:
+        found = (await session.exec(select(Screen).where(col(Screen.id).in_(target.screens)))).all()
+        known = {s.id: s for s in found if s.revoked_at is None}
+        unknown = [sid for sid in target.screens if sid not in known]
+        if unknown:
+            raise Invalid(
+                f"target.screens names unknown screens: {', '.join(unknown)}",
+                errors=[{"loc": ["target", "screens"], "msg": f"unknown screen {sid}"} for sid in unknown],
+            )
+        for screen in known.values():
+            principal.require_scope(screen.area)
+    return target
+
+
+async def count_targeted(*, session: AsyncSession, target: Target) -> int:
+    """How many registered screens the target reaches now."""
+    conditions = [in_area_subtree(col(Screen.area), area) for area in target.areas]
+    if target.screens:
+        conditions.append(col(Screen.id).in_(target.screens))
+    if not conditions:
+        return 0
+    screens = (await session.exec(select(Screen).where(col(Screen.revoked_at).is_(None), or_(*conditions)))).all()
+    return sum(1 for s in screens if target.matches(screen_id=s.id, area=s.area, tags=s.tags))
+
+
+async def _go_live(*, session: AsyncSession, announcement: Announcement, now: datetime) -> None:
+    announcement.status = AnnouncementStatus.LIVE
+    announcement.published_at = now
+    announcement.targeted = await count_targeted(session=session, target=Target.from_json(announcement.target))
+    session.add(announcement)
+    await append_announcement_event(session=session, announcement=announcement)
+
+
+async def create_announcement(
+    *,
+    session: AsyncSession,
+    data: AnnouncementCreate,
+    principal: Principal,
+    now: datetime,
+    default_lifetime: timedelta,
+    idempotency_key: str | None = None,
+) -> Created:
+    """Accept an announcement: live at once, or scheduled for `publish_at`."""
+    body_hash = _body_hash(data)
+    if idempotency_key is not None:
+        record = await session.get(IdempotencyRecord, (principal.token_id, idempotency_key))
+        if record is not None:
+            if record.body_hash != body_hash:
+                raise Conflict("Idempotency-Key was already used with a different body")
+            return Created(await session.get(Announcement, record.announcement_id), replayed=True)
+
+    target = await _resolve_target(session=session, spec=data.target, principal=principal)
+    start = data.publish_at if data.publish_at and data.publish_at > now else now
+    expires_at = data.expires_at or start + default_lifetime
+    if expires_at <= now:
+        raise Invalid("expires_at is in the past", errors=[{"loc": ["expires_at"], "msg": "must be in the future"}])
+
+    announcement = Announcement(
+        **data.model_dump(exclude={"target", "publish_at", "expires_at"}),
+        area=principal.area,
+        target=target.to_json(),
+        publish_at=data.publish_at,
+        expires_at=expires_at,
+        created_by=principal.token_id,
+    )
+    session.add(announcement)
+    if start <= now:
+        await _go_live(session=session, announcement=announcement, now=now)
+    if idempotency_key is not None:
+        session.add(
+            IdempotencyRecord(
+                token_id=principal.token_id, key=idempotency_key, body_hash=body_hash, announcement_id=announcement.id
+            )
+        )
+    await session.flush()
+    return Created(announcement, replayed=False)
+
+
+async def get_announcement(*, session: AsyncSession, announcement_id: str, principal: Principal) -> Announcement:
+    announcement = await session.get(Announcement, announcement_id)
+    if announcement is None or not principal.in_scope(announcement.area):
+        raise NotFound(f"no announcement {announcement_id} in scope")
+    return announcement
+
+
+def _encode_cursor(announcement: Announcement) -> str:
+    raw = f"{announcement.created_at.isoformat()}|{announcement.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(created), ident
+    except ValueError:
+        raise Invalid("cursor is not one this server gave out", errors=[{"loc": ["cursor"], "msg": "invalid cursor"}]) from None
+
+
+async def list_announcements(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    status: AnnouncementStatus | None = None,
+    limit: int = PAGE_LIMIT_DEFAULT,
+    cursor: str | None = None,
+) -> tuple[list[Announcement], str | None]:
+    """Newest first, one page, and the cursor of the next page (None on the last)."""
+    query = select(Announcement).where(in_area_subtree(col(Announcement.area), principal.area))
+    if status is not None:
+        query = query.where(Announcement.status == status)
+    if cursor:
+        created, ident = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(Announcement.created_at) < created,
+                sa.and_(col(Announcement.created_at) == created, col(Announcement.id) < ident),
+            )
+        )
+    query = query.order_by(col(Announcement.created_at).desc(), col(Announcement.id).desc()).limit(limit + 1)
+    rows = list((await session.exec(query)).all())
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def deliveries(*, session: AsyncSession, announcement: Announcement) -> Deliveries:
+    counts = (
+        await session.exec(
+            select(
+                sa.func.count(col(Delivery.received_at)),
+                sa.func.count(col(Delivery.displayed_at)),
+                sa.func.count(col(Delivery.played_at)),
+            ).where(Delivery.announcement_id == announcement.id)
+        )
+    ).one()
+    return Deliveries(targeted=announcement.targeted, received=counts[0], displayed=counts[1], played=counts[2])
+
+
+_OPEN = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)
+
+
+async def update_announcement(
+    *, session: AsyncSession, announcement_id: str, changes: AnnouncementUpdate, principal: Principal, now: datetime
+) -> Announcement:
+    """Correct a scheduled or live announcement; screens get the next revision."""
+    announcement = await get_announcement(session=session, announcement_id=announcement_id, principal=principal)
+    if announcement.status not in _OPEN:
+        raise Conflict(f"announcement is {announcement.status}; only scheduled or live ones can change")
+    fields = changes.model_dump(exclude_unset=True, exclude_none=True)
+    if not fields:
+        raise Invalid("nothing to change: give title, body, priority or expires_at")
+    if "expires_at" in fields and fields["expires_at"] <= now:
+        raise Invalid("expires_at is in the past", errors=[{"loc": ["expires_at"], "msg": "must be in the future"}])
+    for name, value in fields.items():
+        setattr(announcement, name, value)
+    announcement.revision += 1
+    if {"title", "body"} & fields.keys():
+        announcement.audio = None  # the old speech no longer says what the text says
+        announcement.speech_status = None
+        announcement.speech_error = None
+    session.add(announcement)
+    if announcement.status == AnnouncementStatus.LIVE:
+        await append_announcement_event(session=session, announcement=announcement)
+    await session.flush()
+    return announcement
+
+
+async def cancel_announcement(
+    *, session: AsyncSession, announcement_id: str, principal: Principal, now: datetime
+) -> Announcement:
+    announcement = await get_announcement(session=session, announcement_id=announcement_id, principal=principal)
+    if announcement.status not in _OPEN:
+        raise Conflict(f"announcement is {announcement.status} already")
+    was_live = announcement.status == AnnouncementStatus.LIVE
+    announcement.status = AnnouncementStatus.CANCELLED
+    announcement.ended_at = now
+    session.add(announcement)
+    if was_live:
+        await append_retract_event(session=session, announcement=announcement, reason="cancelled")
+    await session.flush()
+    return announcement
+
+
+def _due(query, *, session: AsyncSession):
+    # Replicas sharing a PostgreSQL database never publish or expire the same row twice.
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+async def publish_due(*, session: AsyncSession, now: datetime) -> list[Announcement]:
+    """Publish every scheduled announcement whose time has come, emergencies first."""
+    query = (
+        select(Announcement)
+        .where(Announcement.status == AnnouncementStatus.SCHEDULED, col(Announcement.publish_at) <= now)
+        .order_by(_PRIORITY_ORDER, col(Announcement.publish_at))
+    )
+    published = []
+    for announcement in (await session.exec(_due(query, session=session))).all():
+        if announcement.expires_at <= now:
+            announcement.status = AnnouncementStatus.EXPIRED  # its whole window passed while the server was down
+            announcement.ended_at = now
+            session.add(announcement)
+            continue
+        await _go_live(session=session, announcement=announcement, now=now)
+        published.append(announcement)
+    return published
+
+
+async def expire_due(*, session: AsyncSession, now: datetime) -> list[Announcement]:
+    """Retract every live announcement past its `expires_at`."""
+    query = select(Announcement).where(
+        Announcement.status == AnnouncementStatus.LIVE, col(Announcement.expires_at) <= now
+    )
+    expired = []
+    for announcement in (await session.exec(_due(query, session=session))).all():
+        announcement.status = AnnouncementStatus.EXPIRED
+        announcement.ended_at = now
+        session.add(announcement)
+        await append_retract_event(session=session, announcement=announcement, reason="expired")
+        expired.append(announcement)
+    return expired
+
+
+async def next_deadline(*, session: AsyncSession) -> datetime | None:
+    """The next moment the queue has something to do (a publish or an expiry)."""
+    next_publish = (
+        await session.exec(
+            select(sa.func.min(Announcement.publish_at)).where(Announcement.status == AnnouncementStatus.SCHEDULED)
+        )
+    ).one()
+    next_expiry = (
+        await session.exec(
+            select(sa.func.min(Announcement.expires_at)).where(Announcement.status == AnnouncementStatus.LIVE)
+        )
+    ).one()
+    candidates = [t for t in (next_publish, next_expiry) if t is not None]
+    return min(candidates) if candidates else None
+

@@ -1,0 +1,121 @@
+"""Areas, screens and tokens: who and where the deployment serves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from announcements.areas import covers, leaf_name, lineage
+from announcements.errors import Conflict, NotFound
+from announcements.models import (
+    Area,
+    AreaCreate,
+    Role,
+    Screen,
+    ScreenCreate,
+    Token,
+    TokenCreate,
+)
+from announcements.timeutil import utcnow
+from announcements.tokens import Principal, hash_secret, new_secret
+
+
+async def ensure_area(*, session: AsyncSession, path: str) -> None:
+    """Make sure the area and its ancestors exist (named after their last segment until renamed)."""
+    for node in lineage(path):
+        if await session.get(Area, node) is None:
+            session.add(Area(path=node, name=leaf_name(node)))
+    await session.flush()
+
+
+async def create_area(*, session: AsyncSession, data: AreaCreate, principal: Principal) -> Area:
+    principal.require_scope(data.path)
+    existing = await session.get(Area, data.path)
+    if existing is not None and existing.name != leaf_name(existing.path):
+        raise Conflict(f"area {data.path} exists already")
+    await ensure_area(session=session, path=data.path)
+    area = await session.get(Area, data.path)
+    area.name = data.name
+    session.add(area)
+    return area
+
+
+async def list_areas(*, session: AsyncSession, principal: Principal) -> list[Area]:
+    areas = (await session.exec(select(Area).order_by(col(Area.path)))).all()
+    return [a for a in areas if principal.in_scope(a.path)]
+
+
+async def create_token(*, session: AsyncSession, data: TokenCreate) -> tuple[Token, str]:
+    """A new token; the secret is returned this once and only its hash is kept."""
+    await ensure_area(session=session, path=data.area)
+    secret = new_secret()
+    token = Token(role=data.role, area=data.area, name=data.name, secret_hash=hash_secret(secret))
+    session.add(token)
+    await session.flush()
+    return token, secret
+
+
+async def list_tokens(*, session: AsyncSession, principal: Principal) -> list[Token]:
+    tokens = (await session.exec(select(Token).where(col(Token.revoked_at).is_(None)).order_by(col(Token.created_at)))).all()
+    return [t for t in tokens if principal.in_scope(t.area)]
+
+
+async def revoke_token(*, session: AsyncSession, token_id: str, principal: Principal) -> Token:
+    token = await session.get(Token, token_id)
+    if token is None or token.revoked_at is not None or not principal.in_scope(token.area):
+        raise NotFound(f"no token {token_id} in scope")
+    token.revoked_at = utcnow()
+    session.add(token)
+    return token
+
+
+async def create_screen(*, session: AsyncSession, data: ScreenCreate) -> tuple[Screen, str]:
+    """Register a device and make its screen token (returned this once)."""
+    await ensure_area(session=session, path=data.area)
+    screen = Screen(name=data.name, area=data.area, kind=data.kind, tags=list(data.tags))
+    session.add(screen)
+    await session.flush()
+    secret = new_secret()
+    session.add(
+        Token(role=Role.SCREEN, area=data.area, name=data.name, secret_hash=hash_secret(secret), screen_id=screen.id)
+    )
+    await session.flush()
+    return screen, secret
+
+
+async def active_screens(*, session: AsyncSession, scope: str = "/") -> Sequence[Screen]:
+    screens = (
+        await session.exec(select(Screen).where(col(Screen.revoked_at).is_(None)).order_by(col(Screen.area), col(Screen.name)))
+    ).all()
+    return [s for s in screens if covers(scope, s.area)]
+
+
+async def get_screen(*, session: AsyncSession, screen_id: str, principal: Principal) -> Screen:
+    screen = await session.get(Screen, screen_id)
+    if screen is None or screen.revoked_at is not None or not principal.in_scope(screen.area):
+        raise NotFound(f"no screen {screen_id} in scope")
+    return screen
+
+
+async def revoke_screen(*, session: AsyncSession, screen_id: str, principal: Principal) -> Screen:
+    """Retire a device: the screen leaves the lists and its token stops working."""
+    screen = await get_screen(session=session, screen_id=screen_id, principal=principal)
+    now = utcnow()
+    screen.revoked_at = now
+    session.add(screen)
+    for token in (await session.exec(select(Token).where(Token.screen_id == screen_id))).all():
+        token.revoked_at = token.revoked_at or now
+        session.add(token)
+    return screen
+
+
+async def record_screen_seen(*, session: AsyncSession, screen_id: str, client: dict | None = None) -> None:
+    screen = await session.get(Screen, screen_id)
+    if screen is None:
+        return
+    screen.last_seen = utcnow()
+    if client is not None:
+        screen.client = client
+    session.add(screen)

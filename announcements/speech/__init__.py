@@ -1,0 +1,10 @@
+"""Speech for announcements: text to a chime-led, repeated, loudness-normalized MP3 and Ogg Opus clip.
+
+eSpeak NG (through pyttsx3) runs in worker processes, never on the event loop;
+clips are cached on disk under content-hash names (see PROTOCOL.md, "Media").
+"""
+
+from .errors import SpeechFailed
+from .synthesizer import SpeechResult, SpeechSynthesizer
+
+__all__ = ["SpeechFailed", "SpeechResult", "SpeechSynthesizer"]

@@ -1,0 +1,197 @@
+"""The asyncio face of speech: announcement text in, cached MP3 and Ogg Opus files out.
+
+All blocking work (eSpeak NG, mixing, encoding, writing) happens in worker
+processes; the event loop only hashes the inputs, looks for the clip on disk
+and awaits a pipe. Clips are named by a hash of everything that shapes them, so
+the same announcement is synthesized once, ever, per cache directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+from . import cache
+from .engine import RATE_RANGE, voice_for
+from .errors import SpeechFailed
+from .render import RenderJob
+from .worker import AttemptFailed, Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    """A clip ready to serve: file names in the cache directory and how long it plays."""
+
+    mp3_name: str
+    ogg_name: str
+    duration_s: float
+    """The whole clip: chime, every repeat and the pauses between."""
+    repeat: int
+    cached: bool
+    """True when this call synthesized nothing (the clip was on disk, or already being made)."""
+
+
+class SpeechSynthesizer:
+    """Turns announcement text into cached speech clips, off the event loop.
+
+    Use as `async with SpeechSynthesizer(dir) as speech:` or call `start()` and
+    `close()` (an aiohttp cleanup context does the latter).
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        rate: int = 170,
+        volume: float = 1.0,
+        chime: Path | None = None,
+        pause_s: float = 1.0,
+        timeout_s: float = 60.0,
+        retries: int = 2,
+        workers: int = 1,
+    ) -> None:
+        """`rate` in words per minute; `volume` scales the normalized loudness (1.0 = the standard level);
+        `chime` a sound file played first (None: a built-in two-tone chime); `pause_s` between the chime
+        and each repeat; `timeout_s` per attempt before its worker is killed; `retries` after a failed
+        attempt; `workers` processes synthesizing in parallel.
+        """
+        if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+            raise ValueError(f"rate must be {RATE_RANGE[0]}-{RATE_RANGE[1]} words per minute, got {rate}")
+        if not 0 < volume <= 1:
+            raise ValueError(f"volume must be above 0 and at most 1, got {volume}")
+        if pause_s < 0 or timeout_s <= 0 or retries < 0 or workers < 1:
+            raise ValueError("pause_s and retries must not be negative, timeout_s and workers must be positive")
+        self.cache_dir = Path(cache_dir)
+        self._rate = rate
+        self._volume = volume
+        self._chime = chime.resolve() if chime is not None else None
+        self._pause_s = pause_s
+        self._retries = retries
+        self._workers = [Worker(timeout_s) for _ in range(workers)]
+        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self._inflight: dict[str, asyncio.Task[float]] = {}
+        self._chime_id: str | None = None
+        self._closed = False
+
+    async def start(self) -> None:
+        """Create the cache directory and start the workers; SpeechFailed if speech cannot work here."""
+        await asyncio.to_thread(self.cache_dir.mkdir, parents=True, exist_ok=True)
+        self._chime_id = "built-in" if self._chime is None else await asyncio.to_thread(_chime_identity, self._chime)
+        try:
+            await asyncio.gather(*(worker.start() for worker in self._workers))
+        except BaseException:
+            await asyncio.gather(*(worker.kill() for worker in self._workers))
+            raise
+        for worker in self._workers:
+            self._idle.put_nowait(worker)
+
+    async def close(self) -> None:
+        """Abandon clips in progress (nothing half-written stays under a final name) and stop the workers."""
+        self._closed = True
+        pending = list(self._inflight.values())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*(worker.close() for worker in self._workers))
+
+    async def __aenter__(self) -> SpeechSynthesizer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def synthesize(self, text: str, language: str, repeat: int = 1) -> SpeechResult:
+        """The clip for an announcement: from the cache, from a synthesis already under way, or made now.
+
+        SpeechFailed (with the reason) when the text cannot be spoken in that language.
+        """
+        job = self._job(text, language, repeat)
+        duration = cache.lookup(self.cache_dir, job.key)
+        if duration is not None:
+            return _result(job, duration, cached=True)
+        task = self._inflight.get(job.key)
+        if task is not None:
+            return _result(job, await asyncio.shield(task), cached=True)
+        task = asyncio.create_task(self._render(job))
+        self._inflight[job.key] = task
+        task.add_done_callback(lambda _: self._inflight.pop(job.key, None))
+        return _result(job, await asyncio.shield(task), cached=False)
+
+    async def preview(self, text: str, language: str) -> bytes:
+        """The MP3 of a text said once, for the committee to listen to before posting (cached too)."""
+        result = await self.synthesize(text, language, repeat=1)
+        return await asyncio.to_thread((self.cache_dir / result.mp3_name).read_bytes)
+
+    def _job(self, text: str, language: str, repeat: int) -> RenderJob:
+        if self._closed or self._chime_id is None:
+            raise RuntimeError("the speech synthesizer is not running (start() it first, and not after close())")
+        voice = voice_for(language)
+        spoken = text.strip()
+        if not any(char.isalnum() for char in spoken):
+            raise SpeechFailed("nothing to speak: the text has no letters or digits")
+        if repeat < 1:
+            raise ValueError(f"repeat must be at least 1, got {repeat}")
+        key = cache.cache_key(
+            text=spoken,
+            voice=voice,
+            rate=self._rate,
+            volume=self._volume,
+            repeat=repeat,
+            pause_s=self._pause_s,
+            chime=self._chime_id,
+        )
+        return RenderJob(
+            key=key,
+            cache_dir=str(self.cache_dir),
+            text=spoken,
+            voice=voice,
+            rate=self._rate,
+            volume=self._volume,
+            repeat=repeat,
+            pause_s=self._pause_s,
+            chime=str(self._chime) if self._chime is not None else None,
+        )
+
+    async def _render(self, job: RenderJob) -> float:
+        worker = await self._idle.get()
+        try:
+            attempts = self._retries + 1
+            began = time.perf_counter()
+            for attempt in range(1, attempts + 1):
+                try:
+                    duration = await worker.run(job)
+                except AttemptFailed as exc:
+                    log.warning("speech %s: attempt %d of %d failed: %s", job.key, attempt, attempts, exc)
+                    reason = str(exc)
+                    continue
+                log.info("speech %s: %.1f s clip in %.0f ms", job.key, duration, (time.perf_counter() - began) * 1e3)
+                return duration
+            raise SpeechFailed(f"{reason} after {attempts} attempt{'s' if attempts > 1 else ''}")
+        finally:
+            self._idle.put_nowait(worker)
+
+
+def _result(job: RenderJob, duration_s: float, *, cached: bool) -> SpeechResult:
+    return SpeechResult(
+        mp3_name=f"{job.key}.mp3", ogg_name=f"{job.key}.ogg", duration_s=duration_s, repeat=job.repeat, cached=cached
+    )
+
+
+def _chime_identity(path: Path) -> str:
+    """The chime's part of the cache key: its content, so replacing the file re-synthesizes."""
+    try:
+        data = path.read_bytes()
+        sf.info(io.BytesIO(data))
+    except (OSError, RuntimeError) as exc:
+        raise SpeechFailed(f"the chime {path} is not a sound file that can be read: {exc}") from exc
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,128 @@
+"""/api/v1/announcements: post, list, read with delivery figures, correct, cancel."""
+
+from datetime import timedelta
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from announcements.models import (
+    AnnouncementCreate,
+    AnnouncementDetail,
+    AnnouncementPage,
+    AnnouncementPublic,
+    AnnouncementStatus,
+    AnnouncementUpdate,
+    Role,
+)
+from announcements.queue import (
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    cancel_announcement,
+    create_announcement,
+    deliveries,
+    get_announcement,
+    list_announcements,
+    update_announcement,
+)
+from broadcast_server.auth import require_principal
+from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, SETTINGS
+from broadcast_server.problems import Problem
+from broadcast_server.routing import RouteTable, json_response, parse_body, parse_query
+
+routes = RouteTable(prefix="/api/v1", tag="announcements")
+POSTERS = (Role.ADMIN, Role.COMMITTEE)
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class AnnouncementQuery(BaseModel):
+    status: AnnouncementStatus | None = None
+    limit: int = Field(default=PAGE_LIMIT_DEFAULT, ge=1, le=PAGE_LIMIT_MAX)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+def _public(announcement) -> AnnouncementPublic:
+    return AnnouncementPublic.model_validate(announcement, from_attributes=True)
+
+
+def _queue_changed(request: web.Request) -> None:
+    request.app[HUB].notify()
+    request.app[DISPATCHER].poke()
+
+
+@routes.post(
+    "/announcements",
+    summary="Post an announcement (honours an Idempotency-Key header)",
+    body=AnnouncementCreate,
+    response=AnnouncementPublic,
+    status=201,
+)
+async def post_announcement(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *POSTERS)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise Problem(422, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    data = await parse_body(request, AnnouncementCreate)
+    lifetime = timedelta(hours=request.app[SETTINGS].default_lifetime_hours)
+    async with request.app[DATABASE].write() as session:
+        created = await create_announcement(
+            session=session,
+            data=data,
+            principal=principal,
+            now=request.app[CLOCK](),
+            default_lifetime=lifetime,
+            idempotency_key=key,
+        )
+        answer = _public(created.announcement)
+    _queue_changed(request)
+    headers = {"Idempotent-Replayed": "true"} if created.replayed else None
+    return json_response(answer, status=201, headers=headers)
+
+
+@routes.get("/announcements", summary="Announcements in scope, newest first", query=AnnouncementQuery, response=AnnouncementPage)
+async def get_announcements(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *POSTERS)
+    query = parse_query(request, AnnouncementQuery)
+    async with request.app[DATABASE].read() as session:
+        items, next_cursor = await list_announcements(
+            session=session, principal=principal, status=query.status, limit=query.limit, cursor=query.cursor
+        )
+    return json_response(AnnouncementPage(items=[_public(a) for a in items], next_cursor=next_cursor))
+
+
+@routes.get("/announcements/{id}", summary="One announcement with its delivery figures", response=AnnouncementDetail)
+async def get_one_announcement(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *POSTERS)
+    async with request.app[DATABASE].read() as session:
+        announcement = await get_announcement(session=session, announcement_id=request.match_info["id"], principal=principal)
+        figures = await deliveries(session=session, announcement=announcement)
+    return json_response(AnnouncementDetail.model_validate({**_public(announcement).model_dump(), "deliveries": figures}))
+
+
+@routes.patch(
+    "/announcements/{id}",
+    summary="Correct title, body, priority or expiry; screens get the next revision",
+    body=AnnouncementUpdate,
+    response=AnnouncementPublic,
+)
+async def patch_announcement(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *POSTERS)
+    changes = await parse_body(request, AnnouncementUpdate)
+    async with request.app[DATABASE].write() as session:
+        announcement = await update_announcement(
+            session=session, announcement_id=request.match_info["id"], changes=changes, principal=principal, now=request.app[CLOCK]()
+        )
+        answer = _public(announcement)
+    _queue_changed(request)
+    return json_response(answer)
+
+
+@routes.post("/announcements/{id}/cancel", summary="Cancel; screens get a retract", response=AnnouncementPublic)
+async def post_cancel(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *POSTERS)
+    async with request.app[DATABASE].write() as session:
+        announcement = await cancel_announcement(
+            session=session, announcement_id=request.match_info["id"], principal=principal, now=request.app[CLOCK]()
+        )
+        answer = _public(announcement)
+    _queue_changed(request)
+    return json_response(answer)

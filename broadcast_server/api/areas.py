@@ -1,0 +1,29 @@
+"""/api/v1/areas: the administrative tree."""
+
+from aiohttp import web
+
+from announcements.models import AreaCreate, AreaPublic, Role
+from announcements.registry import create_area, list_areas
+from broadcast_server.auth import require_principal
+from broadcast_server.keys import DATABASE
+from broadcast_server.routing import RouteTable, json_response, parse_body
+
+routes = RouteTable(prefix="/api/v1", tag="areas")
+
+
+@routes.post("/areas", summary="Create or name an area (admin)", body=AreaCreate, response=AreaPublic, status=201)
+async def post_area(request: web.Request) -> web.Response:
+    principal = await require_principal(request, Role.ADMIN)
+    data = await parse_body(request, AreaCreate)
+    async with request.app[DATABASE].write() as session:
+        area = await create_area(session=session, data=data, principal=principal)
+        answer = AreaPublic.model_validate(area, from_attributes=True)
+    return json_response(answer, status=201)
+
+
+@routes.get("/areas", summary="The areas in the token's scope", response=list[AreaPublic])
+async def get_areas(request: web.Request) -> web.Response:
+    principal = await require_principal(request)
+    async with request.app[DATABASE].read() as session:
+        areas = await list_areas(session=session, principal=principal)
+    return json_response([AreaPublic.model_validate(a, from_attributes=True) for a in areas])

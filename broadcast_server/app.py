@@ -1,0 +1,76 @@
+"""The application factory: `create_app(settings)` wires every resource in one cleanup context each."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from announcements.database import Database
+from announcements.timeutil import utcnow
+from broadcast_server.api import ROUTE_TABLES
+from broadcast_server.dispatcher import Dispatcher
+from broadcast_server.hub import Hub
+from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, RECORDER, SETTINGS
+from broadcast_server.openapi import openapi_route
+from broadcast_server.problems import problem_middleware
+from broadcast_server.recorder import DeliveryRecorder
+from broadcast_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def package_version() -> str:
+    try:
+        return version("village-broadcast")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = Database(settings.db_url, schema=settings.database_schema)
+    await db.migrate()
+    app[DATABASE] = db
+    yield
+    await db.close()
+
+
+async def _recorder(app: web.Application) -> AsyncIterator[None]:
+    recorder = DeliveryRecorder(app[DATABASE], clock=app[CLOCK], flush_interval_s=app[SETTINGS].delivery_flush_s)
+    await recorder.start()
+    app[RECORDER] = recorder
+    yield
+    await recorder.close()
+
+
+async def _hub(app: web.Application) -> AsyncIterator[None]:
+    hub = Hub(db=app[DATABASE], settings=app[SETTINGS], recorder=app[RECORDER], clock=app[CLOCK])
+    await hub.start()
+    app[HUB] = hub
+    yield
+    await hub.close()
+
+
+async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
+    dispatcher = Dispatcher(db=app[DATABASE], hub=app[HUB], clock=app[CLOCK])
+    await dispatcher.start()
+    app[DISPATCHER] = dispatcher
+    yield
+    await dispatcher.close()
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    # Opened in this order, closed in reverse: the hub closes screens before the database goes away.
+    app.cleanup_ctx.extend([_database, _recorder, _hub, _dispatcher])
+    for table in ROUTE_TABLES:
+        table.add_to(app)
+    openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)
+    app.router.add_get("/ws", lambda request: request.app[HUB].handle(request))
+    return app

@@ -1,0 +1,34 @@
+"""Bearer-token authentication: every API route knows who calls and in which area."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from announcements.models import Role
+from announcements.tokens import Principal, authenticate
+from broadcast_server.keys import DATABASE
+from broadcast_server.problems import Problem
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="village-broadcast"'}
+
+
+def bearer_secret(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+async def require_principal(request: web.Request, *roles: Role) -> Principal:
+    """The caller's principal, 401 without a valid token, 403 when its role is not among `roles`."""
+    secret = bearer_secret(request)
+    if secret is None:
+        raise Problem(401, "this needs 'Authorization: Bearer <token>'", headers=_CHALLENGE)
+    async with request.app[DATABASE].read() as session:
+        principal = await authenticate(session=session, secret=secret)
+    if principal is None:
+        raise Problem(401, "the token is unknown or revoked", headers=_CHALLENGE)
+    if roles:
+        principal.require_role(*roles)
+    return principal

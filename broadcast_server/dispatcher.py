@@ -1,0 +1,73 @@
+"""The dispatcher: a background task that publishes scheduled announcements and expires old ones.
+
+It sleeps until the queue's next deadline (or until poked by a new post), so a scheduled
+announcement goes out at its time. At start it catches up: what should have been published while
+the server was down is published, what expired meanwhile is retracted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from announcements.database import Database
+from announcements.queue import expire_due, next_deadline, publish_due
+from broadcast_server.hub import Hub
+
+log = logging.getLogger(__name__)
+
+MAX_SLEEP_S = 30.0  # re-check now and then: another replica may have scheduled something
+
+
+class Dispatcher:
+    def __init__(self, *, db: Database, hub: Hub, clock: Callable[[], datetime]):
+        self._db = db
+        self._hub = hub
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def poke(self) -> None:
+        """The queue changed (a post, a revision): recompute the next deadline."""
+        self._wake.set()
+
+    async def run_once(self) -> float:
+        """Publish and expire what is due; return how long to sleep before the next deadline."""
+        now = self._clock()
+        async with self._db.write() as session:
+            published = await publish_due(session=session, now=now)
+            expired = await expire_due(session=session, now=now)
+        if published or expired:
+            for announcement in published:
+                log.info("published %s (%s): %s", announcement.id, announcement.priority, announcement.title)
+            for announcement in expired:
+                log.info("expired %s: %s", announcement.id, announcement.title)
+            self._hub.notify()
+        async with self._db.read() as session:
+            deadline = await next_deadline(session=session)
+        if deadline is None:
+            return MAX_SLEEP_S
+        return min(MAX_SLEEP_S, max(0.0, (deadline - self._clock()).total_seconds()))
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()  # before the pass: a poke during it means "look again"
+            try:
+                delay = await self.run_once()
+            except Exception:
+                log.exception("dispatcher pass failed; retrying in 1 s")
+                delay = 1.0
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="dispatcher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,404 @@
+"""The screen hub: WebSocket connections, targeting from an in-memory index, replay and live fan-out.
+
+Every frame a screen gets comes from the event table. The pump reads new events in `seq` order,
+encodes each once, and hands the same bytes to every connection it targets. Each connection has a
+bounded outbox drained by a writer task that exists only while there is something to send; a screen
+that falls too far behind is disconnected (it resumes by `seq`) instead of holding memory or
+slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import WSMsgType, web
+from sqlmodel import col, select
+
+from announcements.database import Database
+from announcements.events import ANNOUNCEMENT, RETRACT, events_after, head_seq, latest_live_events
+from announcements.models import Event, Role, Screen
+from announcements.protocol import (
+    CLOSE_HELLO_TIMEOUT,
+    CLOSE_REPLACED,
+    CLOSE_SLOW_CONSUMER,
+    CLOSE_UNAUTHORIZED,
+    Ack,
+    ClientMessage,
+    ErrorCode,
+    Hello,
+    Ping,
+    Pong,
+    ProtocolError,
+    Receipt,
+    Synced,
+    Welcome,
+    encode,
+    error_frame,
+    event_frame,
+    parse_client_message,
+)
+from announcements.targeting import Target
+from announcements.tokens import authenticate
+from broadcast_server.recorder import DeliveryRecorder
+from broadcast_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CLOSE_BAD_HELLO = 4400  # addition: the first frame was not a valid hello (docs/protocol-additions.md)
+_CATCH_UP_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the hub keeps it: its target and its frame, encoded once."""
+
+    seq: int
+    type: str
+    target: Target
+    frame: bytes
+    announcement_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Event) -> "StoredEvent":
+        return cls(
+            seq=row.seq,
+            type=row.type,
+            target=Target.from_json(row.target),
+            frame=event_frame(row.type, row.seq, row.payload),
+            announcement_id=row.announcement_id,
+        )
+
+
+class Connection:
+    """One screen's live WebSocket, with its place in the index and its bounded outbox."""
+
+    __slots__ = ("screen_id", "area", "tags", "kind", "ws", "outbox", "limit", "writer", "streaming", "pending", "acked", "closed")
+
+    def __init__(self, *, screen: Screen, ws: web.WebSocketResponse, limit: int):
+        self.screen_id = screen.id
+        self.area = screen.area
+        self.tags = frozenset(screen.tags or ())
+        self.kind = screen.kind
+        self.ws = ws
+        self.outbox: deque[bytes] = deque()
+        self.limit = limit
+        self.writer: asyncio.Task | None = None
+        self.streaming = False  # False while the handshake replays: live frames wait in the outbox
+        self.pending: dict[int, str] = {}  # seq -> announcement id, sent but not yet acked
+        self.acked = 0
+        self.closed = False
+
+    def wants(self, event: StoredEvent) -> bool:
+        return event.target.matches(screen_id=self.screen_id, area=self.area, tags=self.tags)
+
+    def send(self, frame: bytes) -> bool:
+        """Queue a frame; False when the outbox is full (the screen is too slow)."""
+        if self.closed:
+            return True
+        if len(self.outbox) >= self.limit:
+            return False
+        self.outbox.append(frame)
+        self._start_writer()
+        return True
+
+    def start_streaming(self) -> None:
+        self.streaming = True
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        if self.streaming and self.writer is None and self.outbox:
+            self.writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.outbox and not self.closed:
+                await self.ws.send_frame(self.outbox.popleft(), WSMsgType.TEXT)
+        except (ConnectionError, RuntimeError):
+            self.closed = True
+            self.outbox.clear()
+        finally:
+            self.writer = None
+
+    async def close(self, code: int, message: str) -> None:
+        self.closed = True
+        self.outbox.clear()
+        await self.ws.close(code=code, message=message.encode())
+
+
+MessageHandler = Callable[[Connection, ClientMessage], Awaitable[None]]
+
+
+class Hub:
+    def __init__(self, *, db: Database, settings: Settings, recorder: DeliveryRecorder, clock: Callable[[], datetime]):
+        self._db = db
+        self._settings = settings
+        self._recorder = recorder
+        self._clock = clock
+        self.connections: dict[str, Connection] = {}
+        self._by_area: dict[str, set[Connection]] = {}
+        self._recent: deque[StoredEvent] = deque(maxlen=settings.replay_memory_events)
+        self._live: dict[str, StoredEvent] = {}
+        self.head_seq = 0
+        self._wake = asyncio.Event()
+        self._pump_task: asyncio.Task | None = None
+        self._handlers: dict[str, MessageHandler] = {
+            "ack": self._on_ack,
+            "receipt": self._on_receipt,
+            "ping": self._on_ping,
+            "hello": self._on_second_hello,
+        }
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        async with self._db.read() as session:
+            self.head_seq = await head_seq(session=session)
+            recent = (
+                await session.exec(select(Event).order_by(col(Event.seq).desc()).limit(self._recent.maxlen or 0))
+            ).all()
+            live = await latest_live_events(session=session)
+        self._recent.extend(StoredEvent.from_row(row) for row in reversed(recent))
+        self._live = {row.announcement_id: StoredEvent.from_row(row) for row in live}
+        self._pump_task = asyncio.create_task(self._pump(), name="hub-pump")
+
+    async def close(self) -> None:
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            await asyncio.gather(self._pump_task, return_exceptions=True)
+        await asyncio.gather(
+            *(conn.close(1001, "server shutting down") for conn in list(self.connections.values())),
+            return_exceptions=True,
+        )
+
+    def register_handler(self, message_type: str, handler: MessageHandler) -> None:
+        """Let another package (the request log) handle a client message type."""
+        self._handlers[message_type] = handler
+
+    def notify(self) -> None:
+        """New events were committed: fan them out now rather than at the next poll."""
+        self._wake.set()
+
+    def is_online(self, screen_id: str) -> bool:
+        return screen_id in self.connections
+
+    # ------------------------------------------------------------ fan-out
+
+    async def _pump(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.event_poll_s)
+            except TimeoutError:
+                pass  # other replicas' events arrive by polling
+            self._wake.clear()
+            try:
+                await self._catch_up()
+            except Exception:
+                log.exception("could not read new events; retrying")
+                await asyncio.sleep(1)
+
+    async def _catch_up(self) -> None:
+        while True:
+            async with self._db.read() as session:
+                rows = await events_after(session=session, after=self.head_seq, limit=_CATCH_UP_BATCH)
+            for row in rows:
+                self._dispatch(StoredEvent.from_row(row))
+            if len(rows) < _CATCH_UP_BATCH:
+                return
+
+    def _dispatch(self, event: StoredEvent) -> None:
+        self._recent.append(event)
+        self.head_seq = event.seq
+        if event.type == ANNOUNCEMENT:
+            self._live[event.announcement_id] = event
+        elif event.type == RETRACT:
+            self._live.pop(event.announcement_id, None)
+        for conn in self._recipients(event.target):
+            self._deliver(conn, event)
+
+    def _recipients(self, target: Target) -> Iterable[Connection]:
+        """Targeting from the in-memory index: areas first, then tags; listed screens by id."""
+        chosen: set[Connection] = set()
+        tags = set(target.tags)
+        for area, conns in self._by_area.items():
+            if target.covers_area(area):
+                chosen.update(conns if not tags else (c for c in conns if not tags.isdisjoint(c.tags)))
+        for screen_id in target.screens:
+            conn = self.connections.get(screen_id)
+            if conn is not None:
+                chosen.add(conn)
+        return chosen
+
+    def _deliver(self, conn: Connection, event: StoredEvent) -> None:
+        if event.type == ANNOUNCEMENT:
+            conn.pending[event.seq] = event.announcement_id
+        if not conn.send(event.frame):
+            log.warning("screen %s fell %d frames behind; disconnecting it to resume by seq", conn.screen_id, conn.limit)
+            self._unregister(conn)
+            asyncio.get_running_loop().create_task(conn.close(CLOSE_SLOW_CONSUMER, "too far behind; resume from last_seq"))
+
+    def send_to(self, conn: Connection, frame: str) -> None:
+        """A direct answer (pong, error, reply_result) in order with the event stream."""
+        if not conn.send(frame.encode()):
+            self._unregister(conn)
+            asyncio.get_running_loop().create_task(conn.close(CLOSE_SLOW_CONSUMER, "too far behind"))
+
+    # ------------------------------------------------------------ connections
+
+    def _register(self, conn: Connection) -> None:
+        self.connections[conn.screen_id] = conn
+        self._by_area.setdefault(conn.area, set()).add(conn)
+
+    def _unregister(self, conn: Connection) -> None:
+        if self.connections.get(conn.screen_id) is conn:
+            del self.connections[conn.screen_id]
+        peers = self._by_area.get(conn.area)
+        if peers is not None:
+            peers.discard(conn)
+            if not peers:
+                del self._by_area[conn.area]
+
+    async def disconnect(self, screen_id: str, *, code: int = CLOSE_UNAUTHORIZED, reason: str = "token revoked") -> None:
+        """Close a screen's live connection (its token was revoked, or it was removed)."""
+        conn = self.connections.get(screen_id)
+        if conn is not None:
+            self._unregister(conn)
+            await conn.close(code, reason)
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """GET /ws: hello, welcome, replay, synced, then live events and client messages."""
+        ws = web.WebSocketResponse(
+            heartbeat=self._settings.heartbeat_s,
+            compress=False,  # one encoding per event for all; compression costs ~100 KB per connection
+            max_msg_size=self._settings.max_frame_bytes,
+        )
+        await ws.prepare(request)
+        conn = await self._handshake(ws)
+        if conn is None:
+            return ws
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_text(conn, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    self.send_to(conn, error_frame(ErrorCode.INVALID, "binary frames are not accepted; send JSON text"))
+        finally:
+            self._unregister(conn)
+            conn.closed = True
+            self._recorder.seen(conn.screen_id)
+        return ws
+
+    async def _handshake(self, ws: web.WebSocketResponse) -> Connection | None:
+        try:
+            msg = await ws.receive(timeout=self._settings.hello_timeout_s)
+        except TimeoutError:
+            await ws.close(code=CLOSE_HELLO_TIMEOUT, message=b"no hello in time")
+            return None
+        if msg.type != WSMsgType.TEXT:
+            await ws.close(code=CLOSE_BAD_HELLO, message=b"expected a hello frame")
+            return None
+        try:
+            hello = parse_client_message(msg.data)
+            if not isinstance(hello, Hello):
+                raise ProtocolError(ErrorCode.INVALID, f"the first frame must be a hello, not {hello.type!r}")
+        except ProtocolError as exc:
+            await ws.send_str(error_frame(exc.code, exc.message, exc.ref))
+            await ws.close(code=CLOSE_BAD_HELLO, message=b"invalid hello")
+            return None
+
+        screen = await self._screen_for_token(hello.token)
+        if screen is None:
+            await ws.send_str(error_frame(ErrorCode.UNAUTHORIZED, "the token is unknown, revoked, or not a screen token"))
+            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+            return None
+
+        previous = self.connections.get(screen.id)
+        if previous is not None:
+            self._unregister(previous)
+            asyncio.get_running_loop().create_task(previous.close(CLOSE_REPLACED, "replaced by a newer connection"))
+
+        conn = Connection(screen=screen, ws=ws, limit=self._settings.send_queue_frames)
+        self._register(conn)  # from here on live events wait in the outbox
+        upto = self.head_seq
+        self._recorder.seen(screen.id, hello.client.model_dump())
+        try:
+            replay, reset = await self._replay_for(conn, hello.last_seq, upto)
+            await ws.send_str(
+                encode(Welcome(screen_id=screen.id, area=screen.area, kind=screen.kind, server_time=self._clock(), head_seq=upto))
+            )
+            for event in replay:
+                if event.type == ANNOUNCEMENT:
+                    conn.pending[event.seq] = event.announcement_id
+                await ws.send_frame(event.frame, WSMsgType.TEXT)
+            await ws.send_str(encode(Synced(head_seq=upto, reset=reset)))
+        except (ConnectionError, RuntimeError):
+            self._unregister(conn)
+            return None
+        conn.start_streaming()
+        return conn
+
+    async def _screen_for_token(self, secret: str) -> Screen | None:
+        async with self._db.read() as session:
+            principal = await authenticate(session=session, secret=secret)
+            if principal is None or principal.role != Role.SCREEN or principal.screen_id is None:
+                return None
+            screen = await session.get(Screen, principal.screen_id)
+        if screen is None or screen.revoked_at is not None:
+            return None
+        return screen
+
+    async def _replay_for(self, conn: Connection, last_seq: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
+        """What the screen missed: events after `last_seq`, or its whole current state (reset)."""
+        if last_seq is None or last_seq > upto:
+            state = sorted((e for e in self._live.values() if conn.wants(e)), key=lambda e: e.seq)
+            return state, True
+        if last_seq == upto or (self._recent and self._recent[0].seq <= last_seq + 1):
+            return [e for e in self._recent if last_seq < e.seq <= upto and conn.wants(e)], False
+        missed: list[StoredEvent] = []
+        after = last_seq
+        while after < upto:
+            async with self._db.read() as session:
+                rows = await events_after(session=session, after=after, upto=upto, limit=1000)
+            if not rows:
+                break
+            missed.extend(e for e in map(StoredEvent.from_row, rows) if conn.wants(e))
+            after = rows[-1].seq
+        return missed, False
+
+    # ------------------------------------------------------------ client messages
+
+    async def _on_text(self, conn: Connection, text: str) -> None:
+        try:
+            message = parse_client_message(text)
+            handler = self._handlers.get(message.type)
+            if handler is None:
+                raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"message type {message.type!r} is not handled by this server")
+            await handler(conn, message)
+        except ProtocolError as exc:
+            self.send_to(conn, error_frame(exc.code, exc.message, exc.ref))
+        except Exception:
+            log.exception("error handling a frame from screen %s", conn.screen_id)
+            self.send_to(conn, error_frame(ErrorCode.INTERNAL, "the server failed to handle this frame; it has been logged"))
+
+    async def _on_ack(self, conn: Connection, message: Ack) -> None:
+        if message.seq > self.head_seq:
+            raise ProtocolError(ErrorCode.INVALID, f"seq: {message.seq} is beyond the newest event {self.head_seq}")
+        if message.seq <= conn.acked:
+            return
+        conn.acked = message.seq
+        for seq in [s for s in conn.pending if s <= message.seq]:
+            self._recorder.mark(conn.pending.pop(seq), conn.screen_id, "received")
+        self._recorder.cursor(conn.screen_id, message.seq)
+
+    async def _on_receipt(self, conn: Connection, message: Receipt) -> None:
+        self._recorder.mark(message.announcement_id, conn.screen_id, message.state)
+
+    async def _on_ping(self, conn: Connection, message: Ping) -> None:
+        self.send_to(conn, encode(Pong()))
+
+    async def _on_second_hello(self, conn: Connection, message: Hello) -> None:
+        raise ProtocolError(ErrorCode.INVALID, "hello was already received on this connection")

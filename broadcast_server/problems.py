@@ -1,0 +1,91 @@
+"""HTTP errors as `application/problem+json` (RFC 9457), rendered in one middleware.
+
+Domain errors map to one status each; validation errors name the field; anything unexpected is
+logged with its stack and answered 500 without leaking details.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from announcements.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "/problems/"
+_DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 422,
+    RateLimited: 429,
+}
+
+
+class Problem(Exception):
+    """An HTTP error raised by a handler: status, a short title, and a detail naming the problem."""
+
+    def __init__(self, status: int, detail: str, *, title: str | None = None, errors: list | None = None, headers: dict | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+def problem_response(status: int, detail: str, *, title: str | None = None, errors: list | None = None, headers: dict | None = None) -> web.Response:
+    from http import HTTPStatus
+
+    title = title or HTTPStatus(status).phrase
+    body = {
+        "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+    }
+    return web.Response(
+        status=status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def validation_errors(exc: ValidationError) -> list[dict]:
+    """Pydantic's errors as `{loc, msg, type}`, without echoing the (possibly huge) input."""
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False)]
+
+
+def describe(errors: list[dict]) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except Problem as exc:
+        return problem_response(exc.status, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers)
+    except RateLimited as exc:
+        return problem_response(429, exc.detail, headers={"Retry-After": str(exc.retry_after_s)})
+    except DomainError as exc:
+        return problem_response(_DOMAIN_STATUS.get(type(exc), 400), exc.detail, errors=exc.errors)
+    except ValidationError as exc:
+        errors = validation_errors(exc)
+        return problem_response(422, describe(errors), errors=errors)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return problem_response(413, f"request body is larger than the limit of {exc.max_size} bytes")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
+        return problem_response(exc.status, exc.text or exc.reason, headers=headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem_response(500, "the server failed to handle this request; it has been logged")

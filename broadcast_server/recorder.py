@@ -1,0 +1,84 @@
+"""Batches what screens report (acks, receipts, presence) into one write every `delivery_flush_s`.
+
+Ten thousand screens acking one announcement become one transaction, not ten thousand. What is
+buffered here is bookkeeping (figures, cursors); losing the last half second of it in a crash loses
+nothing a client was promised: the screen's own `last_seq` drives its replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from announcements.database import Database
+from announcements.deliveries import Mark, record_cursors, record_marks
+from announcements.registry import record_screen_seen
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryRecorder:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime], flush_interval_s: float):
+        self._db = db
+        self._clock = clock
+        self._interval = flush_interval_s
+        self._marks: list[Mark] = []
+        self._cursors: dict[str, int] = {}
+        self._seen: dict[str, dict | None] = {}
+        self._task: asyncio.Task | None = None
+        self._flushed = asyncio.Event()
+
+    def mark(self, announcement_id: str, screen_id: str, state: str) -> None:
+        self._marks.append(Mark(announcement_id, screen_id, state, self._clock()))
+
+    def cursor(self, screen_id: str, seq: int) -> None:
+        if seq > self._cursors.get(screen_id, -1):
+            self._cursors[screen_id] = seq
+
+    def seen(self, screen_id: str, client: dict | None = None) -> None:
+        """Note that a screen was there now (and which client it runs, when it says)."""
+        if client is not None or screen_id not in self._seen:
+            self._seen[screen_id] = client
+
+    async def flush(self) -> None:
+        marks, cursors, seen = self._marks, self._cursors, self._seen
+        if not (marks or cursors or seen):
+            return
+        self._marks, self._cursors, self._seen = [], {}, {}
+        try:
+            async with self._db.write() as session:
+                await record_marks(session=session, marks=marks)
+                await record_cursors(session=session, cursors=cursors)
+                for screen_id, client in seen.items():
+                    await record_screen_seen(session=session, screen_id=screen_id, client=client)
+        except BaseException:
+            self._marks[:0] = marks  # keep them for the next attempt
+            for screen_id, seq in cursors.items():
+                self.cursor(screen_id, seq)
+            self._seen = {**seen, **self._seen}
+            raise
+
+    async def wait_flushed(self) -> None:
+        """For tests and shutdown: wait until what was buffered before this call is written."""
+        self._flushed.clear()
+        await self._flushed.wait()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("could not write delivery figures; will retry")
+            self._flushed.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="delivery-recorder")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()

@@ -1,0 +1,68 @@
+"""Settings: defaults here, then a TOML file, then `VB_*` environment variables, then command-line flags.
+
+Every setting is documented in config/village.toml. No settings object exists at import time: each
+app (and each test) builds its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from announcements.database import sqlite_url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VB_", extra="forbid")
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    database_schema: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    default_lifetime_hours: float = Field(default=24.0, gt=0)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    hello_timeout_s: float = Field(default=10.0, gt=0)
+    heartbeat_s: float = Field(default=30.0, gt=0)
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    send_queue_frames: int = Field(default=256, ge=8)
+    replay_memory_events: int = Field(default=10_000, ge=0)
+    event_poll_s: float = Field(default=1.0, gt=0)
+    delivery_flush_s: float = Field(default=0.5, gt=0)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides) -> Settings:
+    """Settings from an optional TOML file, the environment and explicit overrides (flags), in rising precedence."""
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"configuration file {config_file} does not exist")
+
+    class FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=config_file)
+
+    return FromFile(**{k: v for k, v in overrides.items() if v is not None})
