@@ -122,4 +122,5 @@ async def lock_event_order(session: AsyncSession) -> None:
     """Make `seq` allocation and commit happen in one order (PostgreSQL; SQLite has one writer)."""
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql":
-        await session.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": 0x5642_4556})
+        connection = await session.connection()
+        await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": 0x5642_4556})

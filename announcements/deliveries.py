@@ -64,13 +64,14 @@ async def record_marks(*, session: AsyncSession, marks: list[Mark]) -> int:
             for state in STATES
         },
     )
-    await session.execute(statement)
+    await (await session.connection()).execute(statement)
     return len(rows)
 
 
 async def record_cursors(*, session: AsyncSession, cursors: dict[str, int]) -> None:
     """Advance each screen's ack cursor (never backwards)."""
+    connection = await session.connection()
     for screen_id, seq in cursors.items():
-        await session.execute(
+        await connection.execute(
             sa.update(Screen).where(col(Screen.id) == screen_id, col(Screen.cursor) < seq).values(cursor=seq)
         )

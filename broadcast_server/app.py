@@ -63,6 +63,10 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     await dispatcher.close()
 
 
+async def _websocket(request: web.Request) -> web.StreamResponse:
+    return await request.app[HUB].handle(request)
+
+
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
     app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
@@ -72,5 +76,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     for table in ROUTE_TABLES:
         table.add_to(app)
     openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)
-    app.router.add_get("/ws", lambda request: request.app[HUB].handle(request))
+    app.router.add_get("/ws", _websocket)
     return app

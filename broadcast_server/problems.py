@@ -79,8 +79,8 @@ async def problem_middleware(request: web.Request, handler):
     except ValidationError as exc:
         errors = validation_errors(exc)
         return problem_response(422, describe(errors), errors=errors)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return problem_response(413, f"request body is larger than the limit of {exc.max_size} bytes")
+    except web.HTTPRequestEntityTooLarge:
+        return problem_response(413, f"request body is larger than the limit of {request.client_max_size} bytes")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -2,12 +2,11 @@
 
 eSpeak NG (through pyttsx3) blocks, keeps process-wide state and can hang, so it
 runs in its own interpreter (`python -m announcements.speech`, a fresh spawn,
-see `__main__.py`), one JSON line per job on stdin, one JSON line per reply on
-stdout. An
-asyncio subprocess rather than a process pool, because a pool cannot kill the
-one job that hangs: here the event loop only ever awaits a pipe, a job past its
-timeout is killed with its process, and a dead worker shows as end-of-file and
-is replaced on the next job.
+see `__main__.py`): one JSON line per job on stdin, one JSON line per reply on
+stdout. An asyncio subprocess rather than a process pool, because a pool cannot
+kill the one job that hangs: here the event loop only ever awaits a pipe, a job
+past its timeout is killed with its process, and a dead worker shows as
+end-of-file and is replaced on the next job.
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT_S = 30.0
 """Time to start the interpreter, import numpy/soundfile/pyttsx3 and initialize eSpeak NG."""
 
+_WORKER_MODULE = __name__.rpartition(".")[0]
+"""The package: its `__main__.py` is the worker process."""
 # So the child imports this very package even when it is not installed (a source checkout).
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -53,7 +54,12 @@ class Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", __package__, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
+            sys.executable,
+            "-m",
+            _WORKER_MODULE,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
         )
         try:
             hello = await self._receive(STARTUP_TIMEOUT_S, "start")
@@ -93,7 +99,9 @@ class Worker:
             async with asyncio.timeout(timeout_s):
                 line = await self._process.stdout.readline()
         except TimeoutError:
-            raise AttemptFailed(f"eSpeak NG did not {doing} within {timeout_s:g} s (the worker was killed)") from None
+            raise AttemptFailed(
+                f"eSpeak NG did not {doing} within {timeout_s:g} s (the worker was killed)"
+            ) from None
         if not line:
             code = await self._process.wait()
             raise AttemptFailed(f"the speech worker exited with code {code}")

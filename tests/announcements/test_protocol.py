@@ -1,0 +1,47 @@
+"""Parsing client frames: what is accepted, and errors that name the problem."""
+
+import json
+
+import pytest
+
+from announcements.protocol import Ack, ErrorCode, Hello, ProtocolError, event_frame, parse_client_message
+
+
+def test_hello_parses_with_unknown_fields_ignored():
+    """A hello with extra fields is accepted; unknown fields are ignored."""
+    msg = parse_client_message(json.dumps({"type": "hello", "token": "t", "last_seq": 4, "extra": 1}))
+    assert isinstance(msg, Hello) and msg.last_seq == 4
+
+
+@pytest.mark.parametrize(
+    "frame, code, words",
+    [
+        ("not json", ErrorCode.INVALID, "not valid JSON"),
+        ("[1,2]", ErrorCode.INVALID, "JSON object"),
+        ('{"type": "dance"}', ErrorCode.UNKNOWN_TYPE, "dance"),
+        ('{"type": "ack", "seq": -1}', ErrorCode.INVALID, "seq"),
+        ('{"type": "ack"}', ErrorCode.INVALID, "seq"),
+        ('{"type": "receipt", "announcement_id": "a", "state": "eaten"}', ErrorCode.INVALID, "state"),
+        ('{"type": "reply", "client_msg_id": "m1", "category": "other", "text": ""}', ErrorCode.INVALID, "text"),
+    ],
+)
+def test_bad_frames_name_the_problem(frame, code, words):
+    """Each bad frame raises a ProtocolError whose code and message say what is wrong."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_message(frame)
+    assert caught.value.code == code
+    assert words in caught.value.message
+
+
+def test_reply_error_carries_its_client_msg_id():
+    """An invalid reply's error refers back to its client_msg_id, so the client knows which one failed."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_message('{"type": "reply", "client_msg_id": "m7", "category": "nope", "text": "hi"}')
+    assert caught.value.ref == "m7"
+
+
+def test_event_frame_is_compact_utf8_json():
+    """An event frame is encoded once as UTF-8 JSON bytes with its type and seq first."""
+    frame = event_frame("retract", 9, {"announcement_id": "a", "reason": "cancelled"})
+    assert json.loads(frame) == {"type": "retract", "seq": 9, "announcement_id": "a", "reason": "cancelled"}
+    assert isinstance(parse_client_message('{"type":"ack","seq":9}'), Ack)

@@ -1,0 +1,137 @@
+"""Shared fixtures: every app test runs twice, on SQLite and on PostgreSQL.
+
+PostgreSQL comes from VB_TEST_POSTGRES_URL (default: the local server on 127.0.0.1:5432, database
+`test`). Each test gets its own schema, dropped afterwards. Where no PostgreSQL answers, those tests
+are skipped with the reason, unless VB_TEST_REQUIRE_POSTGRES=1 (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from announcements.database import Database
+from announcements.models import Role, TokenCreate
+from announcements.registry import create_token
+from broadcast_server.app import create_app
+from broadcast_server.settings import Settings, load_settings
+
+POSTGRES_URL = os.environ.get("VB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("VB_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _postgres_problem() -> str | None:
+    try:
+        conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        return f"PostgreSQL not reachable at {POSTGRES_URL.split('@')[-1]}: {exc}"
+    await conn.close()
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_settings(request, tmp_path) -> AsyncIterator[dict]:
+    """Settings fields for one backend: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield {"data_dir": tmp_path}
+        return
+    problem = await _postgres_problem()
+    if problem:
+        if REQUIRE_POSTGRES:
+            pytest.fail(problem)
+        pytest.skip(problem)
+    schema = f"vbtest_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield {"data_dir": tmp_path, "database_url": POSTGRES_URL, "database_schema": schema}
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
+
+
+@pytest.fixture
+def settings(database_settings) -> Settings:
+    return load_settings(
+        None,
+        **database_settings,
+        host="127.0.0.1",
+        heartbeat_s=5,
+        hello_timeout_s=2,
+        delivery_flush_s=0.1,
+        event_poll_s=0.5,
+    )
+
+
+async def make_token(settings: Settings, role: Role, area: str = "/", name: str = "test") -> str:
+    """A token straight into the database, as `village-broadcast token create` makes one."""
+    db = Database(settings.db_url, schema=settings.database_schema)
+    try:
+        await db.migrate()
+        async with db.write() as session:
+            _, secret = await create_token(session=session, data=TokenCreate(role=role, area=area, name=name))
+        return secret
+    finally:
+        await db.close()
+
+
+@dataclass
+class Village:
+    """A running server on loopback and an HTTP client that speaks for a token."""
+
+    server: TestServer
+    http: ClientSession
+    admin: str
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def app(self):
+        return self.server.app
+
+    def auth(self, token: str | None = None) -> dict:
+        return {"Authorization": f"Bearer {token or self.admin}"}
+
+    async def call(self, method: str, path: str, *, token: str | None = None, expect: int | None = None, **kw):
+        async with self.http.request(method, self.url + "/api/v1" + path, headers=self.auth(token), **kw) as resp:
+            body = await resp.json(content_type=None) if resp.status != 204 else None
+            if expect is not None:
+                assert resp.status == expect, (resp.status, body)
+            return resp.status, body
+
+    async def screen(self, name: str, area: str, *, kind: str = "screen", tags: list[str] | None = None) -> dict:
+        _, body = await self.call(
+            "POST", "/screens", json={"name": name, "area": area, "kind": kind, "tags": tags or []}, expect=201
+        )
+        return body
+
+    async def token(self, role: str, area: str) -> str:
+        _, body = await self.call("POST", "/tokens", json={"role": role, "area": area, "name": f"{role}@{area}"}, expect=201)
+        return body["token"]
+
+    async def post(self, token: str | None = None, **fields) -> dict:
+        body = {"title": "村民大会通知", "body": "明天上午九点在村委会召开村民大会。", **fields}
+        _, answer = await self.call("POST", "/announcements", json=body, token=token, expect=201)
+        return answer
+
+
+@pytest.fixture
+async def village(settings, aiohttp_server) -> AsyncIterator[Village]:
+    admin = await make_token(settings, Role.ADMIN, "/", "root")
+    server = await aiohttp_server(create_app(settings))
+    async with ClientSession() as http:
+        yield Village(server=server, http=http, admin=admin)
