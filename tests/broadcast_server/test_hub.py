@@ -1,29 +1,12 @@
 """The WebSocket contract of PROTOCOL.md section 3, spoken frame by frame over a real socket."""
 
 import asyncio
-import json
 
 import aiohttp
 import pytest
 
 from broadcast_server.keys import HUB, RECORDER
-
-
-async def connect(village, token, last_seq=None):
-    ws = await village.http.ws_connect(village.url + "/ws")
-    await ws.send_json({"type": "hello", "token": token, "last_seq": last_seq, "client": {"name": "t", "version": "0"}})
-    return ws
-
-
-async def until(ws, kind, timeout=5.0):
-    """Frames received up to and including the first of `kind`."""
-    frames = []
-    while True:
-        msg = await ws.receive(timeout=timeout)
-        assert msg.type == aiohttp.WSMsgType.TEXT, msg
-        frames.append(json.loads(msg.data))
-        if frames[-1]["type"] == kind:
-            return frames
+from tests.wsframes import connect, event_keys, until
 
 
 async def test_hello_welcome_reset_replay_then_live(village):
@@ -55,10 +38,7 @@ async def test_resume_replays_only_what_was_missed(village):
     ws = await connect(village, screen["token"], last_seq=head)
     frames = await until(ws, "synced")
     replay = [f for f in frames if f["type"] in ("announcement", "retract")]
-    assert [(f["type"], f.get("announcement", {}).get("id") or f.get("announcement_id")) for f in replay] == [
-        ("announcement", b["id"]),
-        ("retract", a["id"]),
-    ]
+    assert event_keys(frames) == [("announcement", b["id"]), ("retract", a["id"])]
     assert replay[1]["reason"] == "cancelled" and frames[-1]["reset"] is False
     assert [f["seq"] for f in replay] == sorted(f["seq"] for f in replay)
     await ws.close()
