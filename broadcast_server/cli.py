@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import resource
 import sys
 from pathlib import Path
 
@@ -34,10 +35,19 @@ def _load(args: argparse.Namespace, **extra) -> Settings:
     return load_settings(args.config, data_dir=args.data_dir, **extra)
 
 
+def raise_open_file_limit() -> int:
+    """Each screen holds a socket: lift the soft limit on open files to the hard one (1024 is common)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = _load(args, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    log.info("open file limit: %d (about that many screens at once)", raise_open_file_limit())
     log.info("database: %s", settings.db_url.split("@")[-1])
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=lambda line: log.info("%s", line.strip()))
     return 0
