@@ -1,0 +1,37 @@
+"""Real screen clients (`screen_client.ScreenClient`) running beside the test, against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from screen_client.client import ScreenClient, Timing
+from screen_client.display import TerminalDisplay
+from screen_client.player import NullPlayer
+
+FAST = Timing(backoff_initial=0.1, backoff_factor=1.5, backoff_max=0.5)
+
+
+@asynccontextmanager
+async def running(url: str, token: str, data_dir: Path, **kw):
+    """A screen client connected to `url` (showing on an in-memory terminal), stopped and closed at the end."""
+    kw.setdefault("player", NullPlayer())
+    kw.setdefault("display", TerminalDisplay(io.StringIO(), color=False))
+    client = ScreenClient(url, token, data_dir=data_dir, timing=FAST, **kw)
+    task = asyncio.create_task(client.run())
+    try:
+        yield client
+    finally:
+        client.stop()
+        await asyncio.wait_for(task, 10)
+        client.close()
+
+
+def titles(client: ScreenClient) -> list[str]:
+    return [a.title for a in client.announcements()]
+
+
+def ids(client: ScreenClient) -> set[str]:
+    return {a.id for a in client.announcements()}
