@@ -171,3 +171,18 @@ async def test_slow_screen_is_disconnected_not_waited_for(village):
         msg = await slow_ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1013
     await fast_ws.close()
+
+
+async def test_dead_connection_is_dropped_by_heartbeat(village):
+    """A screen that stops answering WebSocket pings goes offline by itself."""
+    village.app[HUB]._settings.heartbeat_s = 0.5
+    screen = await village.screen("gate", "/hongqi/liujingtun")
+    ws = await village.http.ws_connect(village.url + "/ws", autoping=False)
+    await ws.send_json({"type": "hello", "token": screen["token"], "last_seq": None})
+    await until(ws, "synced")
+    assert village.app[HUB].is_online(screen["id"])
+    for _ in range(40):
+        if not village.app[HUB].is_online(screen["id"]):
+            break
+        await asyncio.sleep(0.1)
+    assert not village.app[HUB].is_online(screen["id"])
