@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from announcements.protocol import RequestUpdate
+from screen_client.client import build_reply
+from screen_client.store import DataDirLock, Identity, Store
+
+from .conftest import payload
+
+IDENTITY = Identity(screen_id="s1", area="/hongqi/liujingtun", kind="screen")
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store(tmp_path)
+    yield s
+    s.close()
+
+
+def test_file_is_wal_with_full_sync(store: Store):
+    """The device file is in WAL mode and commits with synchronous=FULL, to survive a power cut."""
+    assert sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_apply_advances_last_seq_and_ignores_repeated_seq(store: Store):
+    """An event is stored with its seq; one with seq <= last_seq is ignored."""
+    assert store.last_seq is None
+    assert store.apply_announcement(3, payload("a1"))
+    assert store.last_seq == 3
+    assert not store.apply_announcement(3, payload("a1", revision=2))
+    assert not store.apply_announcement(2, payload("a2"))
+    assert [(a.id, a.revision) for a in store.announcements()] == [("a1", 1)]
+
+
+def test_not_newer_revision_is_ignored_but_its_seq_is_consumed(store: Store):
+    """A repeated or older (id, revision) changes nothing, yet last_seq moves past its event."""
+    store.apply_announcement(1, payload("a1", revision=2))
+    assert not store.apply_announcement(2, payload("a1", revision=2))
+    assert not store.apply_announcement(3, payload("a1", revision=1))
+    assert store.last_seq == 3
+    assert store.apply_announcement(4, payload("a1", revision=3, title="corrected"))
+    assert [(a.revision, a.title) for a in store.announcements()] == [(3, "corrected")]
+
+
+def test_retract_removes_the_announcement(store: Store):
+    """A retract removes the announcement and advances last_seq; retracting an unknown id only advances."""
+    store.apply_announcement(1, payload("a1"))
+    assert store.apply_retract(2, "a1")
+    assert not store.apply_retract(3, "nope")
+    assert store.announcements() == []
+    assert store.last_seq == 3
+
+
+def test_request_update_keeps_latest_status_per_ticket(store: Store):
+    """request_update events are kept per ticket, the newest status winning."""
+    store.apply_request_update(RequestUpdate(seq=1, ticket="T-1", status="assigned"))
+    store.apply_request_update(RequestUpdate(seq=2, ticket="T-1", status="resolved", response="fixed"))
+    assert not store.apply_request_update(RequestUpdate(seq=2, ticket="T-2", status="received"))
+    assert [(u.ticket, u.status, u.response) for u in store.request_updates()] == [("T-1", "resolved", "fixed")]
+
+
+def test_live_announcements_sorted_by_priority_then_newest_without_expired(store: Store):
+    """announcements() is emergency > high > normal > low, newest first within one, expired left out."""
+    store.apply_announcement(1, payload("old-normal", published_ago_s=600))
+    store.apply_announcement(2, payload("low", priority="low"))
+    store.apply_announcement(3, payload("new-normal", published_ago_s=10))
+    store.apply_announcement(4, payload("emergency", priority="emergency", published_ago_s=900))
+    store.apply_announcement(5, payload("high", priority="high"))
+    store.apply_announcement(6, payload("expired", priority="emergency", expires_in_s=-1))
+    assert [a.id for a in store.announcements()] == ["emergency", "high", "new-normal", "old-normal", "low"]
+    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    assert store.announcements(later) == []
+
+
+def test_reset_drops_what_the_replay_did_not_mention(store: Store):
+    """synced with reset: every announcement not mentioned during the replay is dropped."""
+    for seq, name in enumerate(("a1", "a2", "a3"), start=1):
+        store.apply_announcement(seq, payload(name))
+    store.begin_replay(resumed_from=3, identity=IDENTITY)
+    assert store.finish_replay(reset=True, mentioned={"a2"}) == ["a1", "a3"]
+    assert [a.id for a in store.announcements()] == ["a2"]
+
+
+def test_synced_without_reset_keeps_everything(store: Store):
+    """synced without reset drops nothing."""
+    store.apply_announcement(1, payload("a1"))
+    store.begin_replay(resumed_from=1, identity=IDENTITY)
+    assert store.finish_replay(reset=False, mentioned=set()) == []
+    assert len(store.announcements()) == 1
+
+
+def test_unfinished_replay_is_asked_for_again_from_where_it_started(store: Store):
+    """If the connection drops before synced, the next hello repeats the cut-short replay's last_seq."""
+    store.apply_announcement(1, payload("a1"))
+    store.begin_replay(resumed_from=1, identity=IDENTITY)
+    store.apply_announcement(7, payload("a2"))
+    assert store.last_seq == 7 and store.resume_seq() == 1
+    store.begin_replay(resumed_from=1, identity=IDENTITY)  # the second attempt, cut short as well
+    store.apply_announcement(8, payload("a3"))
+    assert store.resume_seq() == 1
+    store.finish_replay(reset=False, mentioned=set())
+    assert store.resume_seq() == 8
+
+
+def test_forget_seq_asks_for_everything_again(store: Store):
+    """After forget_seq the next hello sends null and held announcements stay until the reset."""
+    store.apply_announcement(10, payload("a1"))
+    store.forget_seq()
+    assert store.last_seq is None and store.resume_seq() is None
+    assert len(store.announcements()) == 1
+
+
+def test_everything_survives_reopening_the_file(tmp_path: Path):
+    """Announcements, last_seq, identity, answers, the outbox and what was played are there after a restart."""
+    store = Store(tmp_path)
+    store.begin_replay(resumed_from=None, identity=IDENTITY)
+    store.apply_announcement(1, payload("a1"))
+    store.apply_request_update(RequestUpdate(seq=2, ticket="T-1", status="received"))
+    store.finish_replay(reset=True, mentioned={"a1"})
+    reply = build_reply("help", "the well pump is broken", contact={"name": "Li", "phone": "123"})
+    store.add_reply(reply)
+    store.mark_played("a1", "/media/a1-1.mp3")
+    store.close()
+
+    again = Store(tmp_path)
+    try:
+        assert again.last_seq == 2 and again.resume_seq() == 2
+        assert again.identity == IDENTITY
+        assert [a.id for a in again.announcements()] == ["a1"]
+        assert [u.ticket for u in again.request_updates()] == ["T-1"]
+        (entry,) = again.outbox()
+        assert entry.reply == reply and entry.ticket is None and entry.sent_at is None
+        assert again.unplayed() == []
+    finally:
+        again.close()
+
+
+def test_event_and_last_seq_commit_together(store: Store):
+    """If storing the announcement fails, last_seq does not move either: one transaction."""
+    store.apply_announcement(1, payload("a1"))
+    store._db.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON announcements WHEN NEW.id = 'boom' "
+        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        store.apply_announcement(2, payload("boom"))
+    assert store.last_seq == 1
+    assert store.apply_announcement(2, payload("a2"))  # the same seq is applied when it comes again
+
+
+def test_outbox_lifecycle(store: Store):
+    """A reply waits unsent, then sent, is due again after the retry time, and leaves once answered or refused."""
+    first, second = build_reply("suggestion", "more lights"), build_reply("question", "when is the meeting?")
+    store.add_reply(first)
+    store.add_reply(second)
+    now = datetime.now(timezone.utc)
+    assert [e.client_msg_id for e in store.unanswered(sent_before=now)] == [first.client_msg_id, second.client_msg_id]
+    store.mark_sent([first.client_msg_id], at=now)
+    assert [e.client_msg_id for e in store.unanswered(sent_before=now)] == [second.client_msg_id]
+    assert len(store.unanswered(sent_before=now + timedelta(seconds=1))) == 2
+    assert store.mark_answered(first.client_msg_id, "T-9")
+    assert store.mark_failed(second.client_msg_id, "invalid: text too long")
+    assert not store.mark_failed(first.client_msg_id, "too late: it has a ticket")
+    assert store.unanswered() == []
+    assert [(e.ticket, e.error) for e in store.outbox()] == [("T-9", None), (None, "invalid: text too long")]
+
+
+def test_played_audio_is_remembered_per_url(store: Store):
+    """unplayed() lists live announcements whose current audio was not played to the end."""
+    store.apply_announcement(1, payload("a1"))
+    store.apply_announcement(2, payload("silent", audio=False))
+    assert [a.id for a in store.unplayed()] == ["a1"]
+    store.mark_played("a1", "/media/a1-1.mp3")
+    assert store.unplayed() == []
+    store.apply_announcement(3, payload("a1", revision=2))  # new audio
+    assert [a.audio.url for a in store.unplayed()] == ["/media/a1-2.mp3"]
+
+
+def test_newer_schema_is_refused(tmp_path: Path):
+    """A file written by a newer client is not silently misread."""
+    Store(tmp_path).close()
+    sqlite3.connect(tmp_path / "screen.db").execute("PRAGMA user_version=99")
+    with pytest.raises(RuntimeError, match="newer"):
+        Store(tmp_path)
+
+
+def test_data_dir_lock_is_exclusive(tmp_path: Path):
+    """Only one process (one lock holder) runs a client on a data directory at a time."""
+    first, second = DataDirLock(tmp_path), DataDirLock(tmp_path)
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    first.release()
+    assert second.try_acquire()
+    second.release()
