@@ -144,11 +144,17 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
 
 # ---------------------------------------------------------------- server to client
 
+class AudioAlternative(_Message):
+    url: str
+    format: str
+
+
 class Audio(_Message):
     url: str
     format: str
     duration_s: float
     repeat: int
+    alternatives: list[AudioAlternative] = Field(default_factory=list)  # addition: e.g. Ogg Opus for slow links
 
 
 class AnnouncementPayload(_Message):
@@ -191,7 +197,7 @@ class Retract(_Message):
     type: Literal["retract"] = "retract"
     seq: int
     announcement_id: str
-    reason: Literal["cancelled", "expired"]
+    reason: str  # "cancelled" or "expired"; a str so a client keeps working if a reason is added
 
 
 class RequestUpdate(_Message):
@@ -210,7 +216,7 @@ class ReplyResult(_Message):
 
 class Error(_Message):
     type: Literal["error"] = "error"
-    code: ErrorCode
+    code: str  # one of ErrorCode; a str so a client keeps working if a code is added
     message: str = ""
     ref: str | None = None
 

@@ -31,6 +31,7 @@ from announcements.models import (
     Screen,
     TargetSpec,
 )
+from announcements.voicing import SPEECH_PENDING
 from announcements.targeting import Target
 from announcements.tokens import Principal
 
@@ -127,6 +128,7 @@ async def create_announcement(
         publish_at=data.publish_at,
         expires_at=expires_at,
         created_by=principal.token_id,
+        speech_status=SPEECH_PENDING if data.speak else None,
     )
     session.add(announcement)
     if start <= now:
@@ -218,9 +220,9 @@ async def update_announcement(
     for name, value in fields.items():
         setattr(announcement, name, value)
     announcement.revision += 1
-    if {"title", "body"} & fields.keys():
+    if {"title", "body"} & fields.keys() and announcement.speak:
         announcement.audio = None  # the old speech no longer says what the text says
-        announcement.speech_status = None
+        announcement.speech_status = SPEECH_PENDING
         announcement.speech_error = None
     session.add(announcement)
     if announcement.status == AnnouncementStatus.LIVE:

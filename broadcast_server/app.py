@@ -11,13 +11,17 @@ from aiohttp import web
 
 from announcements.database import Database
 from announcements.timeutil import utcnow
+from announcements.quiet_hours import QuietHours
+from announcements.speech import SpeechFailed, SpeechSynthesizer
 from broadcast_server.api import ROUTE_TABLES
 from broadcast_server.dispatcher import Dispatcher
 from broadcast_server.hub import Hub
-from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, RECORDER, SETTINGS
+from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, NARRATOR, QUIET_HOURS, RECORDER, REPLIES, SETTINGS, SPEECH
+from broadcast_server.narrator import Narrator
 from broadcast_server.openapi import openapi_route
 from broadcast_server.problems import problem_middleware
 from broadcast_server.recorder import DeliveryRecorder
+from broadcast_server.replies import ReplyDesk
 from broadcast_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,45 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     await hub.close()
 
 
+async def _request_log(app: web.Application) -> AsyncIterator[None]:
+    """Villagers' replies and feedback (hub handlers, batched writer) and the no-follow-up sweeper."""
+    desk = ReplyDesk(db=app[DATABASE], hub=app[HUB], settings=app[SETTINGS], clock=app[CLOCK])
+    await desk.start()
+    app[REPLIES] = desk
+    yield
+    await desk.close()
+
+
+async def _speech(app: web.Application) -> AsyncIterator[None]:
+    """Speech worker processes; a server where speech cannot start still serves text (and says why)."""
+    settings = app[SETTINGS]
+    speech, reason = None, ""
+    if settings.speech_enabled:
+        speech = SpeechSynthesizer(
+            settings.media_dir,
+            rate=settings.speech_rate,
+            volume=settings.speech_volume,
+            chime=settings.speech_chime,
+            pause_s=settings.speech_pause_s,
+            timeout_s=settings.speech_timeout_s,
+            retries=settings.speech_retries,
+            workers=settings.speech_workers,
+        )
+        try:
+            await speech.start()
+        except SpeechFailed as exc:
+            log.error("speech is unavailable, announcements go out as text only: %s", exc)
+            speech, reason = None, f"speech is unavailable on this server: {exc}"
+    app[SPEECH] = speech
+    narrator = Narrator(db=app[DATABASE], hub=app[HUB], speech=speech, unavailable_reason=reason)
+    await narrator.start()
+    app[NARRATOR] = narrator
+    yield
+    await narrator.close()
+    if speech is not None:
+        await speech.close()
+
+
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(db=app[DATABASE], hub=app[HUB], clock=app[CLOCK])
     await dispatcher.start()
@@ -72,7 +115,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[SETTINGS] = settings
     app[CLOCK] = clock
     # Opened in this order, closed in reverse: the hub closes screens before the database goes away.
-    app.cleanup_ctx.extend([_database, _recorder, _hub, _dispatcher])
+    app[QUIET_HOURS] = QuietHours(settings.quiet_hours, settings.timezone)
+    app.cleanup_ctx.extend([_database, _recorder, _hub, _request_log, _speech, _dispatcher])
     for table in ROUTE_TABLES:
         table.add_to(app)
     openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)

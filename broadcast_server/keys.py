@@ -11,9 +11,13 @@ from aiohttp import web
 from announcements.database import Database
 
 if TYPE_CHECKING:
+    from announcements.quiet_hours import QuietHours
+    from announcements.speech import SpeechSynthesizer
     from broadcast_server.dispatcher import Dispatcher
     from broadcast_server.hub import Hub
+    from broadcast_server.narrator import Narrator
     from broadcast_server.recorder import DeliveryRecorder
+    from broadcast_server.replies import ReplyDesk
     from broadcast_server.settings import Settings
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
@@ -22,3 +26,7 @@ DATABASE: web.AppKey[Database] = web.AppKey("database")
 RECORDER: web.AppKey["DeliveryRecorder"] = web.AppKey("recorder")
 HUB: web.AppKey["Hub"] = web.AppKey("hub")
 DISPATCHER: web.AppKey["Dispatcher"] = web.AppKey("dispatcher")
+SPEECH: web.AppKey["SpeechSynthesizer | None"] = web.AppKey("speech")
+NARRATOR: web.AppKey["Narrator"] = web.AppKey("narrator")
+QUIET_HOURS: web.AppKey["QuietHours"] = web.AppKey("quiet_hours")
+REPLIES: web.AppKey["ReplyDesk"] = web.AppKey("replies")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +20,8 @@ from pydantic_settings import (
 )
 
 from announcements.database import sqlite_url
+from announcements.deadlines import Deadline, default_deadlines, merge_deadlines
+from announcements.quiet_hours import QuietHours
 
 
 class Settings(BaseSettings):
@@ -40,6 +44,51 @@ class Settings(BaseSettings):
     replay_memory_events: int = Field(default=10_000, ge=0)
     event_poll_s: float = Field(default=1.0, gt=0)
     delivery_flush_s: float = Field(default=0.5, gt=0)
+
+    # the request log (villagers' replies)
+    reply_max_chars: int = Field(default=1000, ge=1, le=1000)
+    reply_rate_per_minute: int = Field(default=10, ge=0)  # per screen; 0: no limit
+    follow_up_days: float = Field(default=7.0, gt=0)
+    close_without_follow_up: bool = True
+    request_sweep_s: float = Field(default=300.0, gt=0)
+    request_deadlines: dict[str, Deadline] = Field(default_factory=default_deadlines)
+    open311_public_read: bool = False
+
+    @field_validator("request_deadlines")
+    @classmethod
+    def _all_categories(cls, given: dict[str, Deadline]) -> dict[str, Deadline]:
+        return merge_deadlines(given)
+
+    speech_enabled: bool = True
+    speech_rate: int = Field(default=170, ge=80, le=450)
+    speech_volume: float = Field(default=1.0, gt=0, le=1)
+    speech_chime: Path | None = None
+    speech_pause_s: float = Field(default=1.0, ge=0, le=10)
+    speech_workers: int = Field(default=1, ge=1, le=8)
+    speech_timeout_s: float = Field(default=60.0, gt=0)
+    speech_retries: int = Field(default=2, ge=0, le=5)
+    media_public: bool = True
+
+    timezone: str = "Asia/Shanghai"
+    quiet_hours: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use a name like Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _valid_quiet_hours(self) -> "Settings":
+        QuietHours(self.quiet_hours, self.timezone)  # raises ValueError naming the bad span
+        return self
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
 
     @property
     def db_url(self) -> str:

@@ -63,10 +63,17 @@ async def database_settings(request, tmp_path) -> AsyncIterator[dict]:
 
 
 @pytest.fixture
-def settings(database_settings) -> Settings:
+def speech_enabled() -> bool:
+    """Speech worker processes are started only by tests that override this fixture to True."""
+    return False
+
+
+@pytest.fixture
+def settings(database_settings, speech_enabled) -> Settings:
     return load_settings(
         None,
         **database_settings,
+        speech_enabled=speech_enabled,
         host="127.0.0.1",
         heartbeat_s=5,
         hello_timeout_s=2,

@@ -25,7 +25,7 @@ from announcements.queue import (
     update_announcement,
 )
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, SETTINGS
+from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, NARRATOR, SETTINGS
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_body, parse_query
 
@@ -47,6 +47,7 @@ def _public(announcement) -> AnnouncementPublic:
 def _queue_changed(request: web.Request) -> None:
     request.app[HUB].notify()
     request.app[DISPATCHER].poke()
+    request.app[NARRATOR].poke()
 
 
 @routes.post(

@@ -37,6 +37,7 @@ class ServerProcess:
             "VB_DATA_DIR": str(settings.data_dir),
             "VB_DELIVERY_FLUSH_S": "0.1",
             "VB_EVENT_POLL_S": "0.5",
+            "VB_SPEECH_ENABLED": "true" if settings.speech_enabled else "false",
         }
         if settings.database_url:
             self._env["VB_DATABASE_URL"] = settings.database_url

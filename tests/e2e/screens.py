@@ -35,3 +35,17 @@ def titles(client: ScreenClient) -> list[str]:
 
 def ids(client: ScreenClient) -> set[str]:
     return {a.id for a in client.announcements()}
+
+
+async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `check()` (sync or async) until it returns something truthy; return that, or fail after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not true within {timeout} s")
+        await asyncio.sleep(interval)

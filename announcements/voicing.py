@@ -1,0 +1,80 @@
+"""Which announcements need speech, and attaching the finished audio as a new revision.
+
+The database is the speech queue: an announcement with `speech_status = pending` waits for a clip,
+so a crash or restart loses no job, and replicas may race harmlessly (the clip is content-addressed
+and only the first attach makes a revision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from announcements.events import append_announcement_event
+from announcements.models import Announcement, AnnouncementStatus, Priority
+
+SPEECH_PENDING = "pending"
+SPEECH_READY = "ready"
+SPEECH_FAILED = "failed"
+
+_PRIORITY_ORDER = sa.case({p.value: p.rank for p in Priority}, value=col(Announcement.priority), else_=9)
+_OPEN = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)
+
+
+def spoken_text(announcement: Announcement) -> str:
+    """What the loudspeaker says: the title, then the body."""
+    separator = "。" if announcement.language == "zh" else ". "
+    return f"{announcement.title.rstrip('。.!！ ')}{separator}{announcement.body}"
+
+
+async def pending_speech(*, session: AsyncSession, limit: int = 20) -> Sequence[Announcement]:
+    """Announcements waiting for their clip, emergencies first."""
+    query = (
+        select(Announcement)
+        .where(Announcement.speech_status == SPEECH_PENDING, col(Announcement.status).in_(_OPEN))
+        .order_by(_PRIORITY_ORDER, col(Announcement.created_at))
+        .limit(limit)
+    )
+    return (await session.exec(query)).all()
+
+
+async def _still_waiting(session: AsyncSession, announcement_id: str, text: str) -> Announcement | None:
+    """The announcement, if it still waits for a clip of exactly this text (it may have been corrected)."""
+    announcement = await session.get(Announcement, announcement_id)
+    if (
+        announcement is None
+        or announcement.speech_status != SPEECH_PENDING
+        or announcement.status not in _OPEN
+        or spoken_text(announcement) != text
+    ):
+        return None
+    return announcement
+
+
+async def attach_audio(*, session: AsyncSession, announcement_id: str, text: str, audio: dict) -> Announcement | None:
+    """Give the announcement its audio; a live one goes out again as the next revision. None if stale."""
+    announcement = await _still_waiting(session, announcement_id, text)
+    if announcement is None:
+        return None
+    announcement.audio = audio
+    announcement.speech_status = SPEECH_READY
+    announcement.speech_error = None
+    if announcement.status == AnnouncementStatus.LIVE:
+        announcement.revision += 1
+        await append_announcement_event(session=session, announcement=announcement)
+    session.add(announcement)
+    return announcement
+
+
+async def record_speech_failure(*, session: AsyncSession, announcement_id: str, text: str, reason: str) -> bool:
+    """Mark the speech as failed with its reason (the text has gone out regardless)."""
+    announcement = await _still_waiting(session, announcement_id, text)
+    if announcement is None:
+        return False
+    announcement.speech_status = SPEECH_FAILED
+    announcement.speech_error = reason[:500]
+    session.add(announcement)
+    return True
