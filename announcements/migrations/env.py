@@ -4,6 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import announcements.models  # noqa: F401  (registers the tables)
+import announcements.request_models  # noqa: F401  (the request log's tables)
 
 connection = context.config.attributes["connection"]
 context.configure(
