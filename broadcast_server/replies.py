@@ -1,0 +1,288 @@
+"""Villagers' replies and feedback: the hub handlers, the per-screen rate limit, and the reply writer.
+
+Replies from every screen (WebSocket `reply` and `POST /api/v1/replies`) go through one writer
+task that stores whatever has queued up meanwhile in one transaction (group commit): one insert per
+table for the whole batch, so a burst of replies costs a handful of statements, not a transaction
+each. A reply is answered (`reply_result`, or 201/200) only after its transaction committed, so
+nothing acknowledged is lost when the process dies.
+
+The same task family records "no follow-up" on resolved requests nobody answered for
+`follow_up_days` (and closes them when `close_without_follow_up`).
+
+Additions to the wire contract (optional for clients): the `error` answering a rate-limited
+`reply` carries `retry_after_s`; a feedback error carries the ticket as its `ref`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from announcements.database import Database
+from announcements.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited
+from announcements.protocol import ErrorCode, Feedback, ProtocolError, Reply, ReplyResult, encode
+from announcements.request_models import (
+    ContactBody,
+    Rating,
+    ReplyCreate,
+    ReplyKey,
+    RequestCategory,
+    RequestSource,
+    RequestStatus,
+    ServiceRequest,
+)
+from announcements.requests import NewRequest, Taken, check_text, record_feedback, store_request, store_requests, sweep_no_follow_up
+from broadcast_server.hub import Connection, Hub
+from broadcast_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+MAX_WAITING = 20_000  # replies queued for the writer; beyond that a client is told to retry shortly
+
+_ERROR_CODES: dict[type[DomainError], ErrorCode] = {
+    Invalid: ErrorCode.INVALID,
+    NotFound: ErrorCode.NOT_FOUND,
+    Forbidden: ErrorCode.FORBIDDEN,
+    Conflict: ErrorCode.CONFLICT,
+    RateLimited: ErrorCode.RATE_LIMITED,
+}
+
+
+class RateLimiter:
+    """A token bucket per screen: `per_minute` replies, refilled evenly, a burst of up to `per_minute`."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic):
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._last_prune = clock()
+
+    def _level(self, key: str, now: float) -> float:
+        tokens, at = self._buckets.get(key, (float(self.per_minute), now))
+        return min(float(self.per_minute), tokens + (now - at) * self.per_minute / 60.0)
+
+    def take(self, key: str) -> None:
+        """Use one; RateLimited saying in how many seconds one is available again."""
+        if self.per_minute <= 0:
+            return
+        now = self._clock()
+        self._prune(now)
+        tokens = self._level(key, now)
+        if tokens < 1.0:
+            retry = max(1, math.ceil((1.0 - tokens) * 60.0 / self.per_minute))
+            raise RateLimited(
+                f"too many replies from this screen: at most {self.per_minute} a minute; retry in {retry} s",
+                retry_after_s=retry,
+            )
+        self._buckets[key] = (tokens - 1.0, now)
+
+    def refund(self, key: str) -> None:
+        """Give one back (the reply was a resend of one already stored)."""
+        if self.per_minute <= 0 or key not in self._buckets:
+            return
+        now = self._clock()
+        self._buckets[key] = (min(float(self.per_minute), self._level(key, now) + 1.0), now)
+
+    def _prune(self, now: float) -> None:
+        if now - self._last_prune < 60.0:
+            return
+        self._last_prune = now
+        full_after = 60.0  # an idle minute refills any bucket: forget it
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
+
+
+@dataclass
+class _Waiting:
+    item: NewRequest
+    future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class ReplyDesk:
+    """Where replies and feedback come in: checked, rate limited, stored in batches, answered."""
+
+    def __init__(self, *, db: Database, hub: Hub, settings: Settings, clock: Callable[[], datetime]):
+        self._db = db
+        self._hub = hub
+        self._settings = settings
+        self._clock = clock
+        self.limiter = RateLimiter(settings.reply_rate_per_minute)
+        self._queue: asyncio.Queue[_Waiting] = asyncio.Queue(maxsize=MAX_WAITING)
+        self._tasks: list[asyncio.Task] = []
+        self.stored = 0  # replies stored by this process (figures for the benchmark and logs)
+        self.batches = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._hub.register_handler("reply", self.on_reply)
+        self._hub.register_handler("feedback", self.on_feedback)
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="reply-writer"),
+            asyncio.create_task(self._sweep_loop(), name="follow-up-sweeper"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._queue.empty():  # answered "try again" rather than left hanging
+            waiting = self._queue.get_nowait()
+            if not waiting.future.done():
+                waiting.future.set_exception(RateLimited("the server is shutting down; send it again", retry_after_s=5))
+
+    # ------------------------------------------------------------ replies
+
+    def checked(
+        self, *, screen_id: str, area: str, reply: Reply | ReplyCreate, source: RequestSource
+    ) -> NewRequest:
+        """The reply as a request to store, or Invalid naming the field."""
+        contact = reply.contact or ContactBody()
+        check_text(reply.client_msg_id, field="client_msg_id", required=True)
+        check_text(reply.announcement_id, field="announcement_id")
+        return NewRequest(
+            area=area,
+            category=RequestCategory(reply.category),
+            text=check_text(reply.text, field="text", max_chars=self._settings.reply_max_chars, required=True),
+            screen_id=screen_id,
+            client_msg_id=reply.client_msg_id,
+            announcement_id=reply.announcement_id or None,
+            contact_name=check_text(contact.name, field="contact.name") or None,
+            contact_phone=check_text(contact.phone, field="contact.phone") or None,
+            source=source,
+        )
+
+    async def take(self, item: NewRequest, *, rate_key: str | None = None) -> Taken:
+        """Rate limit (by `rate_key`, the screen), store through the writer, return the ticket once committed."""
+        if rate_key is not None:
+            try:
+                self.limiter.take(rate_key)
+            except RateLimited:
+                stored = await self._stored_before(item)  # a resend of a stored reply is never refused
+                if stored is None:
+                    raise
+                return stored
+        waiting = _Waiting(item)
+        try:
+            self._queue.put_nowait(waiting)
+        except asyncio.QueueFull:
+            if rate_key is not None:
+                self.limiter.refund(rate_key)
+            raise RateLimited("the server is busy storing replies; retry in a second", retry_after_s=1) from None
+        taken: Taken = await asyncio.shield(waiting.future)
+        if not taken.created and rate_key is not None:
+            self.limiter.refund(rate_key)  # a resend after a lost connection costs nothing
+        return taken
+
+    async def _stored_before(self, item: NewRequest) -> Taken | None:
+        if not (item.screen_id and item.client_msg_id):
+            return None
+        async with self._db.read() as session:
+            key = await session.get(ReplyKey, (item.screen_id, item.client_msg_id))
+            request = await session.get(ServiceRequest, key.ticket) if key is not None else None
+        return Taken(request.ticket, RequestStatus(request.status), created=False) if request is not None else None
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._write(batch)
+            except Exception as exc:  # the database is gone: tell each caller, keep the loop
+                log.exception("could not store %d replies", len(batch))
+                for waiting in batch:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(exc)
+
+    async def _write(self, batch: list[_Waiting]) -> None:
+        items = [w.item for w in batch]
+        now = self._clock()
+        deadlines = self._settings.request_deadlines
+        try:
+            async with self._db.write() as session:
+                results: list = await store_requests(session=session, items=items, now=now, deadlines=deadlines)
+        except IntegrityError:
+            # Another replica stored one of these keys (or drew one of these tickets) meanwhile.
+            results = []
+            for item in items:
+                try:
+                    async with self._db.write() as session:
+                        results.append(await store_request(session=session, item=item, now=now, deadlines=deadlines))
+                except DomainError as exc:
+                    results.append(exc)
+        self.batches += 1
+        for waiting, result in zip(batch, results):
+            if isinstance(result, Taken) and result.created:
+                self.stored += 1
+            if waiting.future.done():
+                continue
+            if isinstance(result, BaseException):
+                waiting.future.set_exception(result)
+            else:
+                waiting.future.set_result(result)
+
+    async def on_reply(self, conn: Connection, message: Reply) -> None:
+        """WebSocket `reply` → `reply_result` with the ticket, or an `error` naming what is wrong."""
+        try:
+            item = self.checked(screen_id=conn.screen_id, area=conn.area, reply=message, source=RequestSource.SCREEN)
+            taken = await self.take(item, rate_key=conn.screen_id)
+        except RateLimited as exc:
+            frame = {
+                "type": "error", "code": ErrorCode.RATE_LIMITED.value, "message": exc.detail,
+                "ref": message.client_msg_id, "retry_after_s": exc.retry_after_s,
+            }
+            self._hub.send_to(conn, json.dumps(frame, ensure_ascii=False))
+            return
+        except DomainError as exc:
+            raise ProtocolError(_ERROR_CODES.get(type(exc), ErrorCode.INVALID), exc.detail, message.client_msg_id) from None
+        self._hub.send_to(conn, encode(ReplyResult(client_msg_id=message.client_msg_id, ticket=taken.ticket)))
+
+    # ------------------------------------------------------------ feedback
+
+    async def feedback(self, *, screen_id: str, ticket: str, rating: Rating, comment: str | None) -> ServiceRequest:
+        """Record the villager's answer; the screen learns the outcome as a `request_update` event."""
+        async with self._db.write() as session:
+            request, changed = await record_feedback(
+                session=session, ticket=ticket, screen_id=screen_id, rating=rating, comment=comment, now=self._clock()
+            )
+        if changed:
+            self._hub.notify()
+        return request
+
+    async def on_feedback(self, conn: Connection, message: Feedback) -> None:
+        try:
+            await self.feedback(screen_id=conn.screen_id, ticket=message.ticket, rating=Rating(message.rating), comment=message.comment)
+        except DomainError as exc:
+            raise ProtocolError(_ERROR_CODES.get(type(exc), ErrorCode.INVALID), exc.detail, message.ticket) from None
+
+    # ------------------------------------------------------------ no follow-up
+
+    async def sweep_once(self) -> int:
+        after = timedelta(days=self._settings.follow_up_days)
+        async with self._db.write() as session:
+            swept = await sweep_no_follow_up(
+                session=session, now=self._clock(), after=after, close=self._settings.close_without_follow_up
+            )
+        if swept:
+            log.info("%d resolved requests had no follow-up within %g days", len(swept), self._settings.follow_up_days)
+            if self._settings.close_without_follow_up:
+                self._hub.notify()
+        return len(swept)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                while await self.sweep_once():
+                    pass
+            except Exception:
+                log.exception("could not record no-follow-up requests; will retry")
+            await asyncio.sleep(self._settings.request_sweep_s)
