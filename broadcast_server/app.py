@@ -16,8 +16,9 @@ from announcements.speech import SpeechFailed, SpeechSynthesizer
 from broadcast_server.api import ROUTE_TABLES
 from broadcast_server.dispatcher import Dispatcher
 from broadcast_server.hub import Hub
-from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, NARRATOR, QUIET_HOURS, RECORDER, REPLIES, SETTINGS, SPEECH
+from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, NARRATOR, QUIET_HOURS, RECORDER, REPLIES, SETTINGS, SPEECH, STATIONS
 from broadcast_server.narrator import Narrator
+from broadcast_server.stream import Stations
 from broadcast_server.openapi import openapi_route
 from broadcast_server.problems import problem_middleware
 from broadcast_server.recorder import DeliveryRecorder
@@ -98,6 +99,18 @@ async def _speech(app: web.Application) -> AsyncIterator[None]:
         await speech.close()
 
 
+async def _streams(app: web.Application) -> AsyncIterator[None]:
+    stations = Stations(media_dir=app[SETTINGS].media_dir, quiet=app[QUIET_HOURS], clock=app[CLOCK])
+    app[HUB].add_listener(stations.on_event)
+    app[STATIONS] = stations
+    yield
+    await stations.close()
+
+
+async def _stream(request: web.Request) -> web.StreamResponse:
+    return await request.app[STATIONS].listen(request)
+
+
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(db=app[DATABASE], hub=app[HUB], clock=app[CLOCK])
     await dispatcher.start()
@@ -116,9 +129,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[CLOCK] = clock
     # Opened in this order, closed in reverse: the hub closes screens before the database goes away.
     app[QUIET_HOURS] = QuietHours(settings.quiet_hours, settings.timezone)
-    app.cleanup_ctx.extend([_database, _recorder, _hub, _request_log, _speech, _dispatcher])
+    app.cleanup_ctx.extend([_database, _recorder, _hub, _request_log, _speech, _streams, _dispatcher])
     for table in ROUTE_TABLES:
         table.add_to(app)
     openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)
     app.router.add_get("/ws", _websocket)
+    app.router.add_get("/stream/{area:.+}.mp3", _stream)
     return app

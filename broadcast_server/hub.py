@@ -146,6 +146,7 @@ class Hub:
         self.head_seq = 0
         self._wake = asyncio.Event()
         self._pump_task: asyncio.Task | None = None
+        self._listeners: list[Callable[[StoredEvent], None]] = []
         self._handlers: dict[str, MessageHandler] = {
             "ack": self._on_ack,
             "receipt": self._on_receipt,
@@ -178,6 +179,10 @@ class Hub:
     def register_handler(self, message_type: str, handler: MessageHandler) -> None:
         """Let another package (the request log) handle a client message type."""
         self._handlers[message_type] = handler
+
+    def add_listener(self, listener: Callable[[StoredEvent], None]) -> None:
+        """Let another part of the server (the loudspeaker streams) see every event as it is sent."""
+        self._listeners.append(listener)
 
     def notify(self) -> None:
         """New events were committed: fan them out now rather than at the next poll."""
@@ -219,6 +224,8 @@ class Hub:
             self._live.pop(event.announcement_id, None)
         for conn in self._recipients(event.target):
             self._deliver(conn, event)
+        for listener in self._listeners:
+            listener(event)
 
     def _recipients(self, target: Target) -> Iterable[Connection]:
         """Targeting from the in-memory index: areas first, then tags; listed screens by id."""

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from broadcast_server.recorder import DeliveryRecorder
     from broadcast_server.replies import ReplyDesk
     from broadcast_server.settings import Settings
+    from broadcast_server.stream import Stations
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
@@ -30,3 +31,4 @@ SPEECH: web.AppKey["SpeechSynthesizer | None"] = web.AppKey("speech")
 NARRATOR: web.AppKey["Narrator"] = web.AppKey("narrator")
 QUIET_HOURS: web.AppKey["QuietHours"] = web.AppKey("quiet_hours")
 REPLIES: web.AppKey["ReplyDesk"] = web.AppKey("replies")
+STATIONS: web.AppKey["Stations"] = web.AppKey("stations")

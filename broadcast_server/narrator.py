@@ -58,14 +58,15 @@ class Narrator:
 
     async def _voice(self, announcement: Announcement) -> None:
         text = spoken_text(announcement)
+        if self._speech is None:
+            reason = self._unavailable or "speech is switched off on this server (speech_enabled = false)"
+            await self._record_failure(announcement.id, text, reason)
+            return
         try:
-            if self._speech is None:
-                raise SpeechFailed(self._unavailable or "speech is switched off on this server (speech_enabled = false)")
             clip = await self._speech.synthesize(text, announcement.language, announcement.repeat)
         except SpeechFailed as exc:
             log.error("speech for announcement %s failed: %s", announcement.id, exc)
-            async with self._db.write() as session:
-                await record_speech_failure(session=session, announcement_id=announcement.id, text=text, reason=str(exc))
+            await self._record_failure(announcement.id, text, str(exc))
             return
         except Exception:
             log.exception("speech for announcement %s failed unexpectedly; will retry", announcement.id)
@@ -83,6 +84,10 @@ class Narrator:
         if attached is not None:
             log.info("audio ready for %s (%.1f s%s)", announcement.id, clip.duration_s, ", cached" if clip.cached else "")
             self._hub.notify()
+
+    async def _record_failure(self, announcement_id: str, text: str, reason: str) -> None:
+        async with self._db.write() as session:
+            await record_speech_failure(session=session, announcement_id=announcement_id, text=text, reason=reason)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="narrator")

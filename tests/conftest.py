@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from announcements.database import Database
 from announcements.models import Role, TokenCreate
 from announcements.registry import create_token
+from announcements.timeutil import utcnow
 from broadcast_server.app import create_app
 from broadcast_server.settings import Settings, load_settings
 
@@ -137,8 +138,14 @@ class Village:
 
 
 @pytest.fixture
-async def village(settings, aiohttp_server) -> AsyncIterator[Village]:
+def clock():
+    """The server's clock; a test that needs to set the time overrides this with its own callable."""
+    return utcnow
+
+
+@pytest.fixture
+async def village(settings, clock, aiohttp_server) -> AsyncIterator[Village]:
     admin = await make_token(settings, Role.ADMIN, "/", "root")
-    server = await aiohttp_server(create_app(settings))
+    server = await aiohttp_server(create_app(settings, clock=clock))
     async with ClientSession() as http:
         yield Village(server=server, http=http, admin=admin)
