@@ -172,6 +172,14 @@ class AnnouncementPayload(_Message):
     audio: Audio | None = None
 
 
+class QuietHoursInfo(_Message):
+    """Addition: the daily span when this screen's area plays only emergencies (local times)."""
+
+    start: str
+    end: str
+    timezone: str
+
+
 class Welcome(_Message):
     type: Literal["welcome"] = "welcome"
     screen_id: str
@@ -179,6 +187,7 @@ class Welcome(_Message):
     kind: str
     server_time: datetime
     head_seq: int
+    quiet_hours: QuietHoursInfo | None = None
 
 
 class Synced(_Message):

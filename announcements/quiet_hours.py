@@ -48,6 +48,10 @@ class QuietSpan:
             end += timedelta(days=1)
         return end
 
+    @classmethod
+    def from_json(cls, data: dict) -> "QuietSpan":
+        return cls.parse(f"{data['start']}-{data['end']}", ZoneInfo(data["timezone"]))
+
     def to_json(self) -> dict:
         return {"start": self.start.strftime("%H:%M"), "end": self.end.strftime("%H:%M"), "timezone": self.zone.key}
 

@@ -53,7 +53,7 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _hub(app: web.Application) -> AsyncIterator[None]:
-    hub = Hub(db=app[DATABASE], settings=app[SETTINGS], recorder=app[RECORDER], clock=app[CLOCK])
+    hub = Hub(db=app[DATABASE], settings=app[SETTINGS], recorder=app[RECORDER], clock=app[CLOCK], quiet=app[QUIET_HOURS])
     await hub.start()
     app[HUB] = hub
     yield

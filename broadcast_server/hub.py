@@ -42,6 +42,7 @@ from announcements.protocol import (
     event_frame,
     parse_client_message,
 )
+from announcements.quiet_hours import QuietHours
 from announcements.targeting import Target
 from announcements.tokens import authenticate
 from broadcast_server.recorder import DeliveryRecorder
@@ -134,8 +135,11 @@ MessageHandler = Callable[[Connection, ClientMessage], Awaitable[None]]
 
 
 class Hub:
-    def __init__(self, *, db: Database, settings: Settings, recorder: DeliveryRecorder, clock: Callable[[], datetime]):
+    def __init__(
+        self, *, db: Database, settings: Settings, recorder: DeliveryRecorder, clock: Callable[[], datetime], quiet: QuietHours
+    ):
         self._db = db
+        self._quiet = quiet
         self._settings = settings
         self._recorder = recorder
         self._clock = clock
@@ -334,9 +338,16 @@ class Hub:
         self._recorder.seen(screen.id, hello.client.model_dump())
         try:
             replay, reset = await self._replay_for(conn, hello.last_seq, upto)
-            await ws.send_str(
-                encode(Welcome(screen_id=screen.id, area=screen.area, kind=screen.kind, server_time=self._clock(), head_seq=upto))
+            quiet = self._quiet.for_area(screen.area)
+            welcome = Welcome(
+                screen_id=screen.id,
+                area=screen.area,
+                kind=screen.kind,
+                server_time=self._clock(),
+                head_seq=upto,
+                quiet_hours=quiet.to_json() if quiet else None,
             )
+            await ws.send_str(encode(welcome))
             for event in replay:
                 if event.type == ANNOUNCEMENT:
                     conn.pending[event.seq] = event.announcement_id

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from announcements.quiet_hours import QuietSpan
 from announcements.protocol import (
     CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
@@ -450,6 +451,8 @@ class ScreenClient:
         self.store.begin_replay(
             resumed_from=resumed_from, identity=Identity(screen_id=message.screen_id, area=message.area, kind=message.kind)
         )
+        if self.player is not None:
+            self.player.set_quiet_hours(QuietSpan.from_json(message.quiet_hours.model_dump()) if message.quiet_hours else None)
         self._link = link
         self.connections += 1
         self._notify()

@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from announcements.protocol import AnnouncementPayload
+from announcements.quiet_hours import QuietSpan
 
 from screen_client.priority import EMERGENCY, priority_rank
 from screen_client.urls import http_url
@@ -42,6 +43,7 @@ AUTO_COMMANDS = (
     "aplay -q {file}",
 )
 _EMERGENCY_RANK = priority_rank(EMERGENCY)
+QUIET_RECHECK_S = 1.0
 
 
 class PlaybackError(Exception):
@@ -66,7 +68,9 @@ def _expired(announcement: AnnouncementPayload) -> bool:
 class Player:
     """The play queue. Subclasses implement `play()` for one announcement; it must stop when cancelled."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._quiet: QuietSpan | None = None
         self._queue: list[_Entry] = []
         self._current: _Entry | None = None
         self._play_task: asyncio.Task[bool] | None = None
@@ -110,6 +114,14 @@ class Player:
                 self._queue.append(current)  # keeps its order: first of its priority again
             self._stop_current()
         self._wake.set()
+
+    def set_quiet_hours(self, span: QuietSpan | None) -> None:
+        """The area's quiet hours (from the server's welcome): only emergencies play during them."""
+        self._quiet = span
+        self._wake.set()
+
+    def _held(self, entry: _Entry) -> bool:
+        return entry.rank != _EMERGENCY_RANK and self._quiet is not None and self._quiet.is_quiet(self._clock())
 
     def drop(self, announcement_id: str) -> None:
         """The announcement was retracted: take it out of the queue, and stop it if it is playing."""
@@ -155,12 +167,19 @@ class Player:
             self._current = None
 
     async def _next(self) -> _Entry:
-        while not self._queue:
+        """The most urgent entry that may play now; during quiet hours the rest wait for their end."""
+        while True:
+            playable = [e for e in self._queue if not self._held(e)]
+            if playable:
+                entry = min(playable, key=lambda e: e.key)
+                self._queue.remove(entry)
+                return entry
             self._wake.clear()
-            await self._wake.wait()
-        entry = min(self._queue, key=lambda e: e.key)
-        self._queue.remove(entry)
-        return entry
+            try:
+                # Held entries are looked at again every few seconds (the clock, not an event, ends quiet hours).
+                await asyncio.wait_for(self._wake.wait(), timeout=QUIET_RECHECK_S if self._queue else None)
+            except TimeoutError:
+                pass
 
     async def _play_one(self, announcement: AnnouncementPayload) -> bool:
         try:
@@ -193,8 +212,8 @@ class NullPlayer(Player):
     preemption can be observed.
     """
 
-    def __init__(self, *, time_scale: float = 0.0) -> None:
-        super().__init__()
+    def __init__(self, *, time_scale: float = 0.0, clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__(clock=clock)
         self.time_scale = time_scale
         self.records: list[PlayRecord] = []
 
@@ -227,8 +246,9 @@ class CommandPlayer(Player):
         cache_dir: Path,
         download_timeout: float = 60.0,
         download_attempts: int = 3,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(clock=clock)
         self.argv = shlex.split(template)
         if not self.argv:
             raise ValueError("player command is empty")

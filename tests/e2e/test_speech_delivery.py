@@ -1,6 +1,8 @@
 """Speech end to end: real synthesis in worker processes, audio on the screen, media served, failures visible."""
 
 import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import soundfile as sf
 
 from broadcast_server.keys import RECORDER
 from screen_client.player import NullPlayer
-from tests.e2e.screens import eventually, running
+from tests.e2e.screens import SettableClock, eventually, running
 
 
 @pytest.fixture
@@ -106,3 +108,25 @@ async def test_media_names_are_checked(village, name):
     """Only content-hash media names are served; anything else is a 404."""
     status, headers, _ = await fetch(village, "/media/" + name)
     assert status == 404
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.model_copy(update={"quiet_hours": {"/hongqi/liujingtun": "22:00-06:30"}})
+
+
+async def test_speaker_holds_normal_in_quiet_hours_and_lets_emergency_through(village, tmp_path):
+    """At 23:00 on the device's clock a normal announcement waits and an emergency plays; at 06:30 the normal one plays."""
+    night = SettableClock(datetime(2026, 11, 25, 23, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    horn = await village.screen("horn", "/hongqi/liujingtun", kind="speaker")
+    player = NullPlayer(clock=night)
+    async with running(village.url, horn["token"], tmp_path / "horn", display=None, player=player) as client:
+        await client.wait_for(lambda: client.synced)
+        normal = await village.post(title="通知", body="明天上午开会。")
+        await eventually(lambda: audio_of(village, normal["id"]), 60)
+        emergency = await village.post(title="紧急", body="山洪预警，请立即转移。", priority="emergency")
+        await eventually(lambda: any(r.announcement_id == emergency["id"] and r.ended_at for r in player.records), 60)
+        await client.wait_for(lambda: all(a.audio for a in client.announcements()))
+        assert [r.announcement_id for r in player.records] == [emergency["id"]]
+        night.at = datetime(2026, 11, 26, 6, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+        await eventually(lambda: any(r.announcement_id == normal["id"] for r in player.records), 10)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from announcements.mp3frames import audio_frames
-from tests.e2e.screens import eventually
+from tests.e2e.screens import SettableClock, eventually
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -18,14 +18,6 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 @pytest.fixture
 def speech_enabled() -> bool:
     return True
-
-
-class SettableClock:
-    def __init__(self, at: datetime):
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture
