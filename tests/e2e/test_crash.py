@@ -7,15 +7,23 @@ from tests.conftest import make_token
 from tests.e2e.screens import ids, running
 
 
-async def test_post_acknowledged_before_sigkill_is_delivered_after_restart(settings, server_process, tmp_path):
-    """Every announcement answered 201 before a SIGKILL reaches the screen after the restart."""
+async def start_with_admin(settings, server_process) -> aiohttp.ClientSession:
+    """Start the server process and return an HTTP session speaking for an admin."""
     admin = await make_token(settings, Role.ADMIN, "/", "root")
     server_process.start()
-    headers = {"Authorization": f"Bearer {admin}"}
-    async with aiohttp.ClientSession(headers=headers) as http:
-        async with http.post(server_process.url + "/api/v1/screens", json={"name": "gate", "area": "/hongqi/liujingtun"}) as resp:
-            assert resp.status == 201
-            screen = await resp.json()
+    return aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"})
+
+
+async def add_screen(http, server_process, area) -> dict:
+    async with http.post(server_process.url + "/api/v1/screens", json={"name": "gate", "area": area}) as resp:
+        assert resp.status == 201
+        return await resp.json()
+
+
+async def test_post_acknowledged_before_sigkill_is_delivered_after_restart(settings, server_process, tmp_path):
+    """Every announcement answered 201 before a SIGKILL reaches the screen after the restart."""
+    async with await start_with_admin(settings, server_process) as http:
+        screen = await add_screen(http, server_process, "/hongqi/liujingtun")
         acknowledged = []
         for i in range(5):
             body = {"title": f"通知 {i}", "body": "请注意。", "target": {"areas": ["/hongqi"]}}
@@ -31,12 +39,8 @@ async def test_post_acknowledged_before_sigkill_is_delivered_after_restart(setti
 
 async def test_screen_rides_through_a_server_restart(settings, server_process, tmp_path):
     """A connected screen reconnects by itself after a kill and gets what was posted after the restart."""
-    admin = await make_token(settings, Role.ADMIN, "/", "root")
-    server_process.start()
-    headers = {"Authorization": f"Bearer {admin}"}
-    async with aiohttp.ClientSession(headers=headers) as http:
-        async with http.post(server_process.url + "/api/v1/screens", json={"name": "gate", "area": "/hongqi"}) as resp:
-            screen = await resp.json()
+    async with await start_with_admin(settings, server_process) as http:
+        screen = await add_screen(http, server_process, "/hongqi")
         async with running(server_process.url, screen["token"], tmp_path / "gate") as client:
             await client.wait_for(lambda: client.synced)
             server_process.kill()
