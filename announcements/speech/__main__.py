@@ -23,6 +23,8 @@ def main() -> None:
     """Load eSpeak NG, say ready, then render jobs from stdin until it closes."""
     # The parent owns this process's life; Ctrl-C in a terminal is for the parent.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Speech is background work: on a small box the server's event loop gets the CPU first.
+    os.nice(10)
     # Replies get the real stdout; anything else printed (pyttsx3, eSpeak) goes to stderr.
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

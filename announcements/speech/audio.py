@@ -9,6 +9,7 @@ on the engine's output and the tests measure clips with them.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -121,17 +122,37 @@ def normalize(
 
 
 def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
-    """Band-limited resampling by zero-padding or truncating the spectrum (numpy only, whole clip)."""
+    """Band-limited resampling by zero-padding or truncating the spectrum (numpy only, whole clip).
+
+    The clip is padded with silence to a length whose FFT is fast (a prime factor of
+    a few hundred thousand samples would make it a hundred times slower), then cut back.
+    """
     if src_rate <= 0 or dst_rate <= 0:
         raise ValueError(f"sample rates must be positive, got {src_rate} and {dst_rate}")
     if src_rate == dst_rate or samples.size == 0:
         return samples.astype(np.float32)
-    n_out = round(samples.size * dst_rate / src_rate)
-    spectrum = np.fft.rfft(samples)
-    padded = np.zeros(n_out // 2 + 1, dtype=spectrum.dtype)
-    keep = min(padded.size, spectrum.size)
-    padded[:keep] = spectrum[:keep]
-    return (np.fft.irfft(padded, n_out) * (n_out / samples.size)).astype(np.float32)
+    common = math.gcd(src_rate, dst_rate)
+    src_step, dst_step = src_rate // common, dst_rate // common
+    blocks = _smooth_at_least(-(-samples.size // src_step))
+    spectrum = np.fft.rfft(samples, blocks * src_step)
+    n_out = blocks * dst_step
+    resized = np.zeros(n_out // 2 + 1, dtype=spectrum.dtype)
+    keep = min(resized.size, spectrum.size)
+    resized[:keep] = spectrum[:keep]
+    out = np.fft.irfft(resized, n_out) * (dst_step / src_step)
+    return out[: round(samples.size * dst_rate / src_rate)].astype(np.float32)
+
+
+def _smooth_at_least(n: int) -> int:
+    """The smallest number >= n with no prime factor above 5 (FFT lengths numpy transforms fastest)."""
+    while True:
+        rest = n
+        for p in (2, 3, 5):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return n
+        n += 1
 
 
 def encode(samples: np.ndarray, rate: int, fmt: str) -> bytes:

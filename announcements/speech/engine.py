@@ -13,6 +13,7 @@ import ctypes.util
 import io
 import os
 import tempfile
+import threading
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ VOICES: dict[str, str] = {"zh": "sit/cmn", "en": "gmw/en"}
 
 RATE_RANGE = (80, 450)
 """Words per minute eSpeak NG accepts."""
+
+FINISH_TIMEOUT_S = 600.0
+"""Upper bound on one text; the parent kills a slower worker long before, this only ends an orphan."""
 
 # Seconds one unit takes at 170 words per minute, measured on eSpeak NG 1.52
 # (a Mandarin syllable ~0.28 s, a digit read out ~0.3-0.5 s, a Latin letter ~0.055 s).
@@ -84,26 +88,60 @@ class Engine:
         import pyttsx3  # after load_espeak(): its driver binds the library when first built
 
         self._tts = pyttsx3.init("espeak")
-        # Loudness is normalized afterwards, so eSpeak always renders at full scale.
-        self._tts.setProperty("volume", 1.0)
+        from pyttsx3.drivers import _espeak  # the driver's ctypes binding, loaded by init()
+
+        self._espeak = _espeak
         self._errors: list[BaseException] = []
         self._tts.connect("error", self._on_error)
+        self._finished = threading.Event()
+        self._completed = False
+        self._tts.connect("finished-utterance", self._on_finished)
         self._scratch = Path(tempfile.gettempdir()) / f"village-speech-{os.getpid()}.wav"
+        # pyttsx3 runs whatever it queued before its first run inside runAndWait(), so eSpeak may still
+        # be taking a parameter when the run starts; the driver takes that for speech in progress, cancels
+        # it and later the text too. So: wait for eSpeak to be idle, then one empty run, after which
+        # pyttsx3 applies commands at once and speak() can wait for eSpeak before each run.
+        self._espeak.Synchronize()
+        self._tts.runAndWait()
+        # Loudness is normalized afterwards, so eSpeak always renders at full scale.
+        self._tts.setProperty("volume", 1.0)
+        self._rate: int | None = None
 
     def _on_error(self, exception: BaseException, **_: Any) -> None:
         # pyttsx3 swallows exceptions of queued commands (an unknown voice, ...) and only notifies.
         self._errors.append(exception)
 
+    def _on_finished(self, completed: bool, **_: Any) -> None:
+        # In eSpeak's retrieval mode synthesis runs on eSpeak's own thread, and runAndWait() returns
+        # after about 10 ms whether or not it is done: a longer text would be lost (pyttsx3's "dropped
+        # job"). The driver notifies this, from that thread, once the file is written.
+        self._completed = completed
+        self._finished.set()
+
     def speak(self, text: str, *, voice: str, rate: int) -> tuple[np.ndarray, int]:
         """Synthesize `text` to a WAV file and return its samples and rate, or SpeechFailed saying why."""
         self._errors.clear()
+        self._finished.clear()
         self._scratch.unlink(missing_ok=True)
         self._tts.setProperty("voice", voice)
-        self._tts.setProperty("rate", rate)
+        if rate != self._rate:
+            self._tts.setProperty("rate", rate)
+            self._rate = rate
+        # eSpeak takes parameters on its own thread; one still pending when runAndWait() starts would
+        # be taken for speech in progress and cancelled with the new text (see __init__).
+        self._espeak.Synchronize()
         # The espeak driver print()s a line for every file it saves.
         with contextlib.redirect_stdout(io.StringIO()):
             self._tts.save_to_file(text, str(self._scratch))
             self._tts.runAndWait()
+            finished = self._finished.wait(FINISH_TIMEOUT_S)
+            # eSpeak's thread is still busy for a moment after that notice: wait until it is idle, for
+            # the same reason as above.
+            self._espeak.Synchronize()
+        if not finished:
+            raise SpeechFailed(f"eSpeak NG did not finish the text within {FINISH_TIMEOUT_S:g} s")
+        if not self._completed:
+            raise SpeechFailed("eSpeak NG stopped before the end of the text")
         if self._errors:
             raise SpeechFailed(f"pyttsx3 reported an error: {self._errors[0]}")
         if self._tts.getProperty("voice") != voice:

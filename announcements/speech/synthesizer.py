@@ -85,7 +85,7 @@ class SpeechSynthesizer:
     async def start(self) -> None:
         """Create the cache directory and start the workers; SpeechFailed if speech cannot work here."""
         await asyncio.to_thread(self.cache_dir.mkdir, parents=True, exist_ok=True)
-        self._chime_id = "built-in" if self._chime is None else await asyncio.to_thread(_chime_identity, self._chime)
+        chime_id = "built-in" if self._chime is None else await asyncio.to_thread(_chime_identity, self._chime)
         try:
             await asyncio.gather(*(worker.start() for worker in self._workers))
         except BaseException:
@@ -93,6 +93,7 @@ class SpeechSynthesizer:
             raise
         for worker in self._workers:
             self._idle.put_nowait(worker)
+        self._chime_id = chime_id  # from here on, synthesize() is open
 
     async def close(self) -> None:
         """Abandon clips in progress (nothing half-written stays under a final name) and stop the workers."""
@@ -167,6 +168,7 @@ class SpeechSynthesizer:
         try:
             attempts = self._retries + 1
             began = time.perf_counter()
+            reason = ""
             for attempt in range(1, attempts + 1):
                 try:
                     duration = await worker.run(job)

@@ -63,12 +63,14 @@ class Worker:
         )
         try:
             hello = await self._receive(STARTUP_TIMEOUT_S, "start")
+            if not hello["ready"]:
+                raise SpeechFailed(hello["reason"])
+        except AttemptFailed as exc:
+            await self.kill()
+            raise SpeechFailed(f"the speech worker could not start: {exc}") from exc
         except BaseException:
             await self.kill()
             raise
-        if not hello["ready"]:
-            await self.kill()
-            raise SpeechFailed(hello["reason"])
         log.info("speech worker %d ready, eSpeak NG: %s", self._process.pid, hello["library"])
 
     async def run(self, job: RenderJob) -> float:
@@ -86,9 +88,12 @@ class Worker:
             if not reply["ok"]:
                 raise AttemptFailed(reply["reason"])
             return float(reply["duration_s"])
-        except (SpeechFailed, ConnectionError) as exc:
+        except SpeechFailed as exc:  # from start()
             await self.kill()
-            raise AttemptFailed(f"the speech worker failed: {exc}") from exc
+            raise AttemptFailed(str(exc)) from exc
+        except ConnectionError as exc:
+            await self.kill()
+            raise AttemptFailed(f"lost the speech worker: {exc}") from exc
         except BaseException:
             await self.kill()
             raise
