@@ -19,6 +19,7 @@ from broadcast_server.hub import Hub
 from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, NARRATOR, QUIET_HOURS, RECORDER, REPLIES, SETTINGS, SPEECH, STATIONS
 from broadcast_server.narrator import Narrator
 from broadcast_server.stream import Stations
+from broadcast_server.web import add_web_routes, security_headers
 from broadcast_server.openapi import openapi_route
 from broadcast_server.problems import problem_middleware
 from broadcast_server.recorder import DeliveryRecorder
@@ -124,7 +125,7 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[security_headers, problem_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     # Opened in this order, closed in reverse: the hub closes screens before the database goes away.
@@ -133,6 +134,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     for table in ROUTE_TABLES:
         table.add_to(app)
     openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)
+    add_web_routes(app)
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/stream/{area:.+}.mp3", _stream)
     return app

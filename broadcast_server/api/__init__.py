@@ -1,5 +1,14 @@
 """HTTP API of PROTOCOL.md section 2, one module per resource."""
 
-from broadcast_server.api import announcements, areas, media, open311, requests, screens, tokens
+from broadcast_server.api import announcements, areas, media, open311, qr, requests, screens, tokens
 
-ROUTE_TABLES = [areas.routes, screens.routes, tokens.routes, announcements.routes, media.routes, requests.routes, open311.routes]
+ROUTE_TABLES = [
+    areas.routes,
+    screens.routes,
+    tokens.routes,
+    announcements.routes,
+    media.routes,
+    requests.routes,
+    open311.routes,
+    qr.routes,
+]

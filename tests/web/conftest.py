@@ -1,0 +1,57 @@
+"""A real browser for the web tests: Playwright driving Debian's Chromium, headless.
+
+Where /usr/bin/chromium is missing the tests are skipped with the reason (`.ci/run` installs it;
+VB_TEST_REQUIRE_BROWSER=1 makes its absence a failure). Screenshots go to test-artifacts/screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("VB_TEST_CHROMIUM", "/usr/bin/chromium"))
+REQUIRE_BROWSER = os.environ.get("VB_TEST_REQUIRE_BROWSER") == "1"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",  # as kiosk browsers are set up
+]
+
+
+@pytest.fixture
+async def browser():
+    """One headless Chromium per test; each test opens its own contexts (console, kiosk)."""
+    if not CHROMIUM.exists():
+        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+        if REQUIRE_BROWSER:
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+def screenshot():
+    """Save a page's screenshot as a test artifact: `await screenshot(page, "console-compose-zh")`."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    async def take(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        await page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
