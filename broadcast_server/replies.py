@@ -115,8 +115,10 @@ class ReplyDesk:
         self._settings = settings
         self._clock = clock
         self.limiter = RateLimiter(settings.reply_rate_per_minute)
-        self._queue: asyncio.Queue[_Waiting] = asyncio.Queue(maxsize=MAX_WAITING)
+        self._queue: asyncio.Queue[_Waiting | None] = asyncio.Queue(maxsize=MAX_WAITING)
         self._tasks: list[asyncio.Task] = []
+        self._sweeping: asyncio.Future | None = None
+        self._closing = False
         self.stored = 0  # replies stored by this process (figures for the benchmark and logs)
         self.batches = 0
 
@@ -131,12 +133,24 @@ class ReplyDesk:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Finish what was taken (never cancel a transaction halfway), then stop."""
+        writer, sweeper = self._tasks or (None, None)
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+        if self._sweeping is not None:
+            await asyncio.gather(self._sweeping, return_exceptions=True)
+        if writer is not None:
+            self._closing = True
+            try:
+                self._queue.put_nowait(None)  # the writer stores what is queued before it, then stops
+                await asyncio.wait_for(asyncio.shield(writer), timeout=10)
+            except (asyncio.QueueFull, TimeoutError):
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
         while not self._queue.empty():  # answered "try again" rather than left hanging
             waiting = self._queue.get_nowait()
-            if not waiting.future.done():
+            if waiting is not None and not waiting.future.done():
                 waiting.future.set_exception(RateLimited("the server is shutting down; send it again", retry_after_s=5))
 
     # ------------------------------------------------------------ replies
@@ -170,6 +184,8 @@ class ReplyDesk:
                 if stored is None:
                     raise
                 return stored
+        if self._closing:
+            raise RateLimited("the server is shutting down; send it again", retry_after_s=5)
         waiting = _Waiting(item)
         try:
             self._queue.put_nowait(waiting)
@@ -191,10 +207,20 @@ class ReplyDesk:
         return Taken(request.ticket, RequestStatus(request.status), created=False) if request is not None else None
 
     async def _write_loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+        stopping = False
+        while not stopping:
+            batch: list[_Waiting] = []
+            first = await self._queue.get()
+            pending = [first]
+            while len(pending) < MAX_BATCH and not self._queue.empty():
+                pending.append(self._queue.get_nowait())
+            for waiting in pending:
+                if waiting is None:
+                    stopping = True
+                else:
+                    batch.append(waiting)
+            if not batch:
+                continue
             try:
                 await self._write(batch)
             except Exception as exc:  # the database is gone: tell each caller, keep the loop
@@ -278,11 +304,15 @@ class ReplyDesk:
                 self._hub.notify()
         return len(swept)
 
+    async def _sweep_all(self) -> None:
+        while await self.sweep_once():
+            pass
+
     async def _sweep_loop(self) -> None:
         while True:
+            self._sweeping = asyncio.ensure_future(self._sweep_all())
             try:
-                while await self.sweep_once():
-                    pass
+                await asyncio.shield(self._sweeping)  # closing waits for a sweep rather than cutting it
             except Exception:
                 log.exception("could not record no-follow-up requests; will retry")
             await asyncio.sleep(self._settings.request_sweep_s)

@@ -1,0 +1,82 @@
+"""The request log's pure rules: tickets, phone masking, the state machine table, the rate limiter, the schema."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from announcements.errors import Conflict, RateLimited
+from announcements.request_models import RequestStatus
+from announcements.requests import TICKET_ALPHABET, check_transition, mask_phone, new_ticket, normalize_ticket
+from broadcast_server.keys import DATABASE
+from broadcast_server.replies import RateLimiter
+from tests.requests.conftest import TICKET
+
+MY_TABLES = {"service_request", "request_history", "reply_key"}
+
+
+def test_tickets_are_short_readable_and_varied():
+    """Tickets look like A7K-3QX, never contain 0, O, 1, I or L, and do not repeat in 20,000 draws."""
+    drawn = [new_ticket() for _ in range(20_000)]
+    assert all(TICKET.match(t) for t in drawn) and len(set(drawn)) == len(drawn)
+    assert not set("01OIL") & set(TICKET_ALPHABET)
+
+
+@pytest.mark.parametrize(
+    "typed, canonical",
+    [("A7K-3QX", "A7K-3QX"), ("a7k3qx", "A7K-3QX"), (" a7k 3qx ", "A7K-3QX"), ("A7K-3Q0", None), ("A7K-3Q", None), ("A7K-3QX-9", None), ("", None)],
+)
+def test_a_ticket_as_typed_over_the_phone(typed, canonical):
+    """Case, spaces and the dash do not matter; anything else is not a ticket."""
+    assert normalize_ticket(typed) == canonical
+
+
+@pytest.mark.parametrize(
+    "phone, masked",
+    [("13812345678", "138****5678"), ("+86 138 1234 5678", "+86 1** **** 5678"), ("0451-8888666", "045*-***8666"), ("110", "*10"), ("", "")],
+)
+def test_phone_masking(phone, masked):
+    """The first three and last four digits stay; short numbers keep only their last two."""
+    assert mask_phone(phone) == masked
+
+
+def test_the_state_machine_table():
+    """Exactly the changes of PROTOCOL.md are allowed; every other pair is a Conflict."""
+    S = RequestStatus
+    allowed = {
+        (S.RECEIVED, S.ASSIGNED), (S.ASSIGNED, S.IN_PROGRESS), (S.IN_PROGRESS, S.RESOLVED), (S.RESOLVED, S.CLOSED),
+        (S.RECEIVED, S.REJECTED), (S.ASSIGNED, S.REJECTED), (S.IN_PROGRESS, S.REJECTED), (S.RESOLVED, S.IN_PROGRESS),
+    }
+    for current in S:
+        for new in S:
+            if (current, new) in allowed:
+                check_transition(current, new)
+            elif current != new:
+                with pytest.raises(Conflict):
+                    check_transition(current, new)
+
+
+def test_rate_limiter_refills_evenly_and_refunds():
+    """Ten a minute: a burst of ten, then one every six seconds; a refund gives one back."""
+    now = [0.0]
+    limiter = RateLimiter(10, clock=lambda: now[0])
+    for _ in range(10):
+        limiter.take("s")
+    with pytest.raises(RateLimited) as refused:
+        limiter.take("s")
+    assert refused.value.retry_after_s == 6
+    limiter.take("other")
+    now[0] = 6.0
+    limiter.take("s")
+    limiter.refund("s")
+    limiter.take("s")
+    with pytest.raises(RateLimited):
+        limiter.take("s")
+
+
+async def test_migrations_build_the_tables_the_models_describe(village):
+    """After the migrations run, the request log's tables match the models (nothing left for autogenerate)."""
+    async with village.app[DATABASE].engine.connect() as conn:
+        diffs = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata))
+    mine = [d for d in diffs if any(table in repr(d) for table in MY_TABLES)]
+    assert mine == []
