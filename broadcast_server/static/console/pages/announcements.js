@@ -1,0 +1,169 @@
+// Announcements: live, scheduled and past, with delivery figures that follow the screens live.
+
+import { api } from '../api.js';
+import { h, replace } from '../dom.js';
+import { formatTime, label, t } from '../i18n.js';
+import { describeError, errorLine, showError } from '../util.js';
+
+const FILTERS = ['', 'live', 'scheduled', 'expired', 'cancelled'];
+const PAGE_SIZE = 20;
+const POLL_MS = 2000;
+
+export function render(ctx) {
+  let status = '';
+  let cursor = null;
+  let stopped = false;
+  const rows = new Map(); // id -> {row, announcement, figures}
+  const visible = new Set();
+
+  const error = errorLine('ann-error');
+  const tbody = h('tbody', { testid: 'ann-rows' });
+  const empty = h('p', { class: 'muted', testid: 'ann-empty', hidden: true }, t('ann.empty'));
+  const more = h('button', { type: 'button', testid: 'ann-more', hidden: true }, t('common.more'));
+  const tabs = h('div', { class: 'tabs', role: 'tablist', testid: 'ann-filter' }, FILTERS.map((f) => {
+    const tab = h('button', {
+      type: 'button', role: 'tab', testid: `ann-filter-${f || 'all'}`, dataset: { status: f },
+      'aria-selected': f === status ? 'true' : 'false',
+    }, f ? label('annstatus', f) : t('common.all'));
+    tab.addEventListener('click', () => {
+      status = f;
+      for (const other of tabs.children) other.setAttribute('aria-selected', other === tab ? 'true' : 'false');
+      load(true);
+    });
+    return tab;
+  }));
+
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const id = entry.target.dataset.id;
+      if (entry.isIntersecting) visible.add(id);
+      else visible.delete(id);
+    }
+  });
+
+  const figureCells = (d) => {
+    if (!d) return [h('td', { class: 'num muted', colspan: 4 }, '…')];
+    const cell = (name, value) => h('td', { class: 'num', testid: `fig-${name}` }, String(value));
+    return [cell('received', d.received), cell('displayed', d.displayed), cell('played', d.played), cell('targeted', d.targeted)];
+  };
+
+  const drawRow = (id) => {
+    const entry = rows.get(id);
+    const a = entry.announcement;
+    const cancellable = a.status === 'live' || a.status === 'scheduled';
+    const cancel = cancellable
+      ? h('button', { type: 'button', class: 'danger small', testid: 'ann-cancel', onclick: () => cancelOne(id) }, t('ann.cancel'))
+      : null;
+    const when = a.status === 'scheduled' ? a.publish_at : (a.published_at || a.created_at);
+    replace(entry.row,
+      h('td', {},
+        h('div', { class: 'title', testid: 'ann-title' }, a.title),
+        h('div', { class: 'muted clip', testid: 'ann-body' }, a.body),
+        a.speech_status === 'failed' ? h('div', { class: 'error small' }, t('ann.speech_failed', { reason: a.speech_error || '' })) : null),
+      h('td', {}, h('span', { class: `badge prio-${a.priority}` }, label('priority', a.priority))),
+      h('td', {}, h('span', { class: `badge st-${a.status}`, testid: 'ann-status' }, label('annstatus', a.status))),
+      h('td', { class: 'time' }, formatTime(when)),
+      h('td', { class: 'time' }, formatTime(a.expires_at)),
+      ...figureCells(entry.figures),
+      h('td', {}, cancel));
+    entry.row.dataset.status = a.status;
+  };
+
+  const refreshOne = async (id) => {
+    const detail = await api('GET', `/announcements/${encodeURIComponent(id)}`);
+    const entry = rows.get(id);
+    if (!entry || stopped) return;
+    entry.announcement = detail;
+    entry.figures = detail.deliveries;
+    drawRow(id);
+  };
+
+  const addRows = (items) => {
+    for (const a of items) {
+      const row = h('tr', { testid: 'announcement-row', dataset: { id: a.id } });
+      rows.set(a.id, { row, announcement: a, figures: null });
+      drawRow(a.id);
+      tbody.append(row);
+      observer.observe(row);
+      refreshOne(a.id).catch(() => {});
+    }
+  };
+
+  async function load(reset) {
+    showError(error, null);
+    if (reset) {
+      cursor = null;
+      rows.clear();
+      visible.clear();
+      observer.disconnect();
+      tbody.replaceChildren();
+    }
+    try {
+      const page = await api('GET', '/announcements', { query: { status, limit: PAGE_SIZE, cursor } });
+      if (stopped) return;
+      addRows(page.items);
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      empty.hidden = rows.size > 0;
+    } catch (e) {
+      showError(error, e);
+    }
+  }
+
+  async function cancelOne(id) {
+    const a = rows.get(id).announcement;
+    const ok = await ctx.confirm(t('ann.cancel.confirm', { title: a.title }), { yes: t('ann.cancel.yes') });
+    if (!ok) return;
+    try {
+      await api('POST', `/announcements/${encodeURIComponent(id)}/cancel`);
+      ctx.notify(t('ann.cancel.done', { title: a.title }));
+      await refreshOne(id);
+    } catch (e) {
+      ctx.notify(describeError(e), 'bad');
+    }
+  }
+
+  more.addEventListener('click', () => load(false));
+
+  // delivery figures of the live announcements on screen, every ~2 s while the page is open
+  let polling = false;
+  const timer = setInterval(async () => {
+    if (polling || document.hidden) return;
+    polling = true;
+    try {
+      const live = [...rows.entries()]
+        .filter(([id, e]) => visible.has(id) && (e.announcement.status === 'live' || e.announcement.status === 'scheduled'))
+        .map(([id]) => id);
+      await Promise.all(live.map((id) => refreshOne(id).catch(() => {})));
+    } finally {
+      polling = false;
+    }
+  }, POLL_MS);
+
+  load(true);
+
+  const el = h('section', { class: 'card', testid: 'page-announcements' },
+    h('div', { class: 'head' }, h('h2', {}, t('ann.heading')), tabs),
+    h('p', { class: 'muted' }, t('ann.hint')),
+    error,
+    h('div', { class: 'table-wrap' },
+      h('table', { class: 'list' },
+        h('thead', {}, h('tr', {},
+          h('th', {}, t('ann.col.title')), h('th', {}, t('ann.col.priority')), h('th', {}, t('ann.col.status')),
+          h('th', {}, t('ann.col.published')), h('th', {}, t('ann.col.expires')),
+          h('th', { class: 'num' }, t('ann.col.received')), h('th', { class: 'num' }, t('ann.col.displayed')),
+          h('th', { class: 'num' }, t('ann.col.played')), h('th', { class: 'num' }, t('ann.col.targeted')),
+          h('th', {}, ''))),
+        tbody)),
+    empty,
+    more);
+
+  return {
+    el,
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      observer.disconnect();
+    },
+  };
+}
