@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from contextlib import asynccontextmanager
@@ -86,4 +87,209 @@ async def test_shows_a_posted_announcement_within_a_second_in_priority_order(vil
         assert [await c.get_attribute("data-priority") for c in await cards.all()] == ["high", "normal", "normal", "low"]
         await expect(kiosk.by("kiosk-offline")).to_be_hidden()
         await expect(kiosk.by("kiosk-emergency")).to_be_hidden()
+        kiosk.assert_clean()
+
+
+def with_speech(test):
+    """Run this test with the server's speech worker on (the others run without it, faster)."""
+    test.speech = True
+    return test
+
+
+@pytest.fixture
+def speech_enabled(request) -> bool:
+    return getattr(request.function, "speech", False)
+
+
+async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
+    """Poll the API until `check()` is truthy (the browser side waits with Playwright's expect)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not true within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def deliveries(village, announcement_id: str) -> dict:
+    _, detail = await village.call("GET", f"/announcements/{announcement_id}", expect=200)
+    return detail["deliveries"]
+
+
+@with_speech
+async def test_emergency_takes_over_in_red_plays_its_audio_and_a_retraction_ends_it(village, browser):
+    """An emergency covers the kiosk in red at once, its audio plays (played receipt), and cancelling it ends the takeover."""
+    gate = await village.screen("gate", VILLAGE)
+    async with kiosk_page(browser, village.url, gate["token"]) as kiosk:
+        await kiosk.online()
+        normal = await village.post(title="普通通知", speak=False)
+        await expect(kiosk.card(normal["id"])).to_be_visible()
+        emergency = await village.post(title="山洪预警", body="请河边住户立即转移到村委会。", priority="emergency")
+        overlay = kiosk.by("kiosk-emergency")
+        await expect(overlay).to_be_visible(timeout=1000)
+        await expect(overlay).to_have_attribute("data-id", emergency["id"])
+        await expect(overlay).to_contain_text("山洪预警")
+        box = await overlay.bounding_box()
+        assert box is not None and box["width"] >= 1280 and box["height"] >= 720
+        colour = await overlay.evaluate("el => getComputedStyle(el).backgroundColor")
+        red, green, blue = (int(v) for v in colour[colour.index("(") + 1 : colour.index(")")].split(",")[:3])
+        assert red > 150 and green < 60 and blue < 60, colour
+        played = await eventually(lambda: _played(village, emergency["id"]), timeout=30)
+        assert played["displayed"] == 1 and played["received"] == 1
+        await village.call("POST", f"/announcements/{emergency['id']}/cancel", expect=200)
+        await expect(overlay).to_be_hidden(timeout=2000)
+        await expect(kiosk.card(emergency["id"])).to_have_count(0)
+        await expect(kiosk.card(normal["id"])).to_be_visible()
+        kiosk.assert_clean()
+
+
+async def _played(village, announcement_id):
+    figures = await deliveries(village, announcement_id)
+    return figures if figures["played"] >= 1 else None
+
+
+async def test_a_reply_typed_at_the_kiosk_gets_a_ticket_and_lands_in_the_request_log(village, browser):
+    """A villager picks a category, types, adds a name and phone, submits: a ticket is shown and the request is in the log."""
+    gate = await village.screen("gate", VILLAGE)
+    about = await village.post(title="修路通知")
+    async with kiosk_page(browser, village.url, gate["token"]) as kiosk:
+        await kiosk.online()
+        await expect(kiosk.card(about["id"])).to_be_visible()
+        await kiosk.by("kiosk-reply-open").click()
+        await kiosk.by("kiosk-reply-submit").click()
+        await expect(kiosk.by("kiosk-reply-message")).not_to_be_empty()  # no category chosen yet
+        await kiosk.page.locator('[data-testid="kiosk-reply-category"][data-category="suggestion"]').click()
+        text = "村口路灯坏了三盏，晚上看不清路，请尽快修理。"
+        await kiosk.by("kiosk-reply-text").fill(text)
+        await expect(kiosk.by("kiosk-reply-counter")).to_contain_text(f"{len(text)} / 1000")
+        assert await kiosk.by("kiosk-reply-text").get_attribute("maxlength") == "1000"
+        await kiosk.by("kiosk-reply-name").fill("王大爷")
+        await kiosk.by("kiosk-reply-phone").fill("13800138000")
+        await kiosk.by("kiosk-reply-submit").click()
+        ticket = kiosk.by("kiosk-ticket")
+        await expect(ticket).to_be_visible()
+        await expect(ticket).not_to_be_empty()
+        number = (await ticket.text_content()).strip()
+        size = float((await ticket.evaluate("el => getComputedStyle(el).fontSize")).removesuffix("px"))
+        assert size >= 60, size  # can be written down from a step away
+        outbox = await kiosk.page.evaluate("JSON.parse(localStorage.getItem('vb.kiosk.state')).outbox")
+        assert [e["ticket"] for e in outbox] == [number] and "text" not in outbox[0]["reply"]  # the villager's words left storage
+
+        _, log = await village.call("GET", "/requests", expect=200)
+        [request] = [r for r in log["items"] if r["ticket"] == number]
+        assert request["text"] == text and request["category"] == "suggestion" and request["screen_id"] == gate["id"]
+        assert request["announcement_id"] == about["id"]
+        assert request["contact"]["name"] == "王大爷"
+        await kiosk.by("kiosk-reply-done").click()
+        await expect(kiosk.by("kiosk-reply")).to_be_hidden()
+        await expect(kiosk.page.locator(f'[data-testid="kiosk-answer"][data-ticket="{number}"]')).to_be_visible()
+        kiosk.assert_clean()
+
+
+async def reply_at(kiosk, category: str, text: str) -> str:
+    await kiosk.by("kiosk-reply-open").click()
+    await kiosk.page.locator(f'[data-testid="kiosk-reply-category"][data-category="{category}"]').click()
+    await kiosk.by("kiosk-reply-text").fill(text)
+    await kiosk.by("kiosk-reply-submit").click()
+    await expect(kiosk.by("kiosk-ticket")).not_to_be_empty()
+    number = (await kiosk.by("kiosk-ticket").text_content()).strip()
+    await kiosk.by("kiosk-reply-done").click()
+    return number
+
+
+async def test_the_kiosk_shows_the_answer_and_one_touch_feedback_reaches_the_api(village, browser, screenshot):
+    """The committee's response appears under the ticket; 'satisfied' on the resolved request closes it in the API."""
+    gate = await village.screen("gate", VILLAGE)
+    async with kiosk_page(browser, village.url, gate["token"]) as kiosk:
+        await kiosk.online()
+        number = await reply_at(kiosk, "help", "家里老人需要帮忙买药。")
+        answer = kiosk.page.locator(f'[data-testid="kiosk-answer"][data-ticket="{number}"]')
+        for status in ("assigned", "in_progress"):
+            await village.call("PATCH", f"/requests/{number}", json={"status": status}, expect=200)
+        await expect(answer).to_have_attribute("data-status", "in_progress")
+        await expect(answer.get_by_test_id("kiosk-feedback-satisfied")).to_have_count(0)
+        response = "网格员小李明天上午送药上门。"
+        await village.call("PATCH", f"/requests/{number}", json={"status": "resolved", "response": response}, expect=200)
+        await expect(answer).to_have_attribute("data-status", "resolved")
+        await expect(answer.get_by_test_id("kiosk-answer-response")).to_have_text(response)
+        for testid in ("kiosk-feedback-satisfied", "kiosk-feedback-basically", "kiosk-feedback-dissatisfied"):
+            await expect(answer.get_by_test_id(testid)).to_be_visible()
+        await screenshot(kiosk.page, "kiosk-answer-zh")
+        await answer.get_by_test_id("kiosk-feedback-satisfied").click()
+        await expect(answer).to_have_attribute("data-status", "closed")
+        await expect(answer.get_by_test_id("kiosk-feedback-satisfied")).to_have_count(0)
+        _, detail = await village.call("GET", f"/requests/{number}", expect=200)
+        assert detail["status"] == "closed" and detail["follow_up"] == "satisfied"
+        assert any(h.get("rating") == "satisfied" for h in detail["history"])
+        kiosk.assert_clean()
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+async def test_markup_from_the_server_shows_literally_and_runs_nothing(village, browser):
+    """An announcement and a response containing an <img onerror> tag show as text; no element is made, no dialog opens."""
+    gate = await village.screen("gate", VILLAGE)
+    async with kiosk_page(browser, village.url, gate["token"]) as kiosk:
+        await kiosk.online()
+        posted = await village.post(title=XSS, body=f"正文 {XSS}")
+        await expect(kiosk.by("kiosk-current")).to_have_attribute("data-id", posted["id"])
+        await expect(kiosk.by("kiosk-current").locator(".stage-title")).to_have_text(XSS)
+        await expect(kiosk.card(posted["id"])).to_contain_text(XSS)
+        number = await reply_at(kiosk, "other", XSS)
+        await village.call("PATCH", f"/requests/{number}", json={"status": "rejected", "response": XSS}, expect=200)
+        answer = kiosk.page.locator(f'[data-testid="kiosk-answer"][data-ticket="{number}"]')
+        await expect(answer.get_by_test_id("kiosk-answer-response")).to_have_text(XSS)
+        emergency = await village.post(title=XSS, body=XSS, priority="emergency")
+        await expect(kiosk.by("kiosk-emergency")).to_have_attribute("data-id", emergency["id"])
+        await expect(kiosk.by("kiosk-emergency").locator(".emergency-title")).to_have_text(XSS)
+        assert await kiosk.page.locator("img").count() == 0
+        assert await kiosk.page.evaluate("document.body.innerHTML.includes('<img')") is False
+        kiosk.assert_clean()  # also: no dialog was opened
+
+
+async def test_the_token_leaves_the_address_bar_and_survives_a_reload(village, browser):
+    """The token is moved from the URL into storage, is sent only in hello, and a reload keeps the screen set up."""
+    gate = await village.screen("gate", VILLAGE)
+    posted = await village.post(title="停水通知")
+    seen_urls: list[str] = []
+    async with kiosk_page(browser, village.url, gate["token"]) as kiosk:
+        kiosk.page.on("request", lambda request: seen_urls.append(request.url))
+        kiosk.page.on("websocket", lambda ws: seen_urls.append(ws.url))
+        await kiosk.online()
+        await expect(kiosk.card(posted["id"])).to_be_visible()
+        assert gate["token"] not in kiosk.page.url and "token" not in kiosk.page.url
+        assert await kiosk.page.evaluate("localStorage.getItem('vb.kiosk.token')") == gate["token"]
+        last_seq = await kiosk.by("kiosk").get_attribute("data-last-seq")
+        assert last_seq
+        await kiosk.page.reload()
+        await expect(kiosk.card(posted["id"])).to_be_visible()  # from storage, before or after the connection
+        await kiosk.online()
+        assert kiosk.page.url.endswith("/screen")
+        assert any(url.endswith("/ws") for url in seen_urls)
+        assert not [url for url in seen_urls if gate["token"] in url]
+        _, screens = await village.call("GET", "/screens", expect=200)
+        [me] = [s for s in screens["items"] if s["id"] == gate["id"]] if isinstance(screens, dict) else [s for s in screens if s["id"] == gate["id"]]
+        assert me["cursor"] == int(last_seq)
+        kiosk.assert_clean()
+
+
+async def test_without_a_token_the_kiosk_explains_how_to_set_it_up(village, browser):
+    """Opened without a token, the kiosk shows a set-up message and connects to nothing."""
+    async with kiosk_page(browser, village.url, None) as kiosk:
+        await expect(kiosk.by("kiosk-setup")).to_be_visible()
+        await expect(kiosk.by("kiosk")).to_be_hidden()
+        kiosk.assert_clean()
+
+
+async def test_a_revoked_screen_stops_and_says_so(village, browser):
+    """Deleting the screen closes its connection with 4401; the kiosk stops and shows why."""
+    gate = await village.screen("gate", VILLAGE)
+    async with kiosk_page(browser, village.url, gate["token"]) as kiosk:
+        await kiosk.online()
+        await village.call("DELETE", f"/screens/{gate['id']}")
+        await expect(kiosk.by("kiosk-unauthorized")).to_be_visible()
+        await expect(kiosk.by("kiosk")).to_have_attribute("data-status", "unauthorized")
         kiosk.assert_clean()

@@ -128,8 +128,9 @@ export class Store {
   applyRequestUpdate(msg) {
     if (!this._advance(msg.seq)) return false;
     const old = this.state.answers[msg.ticket] || {};
+    const rating = msg.status === "resolved" && old.status !== "resolved" ? null : old.rating ?? null; // resolved again: ask again
     this.state.answers[msg.ticket] = {
-      ...old, ticket: msg.ticket, status: msg.status, response: msg.response ?? null, seq: msg.seq, at: Date.now(),
+      ...old, rating, ticket: msg.ticket, status: msg.status, response: msg.response ?? null, seq: msg.seq, at: Date.now(),
     };
     this.save();
     return true;
