@@ -7,6 +7,20 @@ import { areaOptions, describeError, errorLine, showError } from '../util.js';
 
 const REFRESH_MS = 5000;
 
+/**
+ * The server's QR code is SVG meant for inlining (no xmlns), which an <img> cannot show. Read it with
+ * the HTML parser (inert: nothing runs) and serialize it again, which writes the SVG namespace.
+ */
+function standaloneSvg(text) {
+  const doc = new DOMParser().parseFromString(text, 'text/html');
+  const svg = doc.querySelector('svg');
+  if (!svg) throw new Error('not an SVG image');
+  if (!svg.getAttribute('viewBox') && svg.getAttribute('width')) {
+    svg.setAttribute('viewBox', `0 0 ${svg.getAttribute('width')} ${svg.getAttribute('height') || svg.getAttribute('width')}`);
+  }
+  return new XMLSerializer().serializeToString(svg);
+}
+
 export function render(ctx) {
   let stopped = false;
   let qrUrl = null;
@@ -132,8 +146,8 @@ export function render(ctx) {
           done)));
     result.hidden = false;
     try {
-      const svg = await api('POST', '/qr', { body: { text: link }, as: 'blob' });
-      qrUrl = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
+      const svg = await api('POST', '/qr', { body: { text: link }, as: 'text' });
+      qrUrl = URL.createObjectURL(new Blob([standaloneSvg(svg)], { type: 'image/svg+xml' }));
       img.src = qrUrl;
     } catch (e) {
       img.replaceWith(h('p', { class: 'error' }, describeError(e)));
