@@ -8,7 +8,12 @@ import time
 from contextlib import asynccontextmanager
 
 import pytest
+import aiohttp
 from playwright.async_api import expect
+
+from announcements.models import Role
+from tests.conftest import make_token
+from tests.e2e.conftest import ServerProcess
 
 VILLAGE = "/hongqi/liujingtun"
 FAST = {"backoffInitial": 200, "backoffMax": 1000, "cycleMs": 60000}
@@ -270,10 +275,13 @@ async def test_the_token_leaves_the_address_bar_and_survives_a_reload(village, b
         assert kiosk.page.url.endswith("/screen")
         assert any(url.endswith("/ws") for url in seen_urls)
         assert not [url for url in seen_urls if gate["token"] in url]
-        _, screens = await village.call("GET", "/screens", expect=200)
-        [me] = [s for s in screens["items"] if s["id"] == gate["id"]] if isinstance(screens, dict) else [s for s in screens if s["id"] == gate["id"]]
-        assert me["cursor"] == int(last_seq)
+        await eventually(lambda: acked_up_to(village, gate["id"], int(last_seq)))
         kiosk.assert_clean()
+
+
+async def acked_up_to(village, screen_id: str, seq: int) -> bool:
+    _, screens = await village.call("GET", "/screens", expect=200)
+    return any(s["id"] == screen_id and s["cursor"] == seq for s in screens)
 
 
 async def test_without_a_token_the_kiosk_explains_how_to_set_it_up(village, browser):
@@ -292,4 +300,97 @@ async def test_a_revoked_screen_stops_and_says_so(village, browser):
         await village.call("DELETE", f"/screens/{gate['id']}")
         await expect(kiosk.by("kiosk-unauthorized")).to_be_visible()
         await expect(kiosk.by("kiosk")).to_have_attribute("data-status", "unauthorized")
+        kiosk.assert_clean()
+
+
+@pytest.fixture
+def server_process(settings, tmp_path):
+    server = ServerProcess(settings, tmp_path / "server.log")
+    yield server
+    server.stop()
+
+
+async def test_keeps_showing_while_the_server_is_down_and_catches_up_after_restart(settings, server_process, browser):
+    """With the server stopped the kiosk keeps its announcements and shows the offline mark; after a restart it
+    reconnects by itself, resumes by seq and shows what is posted then."""
+    admin = await make_token(settings, Role.ADMIN, "/", "root")
+    server_process.start()
+    base = server_process.url
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as http:
+
+        async def call(method, path, body=None):
+            async with http.request(method, base + "/api/v1" + path, json=body) as resp:
+                assert resp.status in (200, 201), (resp.status, await resp.text())
+                return await resp.json()
+
+        gate = await call("POST", "/screens", {"name": "gate", "area": VILLAGE})
+        before = await call("POST", "/announcements", {"title": "停电通知", "body": "周六上午检修线路。"})
+        async with kiosk_page(browser, base, gate["token"]) as kiosk:
+            await kiosk.online()
+            await expect(kiosk.card(before["id"])).to_be_visible()
+            await expect(kiosk.by("kiosk-offline")).to_be_hidden()
+
+            server_process.stop()
+            await expect(kiosk.by("kiosk-offline")).to_be_visible()
+            await expect(kiosk.card(before["id"])).to_be_visible()
+            await expect(kiosk.by("kiosk-current")).to_contain_text("停电通知")
+            # A reply typed while offline waits in the outbox and goes out after the restart.
+            await kiosk.by("kiosk-reply-open").click()
+            await kiosk.page.locator('[data-testid="kiosk-reply-category"][data-category="question"]').click()
+            await kiosk.by("kiosk-reply-text").fill("停电几点恢复？")
+            await kiosk.by("kiosk-reply-submit").click()
+            await expect(kiosk.by("kiosk-reply-status")).not_to_be_empty()
+
+            server_process.start()
+            after = await call("POST", "/announcements", {"title": "恢复供电", "body": "线路已修好。"})
+            await expect(kiosk.card(after["id"])).to_be_visible(timeout=15000)
+            await expect(kiosk.by("kiosk-offline")).to_be_hidden()
+            await expect(kiosk.card(before["id"])).to_be_visible()
+            await expect(kiosk.by("kiosk-ticket")).not_to_be_empty()  # the queued reply got its ticket
+            ticket = (await kiosk.by("kiosk-ticket").text_content()).strip()
+            log = await call("GET", "/requests")
+            assert [r["text"] for r in log["items"] if r["ticket"] == ticket] == ["停电几点恢复？"]
+            last_seq = int(await kiosk.by("kiosk").get_attribute("data-last-seq"))
+
+            async def acked():
+                screens = await call("GET", "/screens")
+                return any(s["id"] == gate["id"] and s["cursor"] == last_seq for s in screens)
+
+            await eventually(acked)
+            kiosk.assert_clean()
+
+
+async def test_screenshots_in_both_languages_and_the_choice_is_remembered(village, browser, screenshot):
+    """Normal, reply form and emergency views, in Chinese and English; the language toggle survives a reload."""
+    gate = await village.screen("刘井屯村委会门口", VILLAGE)
+    await village.post(title="秋季征兵报名开始", body="年满18至22周岁的男青年，请于11月30日前到村委会报名，携带户口本和身份证。", priority="high")
+    await village.post(title="村民大会通知", body="明天上午九点在村委会召开村民大会，讨论村道硬化和路灯安装事宜，请各户派代表参加。")
+    await village.post(title="医保缴费提醒", body="2027年度城乡居民医保缴费截至12月31日，可在村委会或手机上缴纳。", priority="low")
+    async with kiosk_page(browser, village.url, gate["token"]) as kiosk:
+        await kiosk.online()
+        await expect(kiosk.by("kiosk-announcement")).to_have_count(3)
+        for lang in ("zh", "en"):
+            if lang == "en":
+                await kiosk.by("kiosk-lang").click()
+            await expect(kiosk.by("kiosk-reply-open")).to_have_text("我要反映" if lang == "zh" else "Send a message")
+            await screenshot(kiosk.page, f"kiosk-normal-{lang}")
+            await kiosk.by("kiosk-reply-open").click()
+            await kiosk.page.locator('[data-testid="kiosk-reply-category"][data-category="complaint"]').click()
+            await kiosk.by("kiosk-reply-text").fill("村东头的垃圾桶好几天没人清理了，味道很大。")
+            await kiosk.by("kiosk-reply-name").fill("张")
+            await screenshot(kiosk.page, f"kiosk-reply-{lang}")
+            await kiosk.by("kiosk-reply-cancel").click()
+            await expect(kiosk.by("kiosk-reply")).to_be_hidden()
+
+        await kiosk.page.reload()
+        await kiosk.online()
+        await expect(kiosk.by("kiosk-reply-open")).to_have_text("Send a message")
+        emergency = await village.post(title="暴雨红色预警", body="今夜有特大暴雨，请低洼地区村民立即转移到村小学避险，不要靠近河道。", priority="emergency", speak=False)
+        await expect(kiosk.by("kiosk-emergency")).to_have_attribute("data-id", emergency["id"])
+        await screenshot(kiosk.page, "kiosk-emergency-en")
+        await kiosk.page.evaluate("localStorage.setItem('vb.kiosk.lang', 'zh')")
+        await kiosk.page.reload()
+        await expect(kiosk.by("kiosk-emergency")).to_be_visible()
+        await expect(kiosk.by("kiosk-emergency")).to_contain_text("紧急通知")
+        await screenshot(kiosk.page, "kiosk-emergency-zh")
         kiosk.assert_clean()

@@ -101,8 +101,8 @@ class Kiosk {
     });
     c.addEventListener("announcement", (ev) => {
       const ann = ev.detail;
-      if (this.store.isLive(ann.id)) {
-        this.currentId = ann.id; // a new or corrected announcement is shown at once
+      if (this.client.synced && this.store.isLive(ann.id)) {
+        this.currentId = ann.id; // a new or corrected announcement is shown at once (a replay starts at the top)
         this._restartCycle();
       }
       if (this.store.needsPlaying(ann)) this.player.enqueue(ann);
