@@ -126,7 +126,7 @@ export default {
   'screens.col.behind': 'Behind',
   'screens.online': 'Online',
   'screens.offline': 'Offline',
-  'screens.behind': '{n} events',
+  'screens.behind': 'up to {n} events',
   'screens.up_to_date': 'Up to date',
   'screens.revoke': 'Revoke',
   'screens.revoke.confirm': 'Revoke “{name}”? Its token stops working and it is disconnected.',
@@ -238,7 +238,7 @@ export default {
   'fig.by_category': 'Requests by category',
   'fig.by_status': 'Requests by status',
   'fig.trend.rates': 'Rates over the last six months',
-  'fig.trend.response_time': 'Median time to first response (hours)',
+  'fig.trend.response_time': 'Median time to first response',
   'fig.month_suffix': '',
   'fig.durations': 'Response and resolution times',
   'fig.duration.response': 'To first response',
@@ -250,6 +250,5 @@ export default {
 
   'unit.minutes': '{n} min',
   'unit.hours': '{n} h',
-  'unit.hours_short': '{n}h',
   'unit.days': '{n} days',
 };

@@ -126,7 +126,7 @@ export default {
   'screens.col.behind': '落后',
   'screens.online': '在线',
   'screens.offline': '离线',
-  'screens.behind': '{n} 条',
+  'screens.behind': '最多 {n} 条',
   'screens.up_to_date': '已同步',
   'screens.revoke': '注销',
   'screens.revoke.confirm': '注销“{name}”？它的令牌将失效并立即断开。',
@@ -238,7 +238,7 @@ export default {
   'fig.by_category': '诉求类别',
   'fig.by_status': '诉求状态',
   'fig.trend.rates': '近六个月各项比率',
-  'fig.trend.response_time': '首次答复用时中位数（小时）',
+  'fig.trend.response_time': '首次答复用时中位数',
   'fig.month_suffix': '月',
   'fig.durations': '答复与办结用时',
   'fig.duration.response': '首次答复',
@@ -250,6 +250,5 @@ export default {
 
   'unit.minutes': '{n} 分钟',
   'unit.hours': '{n} 小时',
-  'unit.hours_short': '{n}时',
   'unit.days': '{n} 天',
 };

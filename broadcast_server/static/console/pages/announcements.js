@@ -59,7 +59,7 @@ export function render(ctx) {
       h('td', {},
         h('div', { class: 'title', testid: 'ann-title' }, a.title),
         h('div', { class: 'muted clip', testid: 'ann-body' }, a.body),
-        a.speech_status === 'failed' ? h('div', { class: 'error small' }, t('ann.speech_failed', { reason: a.speech_error || '' })) : null),
+        a.speech_status === 'failed' ? h('div', { class: 'muted small', testid: 'ann-speech-failed' }, t('ann.speech_failed', { reason: a.speech_error || '' })) : null),
       h('td', {}, h('span', { class: `badge prio-${a.priority}` }, label('priority', a.priority))),
       h('td', {}, h('span', { class: `badge st-${a.status}`, testid: 'ann-status' }, label('annstatus', a.status))),
       h('td', { class: 'time' }, formatTime(when)),
