@@ -152,7 +152,7 @@ async def test_sign_in_typed_then_post_once_with_the_browsers_offset(village, br
 
 
 async def test_sign_in_by_link_leaves_the_address_bar_and_signs_out(village, browser):
-    """A /#token= link signs in and vanishes from the address bar; the session survives a reload; sign out ends it."""
+    """A /#token= link signs in and vanishes from the address bar; a reload keeps the session; sign out ends it; a worker sees only its pages."""
     async with console_page(browser, village, village.admin) as console:
         assert "token" not in console.page.url and village.admin not in console.page.url
         assert console.page.url.endswith("#/compose")
@@ -164,11 +164,18 @@ async def test_sign_in_by_link_leaves_the_address_bar_and_signs_out(village, bro
         await console.page.goto(village.url + "/#token=vb_revoked_or_unknown")
         await expect(console.by("signin-error")).to_be_visible()
         assert "vb_revoked_or_unknown" not in console.page.url
+
+        worker = await village.token("worker", "/")
+        await console.page.goto(village.url + f"/#token={worker}")
+        await expect(console.by("nav-requests")).to_have_attribute("aria-current", "page")
+        await expect(console.by("nav-compose")).to_have_count(0)
+        await expect(console.by("who")).to_contain_text("网格员")
         console.assert_clean(village.admin)
+        console.assert_clean(worker)
 
 
 async def test_bad_post_shows_errors_beside_the_fields(village, browser):
-    """The server's 422 field errors are shown beside the fields they name, and nothing is posted."""
+    """The server's 422 field errors are shown beside the fields they name and nothing is posted; a failed preview says why."""
     async with console_page(browser, village, village.admin) as console:
         await console.by("compose-body").fill("没有标题的公告")
         await console.by("compose-repeat").fill("9")
@@ -179,6 +186,9 @@ async def test_bad_post_shows_errors_beside_the_fields(village, browser):
         await expect(console.by("compose-title")).to_have_attribute("aria-invalid", "true")
         _, page = await village.call("GET", "/announcements")
         assert page["items"] == []
+        await console.by("compose-title").fill("标题")
+        await console.by("compose-listen").click()  # speech is off on this test server: a 503, said plainly
+        await expect(console.by("compose-error")).to_contain_text("本服务器不提供此功能")
         console.assert_clean()
 
 

@@ -105,6 +105,8 @@ export default {
   'ann.col.received': '已收到',
   'ann.col.displayed': '已显示',
   'ann.col.played': '已播放',
+  'ann.col.figures': '已收到 / 已显示 / 已播放，共应送达',
+  'ann.of': '，共',
   'ann.col.targeted': '应送达',
   'ann.cancel': '撤回',
   'ann.cancel.confirm': '撤回“{title}”？各屏幕会立即撤下。',

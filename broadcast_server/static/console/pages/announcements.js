@@ -41,10 +41,12 @@ export function render(ctx) {
     }
   });
 
-  const figureCells = (d) => {
-    if (!d) return [h('td', { class: 'num muted', colspan: 4 }, '…')];
-    const cell = (name, value) => h('td', { class: 'num', testid: `fig-${name}` }, String(value));
-    return [cell('received', d.received), cell('displayed', d.displayed), cell('played', d.played), cell('targeted', d.targeted)];
+  const figureCell = (d) => {
+    if (!d) return h('td', { class: 'figures muted' }, '…');
+    const n = (name, value) => h('span', { class: `fig fig-${name}`, testid: `fig-${name}`, title: t(`ann.col.${name}`) }, String(value));
+    return h('td', { class: 'figures', testid: 'ann-figures' },
+      n('received', d.received), ' / ', n('displayed', d.displayed), ' / ', n('played', d.played),
+      h('span', { class: 'muted' }, ` ${t('ann.of')} `), n('targeted', d.targeted));
   };
 
   const drawRow = (id) => {
@@ -64,7 +66,7 @@ export function render(ctx) {
       h('td', {}, h('span', { class: `badge st-${a.status}`, testid: 'ann-status' }, label('annstatus', a.status))),
       h('td', { class: 'time' }, formatTime(when)),
       h('td', { class: 'time' }, formatTime(a.expires_at)),
-      ...figureCells(entry.figures),
+      figureCell(entry.figures),
       h('td', {}, cancel));
     entry.row.dataset.status = a.status;
   };
@@ -151,8 +153,7 @@ export function render(ctx) {
         h('thead', {}, h('tr', {},
           h('th', {}, t('ann.col.title')), h('th', {}, t('ann.col.priority')), h('th', {}, t('ann.col.status')),
           h('th', {}, t('ann.col.published')), h('th', {}, t('ann.col.expires')),
-          h('th', { class: 'num' }, t('ann.col.received')), h('th', { class: 'num' }, t('ann.col.displayed')),
-          h('th', { class: 'num' }, t('ann.col.played')), h('th', { class: 'num' }, t('ann.col.targeted')),
+          h('th', { class: 'figures' }, t('ann.col.figures')),
           h('th', {}, ''))),
         tbody)),
     empty,
