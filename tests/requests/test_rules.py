@@ -1,13 +1,24 @@
 """The request log's pure rules: tickets, phone masking, the state machine table, the rate limiter, the schema."""
 
+import asyncio
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from announcements.errors import Conflict, RateLimited
-from announcements.request_models import RequestStatus
-from announcements.requests import TICKET_ALPHABET, check_transition, mask_phone, new_ticket, normalize_ticket
+from announcements.request_models import RequestCategory, RequestStatus, ServiceRequest
+from announcements.requests import (
+    TICKET_ALPHABET,
+    NewRequest,
+    check_transition,
+    mask_phone,
+    new_ticket,
+    normalize_ticket,
+    store_request,
+)
+from announcements.timeutil import utcnow
 from broadcast_server.keys import DATABASE
 from broadcast_server.replies import RateLimiter
 from tests.requests.conftest import TICKET
@@ -80,3 +91,28 @@ async def test_migrations_build_the_tables_the_models_describe(village):
         diffs = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata))
     mine = [d for d in diffs if any(table in repr(d) for table in MY_TABLES)]
     assert mine == []
+
+
+async def test_a_racing_writer_of_the_same_reply_gets_the_first_ticket(village):
+    """Two transactions storing one (screen, client_msg_id) at once (two replicas): the second gets the first's ticket."""
+    screen = await village.screen("gate", "/hongqi/liujingtun")
+    item = NewRequest(area="/hongqi/liujingtun", category=RequestCategory.HELP, text="t", screen_id=screen["id"], client_msg_id="m1")
+    db = village.app[DATABASE]
+    first_stored = asyncio.Event()
+
+    async def first():
+        async with db.write() as session:
+            taken = await store_request(session=session, item=item, now=utcnow())
+            first_stored.set()
+            await asyncio.sleep(0.3)  # still uncommitted while the second one tries
+        return taken
+
+    async def second():
+        await first_stored.wait()
+        async with db.write() as session:
+            return await store_request(session=session, item=item, now=utcnow())
+
+    a, b = await asyncio.gather(first(), second())
+    assert a.created and not b.created and a.ticket == b.ticket
+    async with db.read() as session:
+        assert len((await session.exec(select(ServiceRequest))).all()) == 1
