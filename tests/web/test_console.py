@@ -193,7 +193,7 @@ async def test_bad_post_shows_errors_beside_the_fields(village, browser):
 
 
 async def test_delivery_figures_follow_the_screens_and_cancel_asks_first(village, browser, tmp_path):
-    """Received figures rise as real screen clients connect; cancel asks in a page dialog and takes effect only on yes."""
+    """Received figures rise as real screen clients connect; a correction makes revision 2; cancel asks in a page dialog first."""
     await make_areas(village)
     gate = await village.screen("村口", VILLAGE)
     market = await village.screen("集市", VILLAGE)
@@ -209,6 +209,14 @@ async def test_delivery_figures_follow_the_screens_and_cancel_asks_first(village
             async with running(village.url, market["token"], tmp_path / "market"):
                 await expect(row.get_by_test_id("fig-received")).to_have_text("2", timeout=8000)
                 await expect(row.get_by_test_id("fig-displayed")).to_have_text("2", timeout=8000)
+
+        await row.get_by_test_id("ann-edit").click()
+        await console.by("edit-title").fill("停水通知（更正）")
+        await console.by("edit-save").click()
+        await expect(row.get_by_test_id("ann-title")).to_contain_text("停水通知（更正）")
+        await expect(row.get_by_test_id("ann-revision")).to_be_visible()
+        _, detail = await village.call("GET", f"/announcements/{posted['id']}")
+        assert (detail["title"], detail["revision"]) == ("停水通知（更正）", 2)
 
         await row.get_by_test_id("ann-cancel").click()
         await expect(console.by("confirm-dialog")).to_be_visible()

@@ -1,9 +1,19 @@
 // Announcements: live, scheduled and past, with delivery figures that follow the screens live.
 
-import { api } from '../api.js';
-import { h, replace } from '../dom.js';
+import { api, ApiError } from '../api.js';
+import { field, h, replace, select } from '../dom.js';
 import { formatTime, label, t } from '../i18n.js';
-import { describeError, errorLine, showError } from '../util.js';
+import { describeError, errorLine, localToRfc3339, showError } from '../util.js';
+
+const PRIORITIES = ['low', 'normal', 'high', 'emergency'];
+
+/** An RFC 3339 time as a datetime-local value in the browser's zone. */
+function toLocalInput(value) {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return '';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
 
 const FILTERS = ['', 'live', 'scheduled', 'expired', 'cancelled'];
 const PAGE_SIZE = 20;
@@ -53,13 +63,15 @@ export function render(ctx) {
     const entry = rows.get(id);
     const a = entry.announcement;
     const cancellable = a.status === 'live' || a.status === 'scheduled';
-    const cancel = cancellable
-      ? h('button', { type: 'button', class: 'danger small', testid: 'ann-cancel', onclick: () => cancelOne(id) }, t('ann.cancel'))
+    const actions = cancellable
+      ? [h('button', { type: 'button', class: 'small', testid: 'ann-edit', onclick: () => editOne(id) }, t('ann.edit')),
+        h('button', { type: 'button', class: 'danger small', testid: 'ann-cancel', onclick: () => cancelOne(id) }, t('ann.cancel'))]
       : null;
     const when = a.status === 'scheduled' ? a.publish_at : (a.published_at || a.created_at);
     replace(entry.row,
       h('td', {},
-        h('div', { class: 'title', testid: 'ann-title' }, a.title),
+        h('div', { class: 'title', testid: 'ann-title' }, a.title,
+          a.revision > 1 ? h('span', { class: 'muted small', testid: 'ann-revision' }, ` ${t('ann.revision', { n: a.revision })}`) : null),
         h('div', { class: 'muted clip', testid: 'ann-body' }, a.body),
         a.speech_status === 'failed' ? h('div', { class: 'muted small', testid: 'ann-speech-failed' }, t('ann.speech_failed', { reason: a.speech_error || '' })) : null),
       h('td', {}, h('span', { class: `badge prio-${a.priority}` }, label('priority', a.priority))),
@@ -67,7 +79,8 @@ export function render(ctx) {
       h('td', { class: 'time' }, formatTime(when)),
       h('td', { class: 'time' }, formatTime(a.expires_at)),
       figureCell(entry.figures),
-      h('td', {}, cancel));
+      h('td', { class: 'row-actions' }, actions),
+    );
     entry.row.dataset.status = a.status;
   };
 
@@ -125,6 +138,64 @@ export function render(ctx) {
     }
   }
 
+  // correcting a live or scheduled announcement: screens get the next revision
+  const editor = h('dialog', { class: 'confirm editor', testid: 'ann-editor' });
+  function editOne(id) {
+    const a = rows.get(id).announcement;
+    const title = h('input', { type: 'text', name: 'title', maxlength: 200, value: a.title, testid: 'edit-title' });
+    const body = h('textarea', { name: 'body', rows: 5, maxlength: 5000, value: a.body, testid: 'edit-body' });
+    const priority = select({ name: 'priority', testid: 'edit-priority' }, PRIORITIES.map((p) => [p, label('priority', p)]), a.priority);
+    const expires = h('input', { type: 'datetime-local', name: 'expires_at', value: toLocalInput(a.expires_at), testid: 'edit-expires-at' });
+    const problem = errorLine('edit-error');
+    const save = h('button', { type: 'submit', class: 'primary', testid: 'edit-save' }, t('ann.edit.save'));
+    const close = h('button', { type: 'button', testid: 'edit-close', onclick: () => editor.close() }, t('ann.edit.close'));
+    const form = h('form', { novalidate: true },
+      h('h3', {}, t('ann.edit.heading')),
+      h('p', { class: 'muted' }, t('ann.edit.hint')),
+      problem,
+      field(t('compose.title'), title, { name: 'title' }),
+      field(t('compose.body'), body, { name: 'body' }),
+      field(t('compose.priority'), priority, { name: 'priority' }),
+      field(t('compose.expires_at'), expires, { name: 'expires_at' }),
+      h('div', { class: 'actions' }, close, save));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const changes = {};
+      if (title.value.trim() !== a.title) changes.title = title.value.trim();
+      if (body.value.trim() !== a.body) changes.body = body.value.trim();
+      if (priority.value !== a.priority) changes.priority = priority.value;
+      if (expires.value && expires.value !== toLocalInput(a.expires_at)) changes.expires_at = localToRfc3339(expires.value);
+      if (!Object.keys(changes).length) {
+        editor.close();
+        return;
+      }
+      save.disabled = true;
+      for (const slot of form.querySelectorAll('.field-error')) slot.hidden = true;
+      try {
+        await api('PATCH', `/announcements/${encodeURIComponent(id)}`, { body: changes });
+        editor.close();
+        ctx.notify(t('ann.edit.done'));
+        await refreshOne(id);
+      } catch (e) {
+        showError(problem, e);
+        if (e instanceof ApiError) {
+          for (const item of e.errors || []) {
+            const slot = form.querySelector(`[data-testid="error-${item.loc && item.loc[0]}"]`);
+            if (slot) {
+              slot.textContent = item.msg;
+              slot.hidden = false;
+            }
+          }
+        }
+      } finally {
+        save.disabled = false;
+      }
+    });
+    replace(editor, form);
+    editor.showModal();
+    title.focus();
+  }
+
   more.addEventListener('click', () => load(false));
 
   // delivery figures of the live announcements on screen, every ~2 s while the page is open
@@ -157,7 +228,8 @@ export function render(ctx) {
           h('th', {}, ''))),
         tbody)),
     empty,
-    more);
+    more,
+    editor);
 
   return {
     el,
