@@ -68,3 +68,8 @@ export function formatDuration(seconds) {
 export function formatMonth(date) {
   return new Intl.DateTimeFormat(locale(), { year: 'numeric', month: 'long' }).format(date);
 }
+
+/** A short month name for a chart axis ("6月", "Jun"). */
+export function formatMonthShort(date) {
+  return new Intl.DateTimeFormat(locale(), { month: 'short' }).format(date);
+}

@@ -248,7 +248,6 @@ export default {
   'fig.by_status': 'Requests by status',
   'fig.trend.rates': 'Rates over the last six months',
   'fig.trend.response_time': 'Median time to first response',
-  'fig.month_suffix': '',
   'fig.durations': 'Response and resolution times',
   'fig.duration.response': 'To first response',
   'fig.duration.resolution': 'To resolution',

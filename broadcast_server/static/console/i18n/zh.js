@@ -248,7 +248,6 @@ export default {
   'fig.by_status': '诉求状态',
   'fig.trend.rates': '近六个月各项比率',
   'fig.trend.response_time': '首次答复用时中位数',
-  'fig.month_suffix': '月',
   'fig.durations': '答复与办结用时',
   'fig.duration.response': '首次答复',
   'fig.duration.resolution': '办结',

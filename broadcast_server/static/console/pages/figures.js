@@ -2,7 +2,7 @@
 
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
-import { formatDuration, formatMonth, formatNumber, formatPercent, formatTime, label, t } from '../i18n.js';
+import { formatDuration, formatMonth, formatMonthShort, formatNumber, formatPercent, formatTime, label, t } from '../i18n.js';
 import { barChart, columnChart, rateLines } from '../charts.js';
 import { dateToRfc3339, describeError } from '../util.js';
 
@@ -69,7 +69,7 @@ export function render() {
   function draw(stats, trend, months, start) {
     const byCategory = CATEGORIES.map((c) => [label('rqcat', c), stats.totals.by_category[c] || 0]);
     const byStatus = STATUSES.map((st) => [label('rqstatus', st), stats.totals.by_status[st] || 0, `rq-${st}`]);
-    const monthLabels = months.map(([a]) => `${a.getMonth() + 1}${t('fig.month_suffix')}`);
+    const monthLabels = months.map(([a]) => formatMonthShort(a));
     const recent = stats.announcements.slice(0, 10);
     replace(body,
       h('header', { class: 'report-head' },
