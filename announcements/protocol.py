@@ -132,6 +132,11 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         raise ProtocolError(ErrorCode.INVALID, f"frame is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.INVALID, "frame must be a JSON object with a 'type'")
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        # JSON may escape a lone surrogate (\ud800); it is no text, could not be stored or echoed back.
+        raise ProtocolError(ErrorCode.INVALID, "frame holds a lone UTF-16 surrogate escape; send real UTF-8 text") from None
     ref = data.get("client_msg_id") if isinstance(data.get("client_msg_id"), str) else None
     kind = data.get("type")
     if kind not in CLIENT_TYPES:

@@ -45,3 +45,10 @@ def test_event_frame_is_compact_utf8_json():
     frame = event_frame("retract", 9, {"announcement_id": "a", "reason": "cancelled"})
     assert json.loads(frame) == {"type": "retract", "seq": 9, "announcement_id": "a", "reason": "cancelled"}
     assert isinstance(parse_client_message('{"type":"ack","seq":9}'), Ack)
+
+
+def test_lone_surrogate_escape_is_refused_without_echo():
+    """A frame with a lone surrogate escape is invalid, and its ref is not echoed (it could not be encoded)."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_message('{"type": "reply", "client_msg_id": "\\ud800", "category": "help", "text": "t"}')
+    assert caught.value.code == ErrorCode.INVALID and caught.value.ref is None and "surrogate" in caught.value.message

@@ -90,11 +90,6 @@ async def test_random_reply_bodies_never_get_a_500(village, gate, body):
         assert answer["ticket"] and answer["client_msg_id"] == body["client_msg_id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="announcements/protocol.py echoes a client_msg_id holding a lone surrogate as the error's ref, which cannot be "
-    "encoded; the hub's handler then dies (not in the request log's files: reported)",
-)
 async def test_a_lone_surrogate_in_client_msg_id_keeps_the_connection(village, gate):
     """A reply whose client_msg_id holds a lone surrogate (valid JSON) gets an error and the connection stays."""
     await gate["ws"].send_str('{"type": "reply", "client_msg_id": "\\ud800", "category": "help", "text": "t"}')
