@@ -21,6 +21,12 @@ def speech_enabled() -> bool:
 
 
 @pytest.fixture
+def database_settings(tmp_path) -> dict:
+    """The stream is about audio, not storage: SQLite only (the speech delivery tests run on both)."""
+    return {"data_dir": tmp_path}
+
+
+@pytest.fixture
 def clock():
     return SettableClock(datetime(2026, 11, 25, 23, 0, tzinfo=BEIJING))
 

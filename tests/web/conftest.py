@@ -55,3 +55,9 @@ def screenshot():
         return path
 
     return take
+
+
+@pytest.fixture
+def database_settings(tmp_path) -> dict:
+    """The browser tests are about the pages: SQLite only (the API and hub tests cover PostgreSQL)."""
+    return {"data_dir": tmp_path}
