@@ -279,6 +279,25 @@ async def test_the_token_leaves_the_address_bar_and_survives_a_reload(village, b
         kiosk.assert_clean()
 
 
+async def test_a_rate_limited_reply_says_so_and_stays_in_the_outbox(village, settings, browser):
+    """When the screen's reply quota is used up, the server's error (ref = client_msg_id) is shown and the reply waits to be resent."""
+    gate = await village.screen("gate", VILLAGE)
+    for i in range(settings.reply_rate_per_minute):
+        body = {"client_msg_id": f"flood-{i}", "category": "other", "text": f"第{i}条"}
+        await village.call("POST", "/replies", json=body, token=gate["token"], expect=201)
+    async with kiosk_page(browser, village.url, gate["token"]) as kiosk:
+        await kiosk.online()
+        await kiosk.by("kiosk-reply-open").click()
+        await kiosk.page.locator('[data-testid="kiosk-reply-category"][data-category="complaint"]').click()
+        await kiosk.by("kiosk-reply-text").fill("再说一次。")
+        await kiosk.by("kiosk-reply-submit").click()
+        await expect(kiosk.by("kiosk-reply-status")).to_have_text("提交太频繁了，稍等一会儿会自动重新提交")
+        await expect(kiosk.by("kiosk-ticket")).to_be_hidden()
+        outbox = await kiosk.page.evaluate("JSON.parse(localStorage.getItem('vb.kiosk.state')).outbox")
+        assert len(outbox) == 1 and outbox[0]["ticket"] is None and outbox[0]["notice"] == "rate_limited"
+        kiosk.assert_clean()
+
+
 async def acked_up_to(village, screen_id: str, seq: int) -> bool:
     _, screens = await village.call("GET", "/screens", expect=200)
     return any(s["id"] == screen_id and s["cursor"] == seq for s in screens)

@@ -283,7 +283,7 @@ class Kiosk {
   _answerItem(m) {
     if (!m.ticket) {
       const e = m.outbox;
-      const state = e.error ? t("answers.failed", { message: errorText(e.error) }) : (e.notice ? errorText({ code: e.notice }) : t("answers.pending"));
+      const state = e.error ? t("answers.failed", { message: errorText(e.error) }) : (e.notice ? t("reply.retrying") : t("answers.pending"));
       return el("li", { class: "answer pending", testid: "kiosk-answer-pending", "data-client-msg-id": e.client_msg_id },
         el("span", { class: "answer-category", text: t(`category.${e.reply.category}`) }),
         el("span", { class: "answer-status", text: state }));

@@ -133,7 +133,7 @@ export class ReplyPanel {
       status.textContent = t("answers.failed", { message: errorText(entry.error) });
     } else if (entry.notice) {
       box.hidden = true;
-      status.textContent = errorText({ code: entry.notice });
+      status.textContent = t("reply.retrying");
     } else {
       box.hidden = true;
       status.textContent = this.client.synced ? t("reply.sending") : t("reply.queued");

@@ -240,6 +240,7 @@ export class Store {
     const entry = this.outboxEntry(id);
     if (!entry || entry.ticket) return false;
     entry.retryAt = retryAt;
+    entry.sentAt = null; // resend as soon as retryAt has passed
     entry.notice = notice;
     this.save();
     return true;

@@ -34,6 +34,7 @@ export default {
   "reply.done": "Done",
   "reply.sending": "Sending…",
   "reply.queued": "Saved. It will be sent as soon as the connection is back; come back later for your ticket number.",
+  "reply.retrying": "Too many messages at once; it will be sent again automatically in a moment",
   "reply.ticket.label": "Your ticket number",
   "reply.ticket.hint": "Please write this number down. The answer will appear on this screen under “My matters”.",
   "reply.need.category": "Choose a kind first",

@@ -35,6 +35,7 @@ export default {
   "reply.done": "完成",
   "reply.sending": "正在提交……",
   "reply.queued": "已保存。网络恢复后会自动提交，请稍后回来查看受理编号。",
+  "reply.retrying": "提交太频繁了，稍等一会儿会自动重新提交",
   "reply.ticket.label": "您的受理编号",
   "reply.ticket.hint": "请记下这个编号。答复会显示在本屏幕右侧“我的事项”中。",
   "reply.need.category": "请先选择类别",
