@@ -149,6 +149,7 @@ class Kiosk {
       setLang(otherLang());
       translateStatic();
       this.render();
+      this._tick(); // the date under the clock
       this.reply.relabel();
     });
     byTestId("kiosk-reply-open").addEventListener("click", () => this.reply.open());
