@@ -78,7 +78,9 @@ class StoredEvent:
 class Connection:
     """One screen's live WebSocket, with its place in the index and its bounded outbox."""
 
-    __slots__ = ("screen_id", "area", "tags", "kind", "ws", "outbox", "limit", "writer", "streaming", "pending", "acked", "closed")
+    __slots__ = (
+        "screen_id", "area", "tags", "kind", "ws", "outbox", "limit", "writer", "streaming", "pending", "acked", "last_sent", "closed"
+    )
 
     def __init__(self, *, screen: Screen, ws: web.WebSocketResponse, limit: int):
         self.screen_id = screen.id
@@ -92,6 +94,7 @@ class Connection:
         self.streaming = False  # False while the handshake replays: live frames wait in the outbox
         self.pending: dict[int, str] = {}  # seq -> announcement id, sent but not yet acked
         self.acked = 0
+        self.last_sent = 0  # the newest seq handed to this screen (replayed or live)
         self.closed = False
 
     def wants(self, event: StoredEvent) -> bool:
@@ -245,6 +248,7 @@ class Hub:
         return chosen
 
     def _deliver(self, conn: Connection, event: StoredEvent) -> None:
+        conn.last_sent = event.seq
         if event.type == ANNOUNCEMENT:
             conn.pending[event.seq] = event.announcement_id
         if not conn.send(event.frame):
@@ -351,8 +355,11 @@ class Hub:
             for event in replay:
                 if event.type == ANNOUNCEMENT:
                     conn.pending[event.seq] = event.announcement_id
+                conn.last_sent = max(conn.last_sent, event.seq)  # live events may already wait in the outbox
                 await ws.send_frame(event.frame, WSMsgType.TEXT)
             await ws.send_str(encode(Synced(head_seq=upto, reset=reset)))
+            if not replay and not reset:
+                self._recorder.cursor(screen.id, upto)  # it had everything meant for it up to the head
         except (ConnectionError, RuntimeError):
             self._unregister(conn)
             return None
@@ -410,7 +417,9 @@ class Hub:
         conn.acked = message.seq
         for seq in [s for s in conn.pending if s <= message.seq]:
             self._recorder.mark(conn.pending.pop(seq), conn.screen_id, "received")
-        self._recorder.cursor(conn.screen_id, message.seq)
+        # Having acked all it was sent, the screen is as far as the head: later events were not for it.
+        caught_up = message.seq >= conn.last_sent
+        self._recorder.cursor(conn.screen_id, self.head_seq if caught_up else message.seq)
 
     async def _on_receipt(self, conn: Connection, message: Receipt) -> None:
         self._recorder.mark(message.announcement_id, conn.screen_id, message.state)

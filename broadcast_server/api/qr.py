@@ -1,5 +1,7 @@
 """POST /api/v1/qr: a QR code for setting up a new screen (POST, so a token never sits in a URL)."""
 
+import io
+
 import segno
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -20,5 +22,7 @@ class QrRequest(BaseModel):
 async def post_qr(request: web.Request) -> web.Response:
     await require_principal(request, Role.ADMIN, Role.COMMITTEE)
     data = await parse_body(request, QrRequest)
-    svg = segno.make(data.text, error="m").svg_inline(scale=6, border=2)
-    return web.Response(text=svg, content_type="image/svg+xml")
+    buffer = io.BytesIO()
+    # A standalone document (with xmlns), so that an <img> can show it.
+    segno.make(data.text, error="m").save(buffer, kind="svg", xmldecl=False, svgns=True, scale=6, border=2)
+    return web.Response(body=buffer.getvalue(), content_type="image/svg+xml")

@@ -186,3 +186,20 @@ async def test_dead_connection_is_dropped_by_heartbeat(village):
             break
         await asyncio.sleep(0.1)
     assert not village.app[HUB].is_online(screen["id"])
+
+
+async def test_a_caught_up_screen_is_not_behind(village):
+    """After acking all it was sent, a screen shows 0 behind even when later events were for other screens."""
+    gate = await village.screen("gate", "/hongqi/liujingtun")
+    ws = await connect(village, gate["token"])
+    await until(ws, "synced")
+    await village.post(target={"areas": ["/hongqi/liujingtun"]})
+    event = (await until(ws, "announcement"))[-1]
+    await village.post(target={"areas": ["/hongqi/xincun"]})  # a later event, not for this screen
+    await asyncio.sleep(0.2)
+    await ws.send_json({"type": "ack", "seq": event["seq"]})
+    await asyncio.sleep(0.3)
+    await village.app[RECORDER].flush()
+    _, screens = await village.call("GET", "/screens", expect=200)
+    assert screens[0]["behind"] == 0 and screens[0]["cursor"] > event["seq"]
+    await ws.close()
