@@ -27,9 +27,10 @@ MY_TABLES = {"service_request", "request_history", "reply_key"}
 
 
 def test_tickets_are_short_readable_and_varied():
-    """Tickets look like A7K-3QX, never contain 0, O, 1, I or L, and do not repeat in 20,000 draws."""
-    drawn = [new_ticket() for _ in range(20_000)]
-    assert all(TICKET.match(t) for t in drawn) and len(set(drawn)) == len(drawn)
+    """Tickets look like A7K-3QX, never contain 0, O, 1, I or L, and hardly repeat (31^6 of them: the store retries a clash)."""
+    drawn = [new_ticket() for _ in range(10_000)]
+    assert all(TICKET.match(t) for t in drawn)
+    assert len(set(drawn)) >= len(drawn) - 2  # about 0.06 repeats are expected in 10,000 draws
     assert not set("01OIL") & set(TICKET_ALPHABET)
 
 
