@@ -120,6 +120,11 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     await dispatcher.close()
 
 
+async def _close_screens(app: web.Application) -> None:
+    # on_shutdown runs before aiohttp waits for open handlers; each screen's handler ends on its close.
+    await app[HUB].close_connections()
+
+
 async def _websocket(request: web.Request) -> web.StreamResponse:
     return await request.app[HUB].handle(request)
 
@@ -134,6 +139,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     for table in ROUTE_TABLES:
         table.add_to(app)
     openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)
+    app.on_shutdown.append(_close_screens)
     add_web_routes(app)
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/stream/{area:.+}.mp3", _stream)

@@ -174,14 +174,18 @@ class Hub:
         self._live = {row.announcement_id: StoredEvent.from_row(row) for row in live}
         self._pump_task = asyncio.create_task(self._pump(), name="hub-pump")
 
+    async def close_connections(self) -> None:
+        """Say goodbye (1001) to every screen, so their handlers end and shutdown need not wait for them."""
+        connections = list(self.connections.values())
+        for conn in connections:
+            self._unregister(conn)
+        await asyncio.gather(*(conn.close(1001, "server shutting down") for conn in connections), return_exceptions=True)
+
     async def close(self) -> None:
         if self._pump_task is not None:
             self._pump_task.cancel()
             await asyncio.gather(self._pump_task, return_exceptions=True)
-        await asyncio.gather(
-            *(conn.close(1001, "server shutting down") for conn in list(self.connections.values())),
-            return_exceptions=True,
-        )
+        await self.close_connections()
 
     def register_handler(self, message_type: str, handler: MessageHandler) -> None:
         """Let another package (the request log) handle a client message type."""

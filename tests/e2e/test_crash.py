@@ -1,4 +1,6 @@
-"""A server killed with SIGKILL loses nothing it acknowledged."""
+"""A server killed with SIGKILL loses nothing it acknowledged; a stopped one exits promptly."""
+
+import time
 
 import aiohttp
 
@@ -50,3 +52,16 @@ async def test_screen_rides_through_a_server_restart(settings, server_process, t
                 posted = await resp.json()
             await client.wait_for(lambda: posted["id"] in ids(client), timeout=15)
             assert [a.title for a in client.announcements()] == ["重启后"]
+
+
+async def test_sigterm_with_screens_connected_exits_promptly(settings, server_process, tmp_path):
+    """A stopped server says goodbye to its screens and exits within seconds, not at a timeout."""
+    async with await start_with_admin(settings, server_process) as http:
+        screen = await add_screen(http, server_process, "/hongqi")
+    async with running(server_process.url, screen["token"], tmp_path / "gate") as client:
+        await client.wait_for(lambda: client.synced)
+        began = time.monotonic()
+        server_process.process.terminate()
+        server_process.process.wait(timeout=20)
+        assert time.monotonic() - began < 5
+        await client.wait_for(lambda: not client.online)
