@@ -7,13 +7,13 @@ the server was down is published, what expired meanwhile is retracted.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from announcements.database import Database
 from announcements.queue import expire_due, next_deadline, publish_due
+from broadcast_server.background import BackgroundLoop
 from broadcast_server.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,11 @@ class Dispatcher:
         self._db = db
         self._hub = hub
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._loop = BackgroundLoop("dispatcher", self.run_once)
 
     def poke(self) -> None:
         """The queue changed (a post, a revision): recompute the next deadline."""
-        self._wake.set()
+        self._loop.poke()
 
     async def run_once(self) -> float:
         """Publish and expire what is due; return how long to sleep before the next deadline."""
@@ -51,23 +50,8 @@ class Dispatcher:
             return MAX_SLEEP_S
         return min(MAX_SLEEP_S, max(0.0, (deadline - self._clock()).total_seconds()))
 
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()  # before the pass: a poke during it means "look again"
-            try:
-                delay = await self.run_once()
-            except Exception:
-                log.exception("dispatcher pass failed; retrying in 1 s")
-                delay = 1.0
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="dispatcher")
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.close()

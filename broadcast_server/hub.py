@@ -45,6 +45,7 @@ from announcements.protocol import (
 from announcements.quiet_hours import QuietHours
 from announcements.targeting import Target
 from announcements.tokens import authenticate
+from broadcast_server.background import BackgroundLoop
 from broadcast_server.recorder import DeliveryRecorder
 from broadcast_server.settings import Settings
 
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_BAD_HELLO = 4400  # addition: the first frame was not a valid hello (docs/protocol-additions.md)
 _CATCH_UP_BATCH = 500
+CATCH_UP_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +153,10 @@ class Hub:
         self._recent: deque[StoredEvent] = deque(maxlen=settings.replay_memory_events)
         self._live: dict[str, StoredEvent] = {}
         self.head_seq = 0
-        self._wake = asyncio.Event()
-        self._pump_task: asyncio.Task | None = None
+        self._pump = BackgroundLoop("hub-pump", self._pump_pass)
+        self._catch_ups_wanted = 0  # handshakes that asked the pump to read the table once more
+        self._catch_ups_done = 0  # ... and how many of those asks the finished passes covered
+        self._caught_up = asyncio.Condition()
         self._listeners: list[Callable[[StoredEvent], None]] = []
         self._handlers: dict[str, MessageHandler] = {
             "ack": self._on_ack,
@@ -172,7 +176,7 @@ class Hub:
             live = await latest_live_events(session=session)
         self._recent.extend(StoredEvent.from_row(row) for row in reversed(recent))
         self._live = {row.announcement_id: StoredEvent.from_row(row) for row in live}
-        self._pump_task = asyncio.create_task(self._pump(), name="hub-pump")
+        self._pump.start()
 
     async def close_connections(self) -> None:
         """Say goodbye (1001) to every screen, so their handlers end and shutdown need not wait for them."""
@@ -182,9 +186,7 @@ class Hub:
         await asyncio.gather(*(conn.close(1001, "server shutting down") for conn in connections), return_exceptions=True)
 
     async def close(self) -> None:
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            await asyncio.gather(self._pump_task, return_exceptions=True)
+        await self._pump.close()
         await self.close_connections()
 
     def register_handler(self, message_type: str, handler: MessageHandler) -> None:
@@ -197,25 +199,34 @@ class Hub:
 
     def notify(self) -> None:
         """New events were committed: fan them out now rather than at the next poll."""
-        self._wake.set()
+        self._pump.poke()
 
     def is_online(self, screen_id: str) -> bool:
         return screen_id in self.connections
 
     # ------------------------------------------------------------ fan-out
 
-    async def _pump(self) -> None:
-        while True:
+    async def _pump_pass(self) -> float:
+        wanted = self._catch_ups_wanted
+        await self._catch_up()
+        async with self._caught_up:
+            self._catch_ups_done = wanted
+            self._caught_up.notify_all()
+        return self._settings.event_poll_s  # other replicas' events arrive by polling
+
+    async def _read_to_the_end(self) -> None:
+        """Wait for a pump pass that began after this call, so the hub knows every event committed before it.
+
+        Many handshakes at once share one pass. Should the database not answer, go on with what is known.
+        """
+        self._catch_ups_wanted += 1
+        wanted = self._catch_ups_wanted
+        self._pump.poke()
+        async with self._caught_up:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.event_poll_s)
+                await asyncio.wait_for(self._caught_up.wait_for(lambda: self._catch_ups_done >= wanted), CATCH_UP_WAIT_S)
             except TimeoutError:
-                pass  # other replicas' events arrive by polling
-            self._wake.clear()
-            try:
-                await self._catch_up()
-            except Exception:
-                log.exception("could not read new events; retrying")
-                await asyncio.sleep(1)
+                log.warning("the event table could not be read within %.0f s; replaying what is known", CATCH_UP_WAIT_S)
 
     async def _catch_up(self) -> None:
         while True:
@@ -335,6 +346,7 @@ class Hub:
             await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
             return None
 
+        await self._read_to_the_end()  # the replay then holds everything committed before this hello
         previous = self.connections.get(screen.id)
         if previous is not None:
             self._unregister(previous)

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from announcements.database import Database
 from announcements.models import Announcement
 from announcements.speech import SpeechFailed, SpeechSynthesizer
 from announcements.voicing import attach_audio, pending_speech, record_speech_failure, spoken_text
+from broadcast_server.background import BackgroundLoop
 from broadcast_server.hub import Hub
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 IDLE_POLL_S = 5.0  # look again now and then: another replica may have queued speech
 
 
@@ -30,31 +34,30 @@ class Narrator:
         self._hub = hub
         self._speech = speech
         self._unavailable = unavailable_reason
-        self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task] = {}
-        self._task: asyncio.Task | None = None
+        self._writes: set[asyncio.Task] = set()
+        self._loop = BackgroundLoop("narrator", self._look_for_work)
 
     def poke(self) -> None:
         """An announcement may need speech: look now."""
-        self._wake.set()
+        self._loop.poke()
 
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                async with self._db.read() as session:
-                    waiting = await pending_speech(session=session)
-                for announcement in waiting:
-                    if announcement.id not in self._in_flight:
-                        task = asyncio.create_task(self._voice(announcement), name=f"speech-{announcement.id}")
-                        self._in_flight[announcement.id] = task
-                        task.add_done_callback(lambda _, key=announcement.id: self._in_flight.pop(key, None))
-            except Exception:
-                log.exception("could not look for announcements waiting for speech")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=IDLE_POLL_S)
-            except TimeoutError:
-                pass
+    async def _look_for_work(self) -> float:
+        async with self._db.read() as session:
+            waiting = await pending_speech(session=session)
+        for announcement in waiting:
+            if announcement.id not in self._in_flight:
+                task = asyncio.create_task(self._voice(announcement), name=f"speech-{announcement.id}")
+                self._in_flight[announcement.id] = task
+                task.add_done_callback(lambda _, key=announcement.id: self._in_flight.pop(key, None))
+        return IDLE_POLL_S
+
+    async def _write(self, write: Coroutine[Any, Any, T]) -> T:
+        """Run a write to its end even if the job is cancelled meanwhile (a cut transaction keeps the lock)."""
+        task = asyncio.create_task(write)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return await asyncio.shield(task)
 
     async def _voice(self, announcement: Announcement) -> None:
         text = spoken_text(announcement)
@@ -79,21 +82,29 @@ class Narrator:
             "repeat": clip.repeat,
             "alternatives": [{"url": media_url(clip.ogg_name), "format": "ogg"}],
         }
-        async with self._db.write() as session:
-            attached = await attach_audio(session=session, announcement_id=announcement.id, text=text, audio=audio)
-        if attached is not None:
+        attached = await self._write(self._attach(announcement.id, text, audio))
+        if attached:
             log.info("audio ready for %s (%.1f s%s)", announcement.id, clip.duration_s, ", cached" if clip.cached else "")
             self._hub.notify()
 
-    async def _record_failure(self, announcement_id: str, text: str, reason: str) -> None:
+    async def _attach(self, announcement_id: str, text: str, audio: dict) -> bool:
         async with self._db.write() as session:
-            await record_speech_failure(session=session, announcement_id=announcement_id, text=text, reason=reason)
+            return await attach_audio(session=session, announcement_id=announcement_id, text=text, audio=audio) is not None
+
+    async def _record_failure(self, announcement_id: str, text: str, reason: str) -> None:
+        async def record() -> None:
+            async with self._db.write() as session:
+                await record_speech_failure(session=session, announcement_id=announcement_id, text=text, reason=reason)
+
+        await self._write(record())
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="narrator")
+        self._loop.start()
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task, *self._in_flight.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._loop.close()
+        jobs = list(self._in_flight.values())
+        for job in jobs:
+            job.cancel()  # a job waiting for its clip stops; one writing finishes the write first
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await asyncio.gather(*self._writes, return_exceptions=True)

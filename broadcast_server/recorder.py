@@ -7,16 +7,13 @@ nothing a client was promised: the screen's own `last_seq` drives its replay.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from announcements.database import Database
 from announcements.deliveries import Mark, record_cursors, record_marks
 from announcements.registry import record_screen_seen
-
-log = logging.getLogger(__name__)
+from broadcast_server.background import BackgroundLoop
 
 
 class DeliveryRecorder:
@@ -27,8 +24,7 @@ class DeliveryRecorder:
         self._marks: list[Mark] = []
         self._cursors: dict[str, int] = {}
         self._seen: dict[str, dict | None] = {}
-        self._task: asyncio.Task | None = None
-        self._flushed = asyncio.Event()
+        self._loop = BackgroundLoop("delivery-recorder", self._flush_pass)
 
     def mark(self, announcement_id: str, screen_id: str, state: str) -> None:
         self._marks.append(Mark(announcement_id, screen_id, state, self._clock()))
@@ -60,25 +56,13 @@ class DeliveryRecorder:
             self._seen = {**seen, **self._seen}
             raise
 
-    async def wait_flushed(self) -> None:
-        """For tests and shutdown: wait until what was buffered before this call is written."""
-        self._flushed.clear()
-        await self._flushed.wait()
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("could not write delivery figures; will retry")
-            self._flushed.set()
+    async def _flush_pass(self) -> float:
+        await self.flush()
+        return self._interval
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="delivery-recorder")
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.close()
         await self.flush()
