@@ -15,9 +15,10 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="village-broadcast"'}
 def bearer_secret(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        return None
-    return secret.strip()
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret or not secret.isascii():
+        return None  # our tokens are ASCII; anything else is not one of them
+    return secret
 
 
 async def require_principal(request: web.Request, *roles: Role) -> Principal:

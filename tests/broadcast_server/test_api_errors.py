@@ -46,7 +46,7 @@ async def test_two_megabyte_body_is_413(village):
     assert status == 413 and "limit" in problem["detail"]
 
 
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer vb_not-a-real-token", "Basic abc"])
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer vb_not-a-real-token", "Basic abc", "Bearer vb_\u00e9t\u00e9"])
 async def test_missing_or_bad_token_is_401(village, header):
     """No token, an unknown one, or the wrong scheme: 401 with a Bearer challenge."""
     headers = {"Authorization": header} if header else {}
