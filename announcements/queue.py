@@ -6,7 +6,6 @@ retracted at `expires_at` or when cancelled. Screens learn of nothing that is no
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -31,12 +30,11 @@ from announcements.models import (
     Screen,
     TargetSpec,
 )
-from announcements.voicing import SPEECH_PENDING
+from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
 from announcements.targeting import Target
 from announcements.tokens import Principal
+from announcements.voicing import SPEECH_PENDING
 
-PAGE_LIMIT_DEFAULT = 50
-PAGE_LIMIT_MAX = 200
 
 _PRIORITY_ORDER = sa.case({p.value: p.rank for p in Priority}, value=col(Announcement.priority), else_=9)
 
@@ -150,19 +148,6 @@ async def get_announcement(*, session: AsyncSession, announcement_id: str, princ
     return announcement
 
 
-def _encode_cursor(announcement: Announcement) -> str:
-    raw = f"{announcement.created_at.isoformat()}|{announcement.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), ident
-    except ValueError:
-        raise Invalid("cursor is not one this server gave out", errors=[{"loc": ["cursor"], "msg": "invalid cursor"}]) from None
-
-
 async def list_announcements(
     *,
     session: AsyncSession,
@@ -175,18 +160,9 @@ async def list_announcements(
     query = select(Announcement).where(in_area_subtree(col(Announcement.area), principal.area))
     if status is not None:
         query = query.where(Announcement.status == status)
-    if cursor:
-        created, ident = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                col(Announcement.created_at) < created,
-                sa.and_(col(Announcement.created_at) == created, col(Announcement.id) < ident),
-            )
-        )
-    query = query.order_by(col(Announcement.created_at).desc(), col(Announcement.id).desc()).limit(limit + 1)
-    rows = list((await session.exec(query)).all())
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    query = newest_first(query, created=col(Announcement.created_at), key=col(Announcement.id), cursor=cursor, limit=limit)
+    rows = (await session.exec(query)).all()
+    return split_page(rows, limit=limit, created_of=lambda a: a.created_at, key_of=lambda a: a.id)
 
 
 async def deliveries(*, session: AsyncSession, announcement: Announcement) -> Deliveries:

@@ -20,7 +20,6 @@ Decisions where the contract is silent:
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from announcements.deadlines import DEFAULT_DEADLINES, Deadline
 from announcements.errors import Conflict, DomainError, Invalid, NotFound
 from announcements.events import REQUEST_UPDATE, append_event
 from announcements.models import Announcement
+from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
 from announcements.queue import in_area_subtree
 from announcements.request_models import (
     DONE_STATUSES,
@@ -60,8 +60,6 @@ from announcements.request_models import (
 from announcements.targeting import Target
 from announcements.tokens import Principal
 
-PAGE_LIMIT_DEFAULT = 50
-PAGE_LIMIT_MAX = 200
 
 # ---------------------------------------------------------------- tickets
 
@@ -373,22 +371,6 @@ def _filtered(query, *, principal: Principal, filters: RequestFilter, now: datet
     return query
 
 
-def _encode_cursor(request: ServiceRequest) -> str:
-    raw = f"{request.created_at.isoformat()}|{request.ticket}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, ticket = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        at = datetime.fromisoformat(created)
-        if at.tzinfo is None or normalize_ticket(ticket) != ticket:
-            raise ValueError(cursor)
-        return at, ticket
-    except (ValueError, UnicodeError):
-        raise Invalid("cursor is not one this server gave out", errors=[{"loc": ["cursor"], "msg": "invalid cursor"}]) from None
-
-
 async def list_requests(
     *,
     session: AsyncSession,
@@ -400,18 +382,9 @@ async def list_requests(
 ) -> tuple[list[ServiceRequest], str | None]:
     """Newest first, one page, and the cursor of the next page (None on the last)."""
     query = _filtered(select(ServiceRequest), principal=principal, filters=filters, now=now)
-    if cursor:
-        created, ticket = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                col(ServiceRequest.created_at) < created,
-                sa.and_(col(ServiceRequest.created_at) == created, col(ServiceRequest.ticket) < ticket),
-            )
-        )
-    query = query.order_by(col(ServiceRequest.created_at).desc(), col(ServiceRequest.ticket).desc()).limit(limit + 1)
-    rows = list((await session.exec(query)).all())
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    query = newest_first(query, created=col(ServiceRequest.created_at), key=col(ServiceRequest.ticket), cursor=cursor, limit=limit)
+    rows = (await session.exec(query)).all()
+    return split_page(rows, limit=limit, created_of=lambda r: r.created_at, key_of=lambda r: r.ticket)
 
 
 async def all_requests(

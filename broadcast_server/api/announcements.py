@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 from aiohttp import web
-from pydantic import BaseModel, Field
 
 from announcements.models import (
     AnnouncementCreate,
@@ -14,9 +13,8 @@ from announcements.models import (
     AnnouncementUpdate,
     Role,
 )
+from announcements.paging import PageQuery
 from announcements.queue import (
-    PAGE_LIMIT_DEFAULT,
-    PAGE_LIMIT_MAX,
     cancel_announcement,
     create_announcement,
     deliveries,
@@ -34,10 +32,8 @@ POSTERS = (Role.ADMIN, Role.COMMITTEE)
 MAX_IDEMPOTENCY_KEY = 200
 
 
-class AnnouncementQuery(BaseModel):
+class AnnouncementQuery(PageQuery):
     status: AnnouncementStatus | None = None
-    limit: int = Field(default=PAGE_LIMIT_DEFAULT, ge=1, le=PAGE_LIMIT_MAX)
-    cursor: str | None = Field(default=None, max_length=200)
 
 
 def _public(announcement) -> AnnouncementPublic:

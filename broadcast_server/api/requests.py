@@ -28,9 +28,8 @@ from announcements.request_models import (
     ServiceRequest,
     Stats,
 )
+from announcements.paging import PageQuery
 from announcements.requests import (
-    PAGE_LIMIT_DEFAULT,
-    PAGE_LIMIT_MAX,
     RequestFilter,
     all_requests,
     check_text,
@@ -58,7 +57,7 @@ def _plain(value: str | None, field: str) -> str | None:
         raise ValueError(exc.errors[0]["msg"]) from None
 
 
-class RequestQuery(BaseModel):
+class RequestQuery(PageQuery):
     status: RequestStatus | None = None
     category: RequestCategory | None = None
     area: str | None = Field(default=None, max_length=600)
@@ -67,8 +66,6 @@ class RequestQuery(BaseModel):
     overdue: bool | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
-    limit: int = Field(default=PAGE_LIMIT_DEFAULT, ge=1, le=PAGE_LIMIT_MAX)
-    cursor: str | None = Field(default=None, max_length=200)
 
     @field_validator("area")
     @classmethod
