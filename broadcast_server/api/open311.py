@@ -40,7 +40,7 @@ from sqlmodel import col, select
 from announcements.areas import normalize_area
 from announcements.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
 from announcements.models import Area, Role
-from announcements.request_models import DONE_STATUSES, OPEN_STATUSES, RequestCategory, RequestSource, RequestStatus, ServiceRequest
+from announcements.request_models import OPEN_STATUSES, RequestCategory, RequestSource, RequestStatus, ServiceRequest
 from announcements.requests import NewRequest, check_text, find_requests, normalize_ticket
 from announcements.tokens import Principal, authenticate
 from broadcast_server.auth import bearer_secret
