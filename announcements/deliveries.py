@@ -1,4 +1,4 @@
-"""Delivery figures: screens' cumulative acks (their cursors) and receipts, written in batches.
+"""Delivery figures and presence: screens' cumulative acks (their cursors), receipts, last seen; in batches.
 
 A burst (one announcement reaching ten thousand screens, each acking) becomes one statement per
 kind, not one transaction per screen.
@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from announcements.models import Announcement, Delivery, Screen
 
 STATES = ("received", "displayed", "played")
+ROWS_PER_STATEMENT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,24 +55,45 @@ async def record_marks(*, session: AsyncSession, marks: list[Mark]) -> int:
     if not rows:
         return 0
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Delivery).values(rows)
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Delivery)
     table = Delivery.__table__
-    statement = statement.on_conflict_do_update(
+    upsert = insert.on_conflict_do_update(
         index_elements=["announcement_id", "screen_id"],
-        set_={
-            f"{state}_at": sa.func.coalesce(table.c[f"{state}_at"], statement.excluded[f"{state}_at"])
-            for state in STATES
-        },
+        set_={f"{state}_at": sa.func.coalesce(table.c[f"{state}_at"], insert.excluded[f"{state}_at"]) for state in STATES},
     )
-    await (await session.connection()).execute(statement)
+    # One statement compiled once and run as executemany, in slices: ten thousand rows must neither
+    # build a giant statement nor hold the event loop while their parameters are prepared.
+    connection = await session.connection()
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        await connection.execute(upsert, rows[start : start + ROWS_PER_STATEMENT])
     return len(rows)
 
 
 async def record_cursors(*, session: AsyncSession, cursors: dict[str, int]) -> None:
-    """Advance each screen's ack cursor (never backwards)."""
+    """Advance each screen's ack cursor (never backwards), in one executemany."""
+    if not cursors:
+        return
+    screens = Screen.__table__
+    statement = (
+        sa.update(screens)
+        .where(screens.c.id == sa.bindparam("screen"), screens.c.cursor < sa.bindparam("seq"))
+        .values(cursor=sa.bindparam("seq"))
+    )
+    rows = [{"screen": screen_id, "seq": seq} for screen_id, seq in cursors.items()]
     connection = await session.connection()
-    for screen_id, seq in cursors.items():
-        await connection.execute(
-            sa.update(Screen).where(col(Screen.id) == screen_id, col(Screen.cursor) < seq).values(cursor=seq)
-        )
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        await connection.execute(statement, rows[start : start + ROWS_PER_STATEMENT])
+
+
+async def record_presence(*, session: AsyncSession, seen: dict[str, dict | None], at: datetime) -> None:
+    """Note when each screen was last there, and the client it runs where it said (one executemany each)."""
+    screens = Screen.__table__
+    connection = await session.connection()
+    with_client = [{"screen": sid, "at": at, "info": client} for sid, client in seen.items() if client is not None]
+    without = [{"screen": sid, "at": at} for sid, client in seen.items() if client is None]
+    if with_client:
+        statement = sa.update(screens).where(screens.c.id == sa.bindparam("screen"))
+        await connection.execute(statement.values(last_seen=sa.bindparam("at"), client=sa.bindparam("info")), with_client)
+    if without:
+        statement = sa.update(screens).where(screens.c.id == sa.bindparam("screen"))
+        await connection.execute(statement.values(last_seen=sa.bindparam("at")), without)

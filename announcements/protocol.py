@@ -271,5 +271,17 @@ def event_frame(event_type: str, seq: int, payload: dict[str, Any]) -> bytes:
     return json.dumps({"type": event_type, "seq": seq, **payload}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def websocket_text_frame(payload: bytes) -> bytes:
+    """A whole unmasked WebSocket text frame (RFC 6455 5.2), as a server sends it: built once, written to many."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
 def error_frame(code: ErrorCode, message: str, ref: str | None = None) -> str:
     return encode(Error(code=code, message=message, ref=ref))

@@ -77,14 +77,16 @@ async def _resolve_target(*, session: AsyncSession, spec: TargetSpec | None, pri
 
 
 async def count_targeted(*, session: AsyncSession, target: Target) -> int:
-    """How many registered screens the target reaches now."""
-    conditions = [in_area_subtree(col(Screen.area), area) for area in target.areas]
-    if target.screens:
-        conditions.append(col(Screen.id).in_(target.screens))
-    if not conditions:
-        return 0
-    screens = (await session.exec(select(Screen).where(col(Screen.revoked_at).is_(None), or_(*conditions)))).all()
-    return sum(1 for s in screens if target.matches(screen_id=s.id, area=s.area, tags=s.tags))
+    """How many registered screens the target reaches now (counted in SQL; tags checked on two columns)."""
+    in_areas = [in_area_subtree(col(Screen.area), area) for area in target.areas]
+    active = col(Screen.revoked_at).is_(None)
+    if not target.tags and not target.screens:
+        if not in_areas:
+            return 0
+        return (await session.exec(select(sa.func.count()).select_from(Screen).where(active, or_(*in_areas)))).one()
+    conditions = in_areas + ([col(Screen.id).in_(target.screens)] if target.screens else [])
+    rows = (await session.exec(select(Screen.id, Screen.area, Screen.tags).where(active, or_(*conditions)))).all()
+    return sum(1 for screen_id, area, tags in rows if target.matches(screen_id=screen_id, area=area, tags=tags))
 
 
 async def _go_live(*, session: AsyncSession, announcement: Announcement, now: datetime) -> None:

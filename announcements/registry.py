@@ -109,13 +109,3 @@ async def revoke_screen(*, session: AsyncSession, screen_id: str, principal: Pri
         token.revoked_at = token.revoked_at or now
         session.add(token)
     return screen
-
-
-async def record_screen_seen(*, session: AsyncSession, screen_id: str, client: dict | None = None) -> None:
-    screen = await session.get(Screen, screen_id)
-    if screen is None:
-        return
-    screen.last_seen = utcnow()
-    if client is not None:
-        screen.client = client
-    session.add(screen)

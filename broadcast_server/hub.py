@@ -41,6 +41,7 @@ from announcements.protocol import (
     error_frame,
     event_frame,
     parse_client_message,
+    websocket_text_frame,
 )
 from announcements.quiet_hours import QuietHours
 from announcements.targeting import Target
@@ -54,46 +55,57 @@ log = logging.getLogger(__name__)
 CLOSE_BAD_HELLO = 4400  # addition: the first frame was not a valid hello (docs/protocol-additions.md)
 _CATCH_UP_BATCH = 500
 CATCH_UP_WAIT_S = 5.0
+FANOUT_SLICE = 500  # connections served between two looks at the rest of the event loop
 
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """An event as the hub keeps it: its target and its frame, encoded once."""
+    """An event as the hub keeps it: its target, its JSON, and its WebSocket frame, each built once."""
 
     seq: int
     type: str
     target: Target
-    frame: bytes
+    data: bytes  # the JSON text
+    frame: bytes  # the whole WebSocket frame carrying it, written as is to every recipient
     announcement_id: str | None
 
     @classmethod
     def from_row(cls, row: Event) -> "StoredEvent":
+        data = event_frame(row.type, row.seq, row.payload)
         return cls(
             seq=row.seq,
             type=row.type,
             target=Target.from_json(row.target),
-            frame=event_frame(row.type, row.seq, row.payload),
+            data=data,
+            frame=websocket_text_frame(data),
             announcement_id=row.announcement_id,
         )
 
 
 class Connection:
-    """One screen's live WebSocket, with its place in the index and its bounded outbox."""
+    """One screen's live WebSocket: its place in the index and its bounded send buffer.
+
+    Frames are written straight to the socket's transport: the same bytes for every recipient, no task
+    and no encoding per screen. The transport's write buffer is the send queue; a screen whose buffer
+    grows past `max_buffer` bytes is too slow and is disconnected by the hub.
+    """
 
     __slots__ = (
-        "screen_id", "area", "tags", "kind", "ws", "outbox", "limit", "writer", "streaming", "pending", "acked", "last_sent", "closed"
+        "screen_id", "area", "tags", "kind", "ws", "transport", "held", "held_bytes", "max_buffer", "streaming",
+        "pending", "acked", "last_sent", "closed",
     )
 
-    def __init__(self, *, screen: Screen, ws: web.WebSocketResponse, limit: int):
+    def __init__(self, *, screen: Screen, ws: web.WebSocketResponse, transport: asyncio.Transport, max_buffer: int):
         self.screen_id = screen.id
         self.area = screen.area
         self.tags = frozenset(screen.tags or ())
         self.kind = screen.kind
         self.ws = ws
-        self.outbox: deque[bytes] = deque()
-        self.limit = limit
-        self.writer: asyncio.Task | None = None
-        self.streaming = False  # False while the handshake replays: live frames wait in the outbox
+        self.transport = transport
+        self.held: list[bytes] = []  # live frames that arrive while the handshake replays
+        self.held_bytes = 0
+        self.max_buffer = max_buffer
+        self.streaming = False
         self.pending: dict[int, str] = {}  # seq -> announcement id, sent but not yet acked
         self.acked = 0
         self.last_sent = 0  # the newest seq handed to this screen (replayed or live)
@@ -103,36 +115,30 @@ class Connection:
         return event.target.matches(screen_id=self.screen_id, area=self.area, tags=self.tags)
 
     def send(self, frame: bytes) -> bool:
-        """Queue a frame; False when the outbox is full (the screen is too slow)."""
+        """Write (or, during the handshake, hold) a frame; False when the screen is too far behind."""
         if self.closed:
             return True
-        if len(self.outbox) >= self.limit:
+        if not self.streaming:
+            self.held.append(frame)
+            self.held_bytes += len(frame)
+            return self.held_bytes <= self.max_buffer
+        if self.transport.is_closing():
+            self.closed = True
+            return True
+        if self.transport.get_write_buffer_size() > self.max_buffer:
             return False
-        self.outbox.append(frame)
-        self._start_writer()
+        self.transport.write(frame)
         return True
 
-    def start_streaming(self) -> None:
+    def start_streaming(self) -> bool:
+        """The replay is over: write what was held meanwhile, and from now on write at once."""
         self.streaming = True
-        self._start_writer()
-
-    def _start_writer(self) -> None:
-        if self.streaming and self.writer is None and self.outbox:
-            self.writer = asyncio.get_running_loop().create_task(self._drain())
-
-    async def _drain(self) -> None:
-        try:
-            while self.outbox and not self.closed:
-                await self.ws.send_frame(self.outbox.popleft(), WSMsgType.TEXT)
-        except (ConnectionError, RuntimeError):
-            self.closed = True
-            self.outbox.clear()
-        finally:
-            self.writer = None
+        held, self.held, self.held_bytes = self.held, [], 0
+        return all(self.send(frame) for frame in held)
 
     async def close(self, code: int, message: str) -> None:
         self.closed = True
-        self.outbox.clear()
+        self.held.clear()
         await self.ws.close(code=code, message=message.encode())
 
 
@@ -233,21 +239,29 @@ class Hub:
             async with self._db.read() as session:
                 rows = await events_after(session=session, after=self.head_seq, limit=_CATCH_UP_BATCH)
             for row in rows:
-                self._dispatch(StoredEvent.from_row(row))
+                await self._dispatch(StoredEvent.from_row(row))
             if len(rows) < _CATCH_UP_BATCH:
                 return
 
-    def _dispatch(self, event: StoredEvent) -> None:
+    async def _dispatch(self, event: StoredEvent) -> None:
+        """Hand one event to everyone it targets, a slice at a time so the loop never stalls on a big fan-out.
+
+        The head, the replay memory and the recipients are settled before the first pause: a screen
+        that says hello meanwhile gets this event in its replay, not twice.
+        """
         self._recent.append(event)
         self.head_seq = event.seq
         if event.type == ANNOUNCEMENT:
             self._live[event.announcement_id] = event
         elif event.type == RETRACT:
             self._live.pop(event.announcement_id, None)
-        for conn in self._recipients(event.target):
-            self._deliver(conn, event)
+        recipients = list(self._recipients(event.target))
         for listener in self._listeners:
             listener(event)
+        for start in range(0, len(recipients), FANOUT_SLICE):
+            for conn in recipients[start : start + FANOUT_SLICE]:
+                self._deliver(conn, event)
+            await asyncio.sleep(0)
 
     def _recipients(self, target: Target) -> Iterable[Connection]:
         """Targeting from the in-memory index: areas first, then tags; listed screens by id."""
@@ -267,15 +281,17 @@ class Hub:
         if event.type == ANNOUNCEMENT:
             conn.pending[event.seq] = event.announcement_id
         if not conn.send(event.frame):
-            log.warning("screen %s fell %d frames behind; disconnecting it to resume by seq", conn.screen_id, conn.limit)
-            self._unregister(conn)
-            asyncio.get_running_loop().create_task(conn.close(CLOSE_SLOW_CONSUMER, "too far behind; resume from last_seq"))
+            self._drop_slow(conn)
 
-    def send_to(self, conn: Connection, frame: str) -> None:
+    def _drop_slow(self, conn: Connection) -> None:
+        log.warning("screen %s is more than %d bytes behind; disconnecting it to resume by seq", conn.screen_id, conn.max_buffer)
+        self._unregister(conn)
+        asyncio.get_running_loop().create_task(conn.close(CLOSE_SLOW_CONSUMER, "too far behind; resume from last_seq"))
+
+    def send_to(self, conn: Connection, text: str) -> None:
         """A direct answer (pong, error, reply_result) in order with the event stream."""
-        if not conn.send(frame.encode()):
-            self._unregister(conn)
-            asyncio.get_running_loop().create_task(conn.close(CLOSE_SLOW_CONSUMER, "too far behind"))
+        if not conn.send(websocket_text_frame(text.encode())):
+            self._drop_slow(conn)
 
     # ------------------------------------------------------------ connections
 
@@ -307,7 +323,7 @@ class Hub:
             max_msg_size=self._settings.max_frame_bytes,
         )
         await ws.prepare(request)
-        conn = await self._handshake(ws)
+        conn = await self._handshake(ws, request.transport)
         if conn is None:
             return ws
         try:
@@ -322,7 +338,7 @@ class Hub:
             self._recorder.seen(conn.screen_id)
         return ws
 
-    async def _handshake(self, ws: web.WebSocketResponse) -> Connection | None:
+    async def _handshake(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> Connection | None:
         try:
             msg = await ws.receive(timeout=self._settings.hello_timeout_s)
         except TimeoutError:
@@ -352,7 +368,7 @@ class Hub:
             self._unregister(previous)
             asyncio.get_running_loop().create_task(previous.close(CLOSE_REPLACED, "replaced by a newer connection"))
 
-        conn = Connection(screen=screen, ws=ws, limit=self._settings.send_queue_frames)
+        conn = Connection(screen=screen, ws=ws, transport=transport, max_buffer=self._settings.send_buffer_bytes)
         self._register(conn)  # from here on live events wait in the outbox
         upto = self.head_seq
         self._recorder.seen(screen.id, hello.client.model_dump())
@@ -372,14 +388,16 @@ class Hub:
                 if event.type == ANNOUNCEMENT:
                     conn.pending[event.seq] = event.announcement_id
                 conn.last_sent = max(conn.last_sent, event.seq)  # live events may already wait in the outbox
-                await ws.send_frame(event.frame, WSMsgType.TEXT)
+                await ws.send_frame(event.data, WSMsgType.TEXT)
             await ws.send_str(encode(Synced(head_seq=upto, reset=reset)))
             if not replay and not reset:
                 self._recorder.cursor(screen.id, upto)  # it had everything meant for it up to the head
         except (ConnectionError, RuntimeError):
             self._unregister(conn)
             return None
-        conn.start_streaming()
+        if not conn.start_streaming():
+            self._drop_slow(conn)
+            return None
         return conn
 
     async def _screen_for_token(self, secret: str) -> Screen | None:

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from announcements.database import Database
-from announcements.deliveries import Mark, record_cursors, record_marks
-from announcements.registry import record_screen_seen
+from announcements.deliveries import Mark, record_cursors, record_marks, record_presence
 from broadcast_server.background import BackgroundLoop
 
 
@@ -47,8 +46,7 @@ class DeliveryRecorder:
             async with self._db.write() as session:
                 await record_marks(session=session, marks=marks)
                 await record_cursors(session=session, cursors=cursors)
-                for screen_id, client in seen.items():
-                    await record_screen_seen(session=session, screen_id=screen_id, client=client)
+                await record_presence(session=session, seen=seen, at=self._clock())
         except BaseException:
             self._marks[:0] = marks  # keep them for the next attempt
             for screen_id, seq in cursors.items():

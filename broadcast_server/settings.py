@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     hello_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_s: float = Field(default=30.0, gt=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
-    send_queue_frames: int = Field(default=256, ge=8)
+    send_buffer_bytes: int = Field(default=256 * 1024, ge=4096)
     replay_memory_events: int = Field(default=10_000, ge=0)
     event_poll_s: float = Field(default=1.0, gt=0)
     delivery_flush_s: float = Field(default=0.5, gt=0)

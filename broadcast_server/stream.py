@@ -157,7 +157,7 @@ class Stations:
             if event.type == RETRACT:
                 station.withdraw(event.announcement_id)
                 continue
-            announcement = json.loads(event.frame)["announcement"]
+            announcement = json.loads(event.data)["announcement"]
             audio = announcement.get("audio")
             if audio and audio.get("format") == "mp3":
                 station.offer(

@@ -4,7 +4,15 @@ import json
 
 import pytest
 
-from announcements.protocol import Ack, ErrorCode, Hello, ProtocolError, event_frame, parse_client_message
+from announcements.protocol import (
+    Ack,
+    ErrorCode,
+    Hello,
+    ProtocolError,
+    event_frame,
+    parse_client_message,
+    websocket_text_frame,
+)
 
 
 def test_hello_parses_with_unknown_fields_ignored():
@@ -52,3 +60,10 @@ def test_lone_surrogate_escape_is_refused_without_echo():
     with pytest.raises(ProtocolError) as caught:
         parse_client_message('{"type": "reply", "client_msg_id": "\\ud800", "category": "help", "text": "t"}')
     assert caught.value.code == ErrorCode.INVALID and caught.value.ref is None and "surrogate" in caught.value.message
+
+
+@pytest.mark.parametrize("size, header", [(5, b"\x81\x05"), (126, b"\x81\x7e\x00\x7e"), (70000, b"\x81\x7f" + (70000).to_bytes(8, "big"))])
+def test_websocket_text_frame_lengths(size, header):
+    """A server text frame carries its payload length in 7, 16 or 64 bits, unmasked (RFC 6455)."""
+    frame = websocket_text_frame(b"x" * size)
+    assert frame.startswith(header) and len(frame) == len(header) + size

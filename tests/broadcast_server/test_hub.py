@@ -151,7 +151,7 @@ async def test_ack_and_receipts_fill_the_figures(village):
 
 async def test_slow_screen_is_disconnected_not_waited_for(village):
     """A screen whose outbox overflows is closed with 1013 while others keep receiving."""
-    village.app[HUB]._settings.send_queue_frames = 8
+    village.app[HUB]._settings.send_buffer_bytes = 1024  # about two announcements
     slow = await village.screen("slow", "/hongqi/liujingtun")
     fast = await village.screen("fast", "/hongqi/liujingtun")
     slow_ws = await connect(village, slow["token"])
