@@ -32,10 +32,11 @@ def sqlite_url(data_dir: Path) -> str:
 class Database:
     """One engine per process; sessions are short and never span a network wait."""
 
-    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False):
+    def __init__(self, url: str, *, schema: str | None = None, sqlite_synchronous: str = "FULL", echo: bool = False):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock()
+        self._synchronous = sqlite_synchronous
         self.engine: AsyncEngine = self._make_engine(url, schema=schema, echo=echo)
 
     def _make_engine(self, url: str, *, schema: str | None, echo: bool) -> AsyncEngine:
@@ -44,7 +45,7 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-            sa_event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+            sa_event.listen(engine.sync_engine, "connect", self._sqlite_on_connect)
             sa_event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
             return engine
         connect_args = {"server_settings": {"search_path": schema}} if schema else {}
@@ -91,6 +92,18 @@ class Database:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    def _sqlite_on_connect(self, dbapi_conn, _record) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start (pysqlite's own BEGIN is deferred).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged write survives a power cut too. NORMAL: it survives a crash or a kill
+        # of the process, and commits skip an fsync each.
+        cursor.execute(f"PRAGMA synchronous={self._synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
 
 def _upgrade_to_head(sync_conn) -> None:
     from alembic import command
@@ -102,15 +115,6 @@ def _upgrade_to_head(sync_conn) -> None:
     command.upgrade(config, "head")
 
 
-def _sqlite_on_connect(dbapi_conn, _record) -> None:
-    # Let SQLAlchemy's "begin" event decide how transactions start (pysqlite's own BEGIN is deferred).
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives a power cut too
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def _sqlite_on_begin(conn) -> None:

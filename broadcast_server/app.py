@@ -38,7 +38,7 @@ def package_version() -> str:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    db = Database(settings.db_url, schema=settings.database_schema)
+    db = Database(settings.db_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous)
     await db.migrate()
     app[DATABASE] = db
     yield

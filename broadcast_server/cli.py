@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _with_database(settings: Settings, action):
-    db = Database(settings.db_url, schema=settings.database_schema)
+    db = Database(settings.db_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         await db.migrate()
         async with db.write() as session:

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     database_schema: str | None = None
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     default_lifetime_hours: float = Field(default=24.0, gt=0)

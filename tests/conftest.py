@@ -85,7 +85,7 @@ def settings(database_settings, speech_enabled) -> Settings:
 
 async def make_token(settings: Settings, role: Role, area: str = "/", name: str = "test") -> str:
     """A token straight into the database, as `village-broadcast token create` makes one."""
-    db = Database(settings.db_url, schema=settings.database_schema)
+    db = Database(settings.db_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         await db.migrate()
         async with db.write() as session:
