@@ -15,6 +15,7 @@ from playwright.async_api import expect
 
 from announcements.timeutil import utcnow
 from tests.e2e.screens import running
+from tests.web.pages import WatchedPage
 
 VILLAGE = "/hongqi/liujingtun"
 PAGES = ("compose", "announcements", "screens", "requests", "figures")
@@ -36,33 +37,10 @@ def clock():
     return ShiftableClock()
 
 
-class Console:
-    """One console page in its own browser context, collecting CSP violations, page errors, dialogs and URLs."""
+class Console(WatchedPage):
+    """One console page in its own browser context."""
 
-    def __init__(self, context, page):
-        self.context = context
-        self.page = page
-        self.problems: list[str] = []
-        self.dialogs: list[str] = []
-        self.urls: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
-        page.on("dialog", self._dialog)
-        page.on("request", lambda request: self.urls.append(request.url))
-
-    def _console(self, message) -> None:
-        text = message.text
-        if "Content Security Policy" in text or "Content-Security-Policy" in text:
-            self.problems.append(f"CSP: {text}")
-        elif message.type == "error" and "Failed to load resource" not in text:
-            self.problems.append(f"console error: {text}")
-
-    async def _dialog(self, dialog) -> None:
-        self.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    def by(self, testid: str):
-        return self.page.get_by_test_id(testid)
+    IGNORED_ERRORS = ("Failed to load resource",)
 
     def row(self, announcement_id: str):
         return self.page.locator(f'[data-testid="announcement-row"][data-id="{announcement_id}"]')

@@ -14,36 +14,16 @@ from playwright.async_api import expect
 from announcements.models import Role
 from tests.conftest import make_token
 from tests.e2e.conftest import ServerProcess
+from tests.web.pages import WatchedPage
 
 VILLAGE = "/hongqi/liujingtun"
 FAST = {"backoffInitial": 200, "backoffMax": 1000, "cycleMs": 60000}
 
 
-class Kiosk:
-    """One kiosk page in its own browser context, collecting console errors and CSP violations."""
+class Kiosk(WatchedPage):
+    """One kiosk page in its own browser context."""
 
-    def __init__(self, context, page):
-        self.context = context
-        self.page = page
-        self.problems: list[str] = []
-        self.dialogs: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
-        page.on("dialog", self._dialog)
-
-    def _console(self, message) -> None:
-        text = message.text
-        if "Content Security Policy" in text or "Content-Security-Policy" in text:
-            self.problems.append(f"CSP: {text}")
-        elif message.type == "error" and "WebSocket connection" not in text and "ERR_CONNECTION_REFUSED" not in text:
-            self.problems.append(f"console error: {text}")
-
-    async def _dialog(self, dialog) -> None:
-        self.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    def by(self, testid: str):
-        return self.page.get_by_test_id(testid)
+    IGNORED_ERRORS = ("WebSocket connection", "ERR_CONNECTION_REFUSED")
 
     def card(self, announcement_id: str):
         return self.page.locator(f'[data-testid="kiosk-announcement"][data-id="{announcement_id}"]')
