@@ -7,11 +7,12 @@ so the wire format lives in one place and can be tested without a socket.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
 PROTOCOL_VERSION = 1
 
@@ -65,7 +66,7 @@ class Hello(_Message):
 
 class Ack(_Message):
     type: Literal["ack"]
-    seq: int = Field(ge=0)
+    seq: StrictInt = Field(ge=0)
 
 
 ReceiptState = Literal["received", "displayed", "played"]
@@ -113,6 +114,7 @@ ClientMessage = Annotated[
 ]
 CLIENT_TYPES = frozenset({"hello", "ack", "receipt", "reply", "feedback", "ping"})
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -132,13 +134,17 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         raise ProtocolError(ErrorCode.INVALID, f"frame is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.INVALID, "frame must be a JSON object with a 'type'")
-    try:
-        json.dumps(data, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        # JSON may escape a lone surrogate (\ud800); it is no text, could not be stored or echoed back.
-        raise ProtocolError(ErrorCode.INVALID, "frame holds a lone UTF-16 surrogate escape; send real UTF-8 text") from None
-    ref = data.get("client_msg_id") if isinstance(data.get("client_msg_id"), str) else None
+    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            # JSON may escape a lone surrogate (\ud800); it is no text, could not be stored or echoed back.
+            raise ProtocolError(ErrorCode.INVALID, "frame holds a lone UTF-16 surrogate escape; send real UTF-8 text") from None
     kind = data.get("type")
+    seq = data.get("seq")
+    if kind == "ack" and type(seq) is int and seq >= 0:
+        return Ack.model_construct(type="ack", seq=seq)  # the hot path: every screen acks every event
+    ref = data.get("client_msg_id") if isinstance(data.get("client_msg_id"), str) else None
     if kind not in CLIENT_TYPES:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}", ref)
     try:

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import covers
 from announcements.errors import Forbidden
-from announcements.models import Role, Token
+from announcements.models import Role, Screen, Token
 
 TOKEN_PREFIX = "vb_"
 
@@ -60,3 +60,21 @@ async def authenticate(*, session: AsyncSession, secret: str) -> Principal | Non
     return Principal(
         token_id=token.id, role=Role(token.role), area=token.area, name=token.name, screen_id=token.screen_id
     )
+
+
+async def screen_for_secret(*, session: AsyncSession, secret: str) -> Screen | None:
+    """The registered, active screen whose live screen token this is (one query: every hello asks it)."""
+    digest = hash_secret(secret)
+    row = (
+        await session.exec(
+            select(Token, Screen)
+            .join(Screen, Screen.id == Token.screen_id)
+            .where(Token.secret_hash == digest, Token.role == Role.SCREEN)
+        )
+    ).first()
+    if row is None:
+        return None
+    token, screen = row
+    if token.revoked_at is not None or screen.revoked_at is not None or not hmac.compare_digest(token.secret_hash, digest):
+        return None
+    return screen

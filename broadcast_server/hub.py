@@ -21,7 +21,7 @@ from sqlmodel import col, select
 
 from announcements.database import Database
 from announcements.events import ANNOUNCEMENT, RETRACT, events_after, head_seq, latest_live_events
-from announcements.models import Event, Role, Screen
+from announcements.models import Event, Screen
 from announcements.protocol import (
     CLOSE_HELLO_TIMEOUT,
     CLOSE_REPLACED,
@@ -45,7 +45,7 @@ from announcements.protocol import (
 )
 from announcements.quiet_hours import QuietHours
 from announcements.targeting import Target
-from announcements.tokens import authenticate
+from announcements.tokens import screen_for_secret
 from broadcast_server.background import BackgroundLoop
 from broadcast_server.recorder import DeliveryRecorder
 from broadcast_server.settings import Settings
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 CLOSE_BAD_HELLO = 4400  # addition: the first frame was not a valid hello (docs/protocol-additions.md)
 _CATCH_UP_BATCH = 500
 CATCH_UP_WAIT_S = 5.0
-FANOUT_SLICE = 500  # connections served between two looks at the rest of the event loop
+FANOUT_SLICE = 2000  # connections served between two looks at the rest of the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,13 +402,7 @@ class Hub:
 
     async def _screen_for_token(self, secret: str) -> Screen | None:
         async with self._db.read() as session:
-            principal = await authenticate(session=session, secret=secret)
-            if principal is None or principal.role != Role.SCREEN or principal.screen_id is None:
-                return None
-            screen = await session.get(Screen, principal.screen_id)
-        if screen is None or screen.revoked_at is not None:
-            return None
-        return screen
+            return await screen_for_secret(session=session, secret=secret)
 
     async def _replay_for(self, conn: Connection, last_seq: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
         """What the screen missed: events after `last_seq`, or its whole current state (reset)."""

@@ -67,3 +67,16 @@ def test_websocket_text_frame_lengths(size, header):
     """A server text frame carries its payload length in 7, 16 or 64 bits, unmasked (RFC 6455)."""
     frame = websocket_text_frame(b"x" * size)
     assert frame.startswith(header) and len(frame) == len(header) + size
+
+
+@pytest.mark.parametrize("frame", ['{"type": "ack", "seq": 7}', '{"type":"ack","seq":7,"extra":"ignored"}'])
+def test_ack_fast_path_gives_a_plain_ack(frame):
+    """Acks (every screen sends one per event) parse to the same Ack as the general path."""
+    assert parse_client_message(frame) == Ack(type="ack", seq=7)
+
+
+@pytest.mark.parametrize("frame", ['{"type": "ack", "seq": true}', '{"type": "ack", "seq": 1.5}', '{"type": "ack", "seq": -3}'])
+def test_odd_acks_still_get_validated(frame):
+    """An ack whose seq is not a plain non-negative integer is refused by the full validation."""
+    with pytest.raises(ProtocolError):
+        parse_client_message(frame)
