@@ -109,3 +109,9 @@ async def revoke_screen(*, session: AsyncSession, screen_id: str, principal: Pri
         token.revoked_at = token.revoked_at or now
         session.add(token)
     return screen
+
+
+async def has_admin(*, session: AsyncSession) -> bool:
+    """Whether anyone can administer this deployment yet (a fresh install has no token at all)."""
+    query = select(Token.id).where(Token.role == Role.ADMIN, col(Token.revoked_at).is_(None)).limit(1)
+    return (await session.exec(query)).first() is not None

@@ -12,6 +12,7 @@ from aiohttp import web
 from announcements.database import Database
 from announcements.timeutil import utcnow
 from announcements.quiet_hours import QuietHours
+from announcements.registry import has_admin
 from announcements.speech import SpeechFailed, SpeechSynthesizer
 from broadcast_server.api import ROUTE_TABLES
 from broadcast_server.dispatcher import Dispatcher
@@ -41,6 +42,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     db = Database(settings.db_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous)
     await db.migrate()
     app[DATABASE] = db
+    async with db.read() as session:
+        if not await has_admin(session=session):
+            log.warning(
+                "no admin token yet; make one with: village-broadcast token create --role admin --area / --name <who>%s",
+                f" --data-dir {settings.data_dir}" if settings.database_url is None else "",
+            )
     yield
     await db.close()
 
