@@ -8,12 +8,18 @@ Compression is off (as on the real hub), and there is no heartbeat.
 
     python bench/bare_server.py --port 8099 [--mode loop|tasks]
 
-`--mode loop` (the default) writes to each connection in turn in the request handler: with
-compression off, `send_frame` only awaits when a socket's buffer is full, so this is one synchronous
-pass of `transport.write`. `--mode tasks` starts one task per connection instead. On the 2-CPU
-machine, at 10,000 screens, the loop reached the first screen in ~2 ms and the last in 180-380 ms;
-tasks took ~70 ms to create before the first write and reached the last in ~340 ms. So the loop is
-the baseline (`bench/fanout.py --bare-mode tasks` shows the other).
+How the frame reaches the connections (`--mode`):
+
+- `raw` (the default, the fastest): the whole WebSocket frame (header and payload) is built once and
+  written with `transport.write` to every connection's transport in one loop. This is what a
+  minimal server can do at best, and what the real hub does since it builds each event's frame once.
+- `loop`: `for ws in conns: await ws.send_frame(frame, TEXT)`. With compression off, `send_frame`
+  only awaits when a socket's buffer is full, so this is one synchronous pass too, but aiohttp builds
+  the frame header per connection.
+- `tasks`: one task per connection calling `send_frame`. At 10,000 screens creating the tasks took
+  ~70 ms before the first write, and the last screen was reached no sooner than with `loop`.
+
+`bench/fanout.py --bare-mode` picks one.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 
 from aiohttp import WSMsgType, web
 
-CONNS = web.AppKey("conns", set)
+CONNS = web.AppKey("conns", dict)  # WebSocketResponse -> its transport
 STATE = web.AppKey("state", dict)
 
 
@@ -62,12 +68,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                                   "kind": "screen", "server_time": now, "head_seq": head}))
     await ws.send_str(json.dumps({"type": "synced", "head_seq": head, "reset": hello.get("last_seq") is None}))
     conns = request.app[CONNS]
-    conns.add(ws)
+    conns[ws] = request.transport
     try:
         async for _msg in ws:  # acks, pings: read and ignored
             pass
     finally:
-        conns.discard(ws)
+        conns.pop(ws, None)
     return ws
 
 
@@ -85,6 +91,18 @@ def announcement_frame(seq: int, body: dict) -> tuple[str, bytes]:
     return ident, frame.encode()
 
 
+def websocket_text_frame(payload: bytes) -> bytes:
+    """A whole unmasked, unfragmented server-to-client text frame (RFC 6455 5.2)."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
 async def _send(ws: web.WebSocketResponse, frame: bytes) -> None:
     try:
         await ws.send_frame(frame, WSMsgType.TEXT)
@@ -97,14 +115,19 @@ async def post_announcement(request: web.Request) -> web.Response:
     body = await request.json()
     state["seq"] += 1
     ident, frame = announcement_frame(state["seq"], body)
-    conns = list(request.app[CONNS])
+    conns = list(request.app[CONNS].items())
     started = time.perf_counter()
-    if state["mode"] == "tasks":
+    if state["mode"] == "raw":
+        whole = websocket_text_frame(frame)
+        for _ws, transport in conns:
+            if not transport.is_closing():
+                transport.write(whole)
+    elif state["mode"] == "tasks":
         loop = asyncio.get_running_loop()
-        for ws in conns:
+        for ws, _transport in conns:
             loop.create_task(_send(ws, frame))
     else:
-        for ws in conns:
+        for ws, _transport in conns:
             try:
                 await ws.send_frame(frame, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
@@ -117,9 +140,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"connections": len(request.app[CONNS])})
 
 
-def create_app(*, mode: str = "loop", hello_timeout_s: float = 60.0) -> web.Application:
+def create_app(*, mode: str = "raw", hello_timeout_s: float = 60.0) -> web.Application:
     app = web.Application()
-    app[CONNS] = set()
+    app[CONNS] = {}
     app[STATE] = {"seq": 0, "mode": mode, "hello_timeout_s": hello_timeout_s}
     app.router.add_get("/ws", websocket)
     app.router.add_post("/api/v1/announcements", post_announcement)
@@ -131,7 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
-    parser.add_argument("--mode", choices=["loop", "tasks"], default="loop")
+    parser.add_argument("--mode", choices=["raw", "loop", "tasks"], default="raw")
     parser.add_argument("--hello-timeout", type=float, default=60.0)
     parser.add_argument("--backlog", type=int, default=128, help="listen backlog (aiohttp's default is 128)")
     args = parser.parse_args()

@@ -596,7 +596,7 @@ class Server:
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / f"{kind}-server.log"
         self.starts = 0
-        self.bare_mode = "loop"
+        self.bare_mode = "raw"
 
     @property
     def base(self) -> str:
@@ -1079,8 +1079,9 @@ def parse_args(argv=None):
                         "(the screen client's open_timeout + welcome_timeout)")
     p.add_argument("--replaced-delay", type=float, default=30.0,
                    help="after a 4409 (replaced) close, wait 1 to 2 times this before reconnecting (the screen client's default)")
-    p.add_argument("--bare-mode", choices=["loop", "tasks"], default="loop",
-                   help="how the bare server writes: one loop over the connections (default), or a task per connection")
+    p.add_argument("--bare-mode", choices=["raw", "loop", "tasks"], default="raw",
+                   help="how the bare server writes: the frame built once and written to every transport (raw, the "
+                        "default and fastest), ws.send_frame in one loop, or a task per connection")
     p.add_argument("--bare-first", action="store_true", help="run the bare server before ours")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs, database)")
     args = p.parse_args(argv)
