@@ -219,6 +219,14 @@ class Announcement(AnnouncementBase, table=True):
     speech_error: str | None = Field(default=None, max_length=500)
 
 
+OPEN_STATUSES = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)  # may still change or go out
+
+
+def priority_order():
+    """SQL ordering expression: emergency first, then high, normal, low."""
+    return sa.case({p.value: p.rank for p in Priority}, value=Announcement.__table__.c.priority, else_=9)
+
+
 class AnnouncementCreate(AnnouncementBase):
     target: TargetSpec | None = None
     publish_at: AwareDatetime | None = None

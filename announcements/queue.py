@@ -25,9 +25,10 @@ from announcements.models import (
     AnnouncementUpdate,
     Deliveries,
     Delivery,
+    OPEN_STATUSES,
     IdempotencyRecord,
-    Priority,
     Screen,
+    priority_order,
     TargetSpec,
 )
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
@@ -36,7 +37,6 @@ from announcements.tokens import Principal
 from announcements.voicing import SPEECH_PENDING
 
 
-_PRIORITY_ORDER = sa.case({p.value: p.rank for p in Priority}, value=col(Announcement.priority), else_=9)
 
 
 def in_area_subtree(column, scope: str):
@@ -180,7 +180,6 @@ async def deliveries(*, session: AsyncSession, announcement: Announcement) -> De
     return Deliveries(targeted=announcement.targeted, received=counts[0], displayed=counts[1], played=counts[2])
 
 
-_OPEN = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)
 
 
 async def update_announcement(
@@ -188,7 +187,7 @@ async def update_announcement(
 ) -> Announcement:
     """Correct a scheduled or live announcement; screens get the next revision."""
     announcement = await get_announcement(session=session, announcement_id=announcement_id, principal=principal)
-    if announcement.status not in _OPEN:
+    if announcement.status not in OPEN_STATUSES:
         raise Conflict(f"announcement is {announcement.status}; only scheduled or live ones can change")
     fields = changes.model_dump(exclude_unset=True, exclude_none=True)
     if not fields:
@@ -213,7 +212,7 @@ async def cancel_announcement(
     *, session: AsyncSession, announcement_id: str, principal: Principal, now: datetime
 ) -> Announcement:
     announcement = await get_announcement(session=session, announcement_id=announcement_id, principal=principal)
-    if announcement.status not in _OPEN:
+    if announcement.status not in OPEN_STATUSES:
         raise Conflict(f"announcement is {announcement.status} already")
     was_live = announcement.status == AnnouncementStatus.LIVE
     announcement.status = AnnouncementStatus.CANCELLED
@@ -237,7 +236,7 @@ async def publish_due(*, session: AsyncSession, now: datetime) -> list[Announcem
     query = (
         select(Announcement)
         .where(Announcement.status == AnnouncementStatus.SCHEDULED, col(Announcement.publish_at) <= now)
-        .order_by(_PRIORITY_ORDER, col(Announcement.publish_at))
+        .order_by(priority_order(), col(Announcement.publish_at))
     )
     published = []
     for announcement in (await session.exec(_due(query, session=session))).all():

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.events import append_announcement_event
-from announcements.models import Announcement, AnnouncementStatus, Priority
+from announcements.models import OPEN_STATUSES, Announcement, AnnouncementStatus, priority_order
 
 SPEECH_PENDING = "pending"
 SPEECH_READY = "ready"
 SPEECH_FAILED = "failed"
 
-_PRIORITY_ORDER = sa.case({p.value: p.rank for p in Priority}, value=col(Announcement.priority), else_=9)
-_OPEN = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)
 
 
 def spoken_text(announcement: Announcement) -> str:
@@ -34,8 +31,8 @@ async def pending_speech(*, session: AsyncSession, limit: int = 20) -> Sequence[
     """Announcements waiting for their clip, emergencies first."""
     query = (
         select(Announcement)
-        .where(Announcement.speech_status == SPEECH_PENDING, col(Announcement.status).in_(_OPEN))
-        .order_by(_PRIORITY_ORDER, col(Announcement.created_at))
+        .where(Announcement.speech_status == SPEECH_PENDING, col(Announcement.status).in_(OPEN_STATUSES))
+        .order_by(priority_order(), col(Announcement.created_at))
         .limit(limit)
     )
     return (await session.exec(query)).all()
@@ -47,7 +44,7 @@ async def _still_waiting(session: AsyncSession, announcement_id: str, text: str)
     if (
         announcement is None
         or announcement.speech_status != SPEECH_PENDING
-        or announcement.status not in _OPEN
+        or announcement.status not in OPEN_STATUSES
         or spoken_text(announcement) != text
     ):
         return None
