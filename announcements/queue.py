@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from announcements.areas import ROOT
+from announcements.areas import in_area_subtree
 from announcements.errors import Conflict, Invalid, NotFound
 from announcements.events import append_announcement_event, append_retract_event
 from announcements.models import (
@@ -37,13 +37,6 @@ from announcements.tokens import Principal
 from announcements.voicing import SPEECH_PENDING
 
 
-
-
-def in_area_subtree(column, scope: str):
-    """SQL condition: `column` (an area path) is `scope` or below it."""
-    if scope == ROOT:
-        return sa.true()
-    return or_(column == scope, column.startswith(scope + "/", autoescape=True))
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from announcements.areas import in_area_subtree
 from announcements.deadlines import DEFAULT_DEADLINES, Deadline
 from announcements.errors import Conflict, DomainError, Invalid, NotFound
 from announcements.events import REQUEST_UPDATE, append_event
 from announcements.models import Announcement
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
-from announcements.queue import in_area_subtree
 from announcements.request_models import (
     DONE_STATUSES,
     OPEN_STATUSES,

@@ -27,7 +27,8 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from announcements.queue import deliveries, in_area_subtree, list_announcements
+from announcements.areas import in_area_subtree
+from announcements.queue import deliveries, list_announcements
 from announcements.request_models import (
     DONE_STATUSES,
     OPEN_STATUSES,
