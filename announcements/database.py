@@ -19,6 +19,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from announcements.files import private_dir, private_file, private_files
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -43,7 +45,7 @@ class Database:
         if self.is_sqlite:
             path = sa.engine.make_url(url).database
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _private_database(Path(path))
             engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
             sa_event.listen(engine.sync_engine, "connect", self._sqlite_on_connect)
             sa_event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
@@ -103,6 +105,17 @@ class Database:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+
+def _private_database(path: Path) -> None:
+    """The database, its folder and its -wal, -shm and -journal files readable by this user only.
+
+    The file is made before SQLite first opens it because SQLite gives the -wal and -shm files it
+    creates the database file's mode.
+    """
+    private_dir(path.parent)
+    private_file(path)
+    private_files(path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
 
 
 def _upgrade_to_head(sync_conn) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import AwareDatetime, field_validator, model_validator
+from pydantic import StringConstraints, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from announcements.areas import normalize_area
-from announcements.timeutil import UTCDateTime, utcnow
+from announcements.timeutil import ClientDateTime, UTCDateTime, utcnow
 
 
 def new_id() -> str:
@@ -182,8 +182,8 @@ class TokenCreated(TokenBase):
 
 class TargetSpec(SQLModel):
     areas: list[str] = Field(default_factory=list, max_length=50)
-    tags: list[str] = Field(default_factory=list, max_length=20)
-    screens: list[str] = Field(default_factory=list, max_length=500)
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=40)]] = Field(default_factory=list, max_length=20)
+    screens: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(default_factory=list, max_length=500)
 
     @field_validator("areas")
     @classmethod
@@ -229,8 +229,8 @@ def priority_order():
 
 class AnnouncementCreate(AnnouncementBase):
     target: TargetSpec | None = None
-    publish_at: AwareDatetime | None = None
-    expires_at: AwareDatetime | None = None
+    publish_at: ClientDateTime | None = None
+    expires_at: ClientDateTime | None = None
 
     @model_validator(mode="after")
     def _times_in_order(self) -> "AnnouncementCreate":
@@ -243,7 +243,7 @@ class AnnouncementUpdate(SQLModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, min_length=1, max_length=5000)
     priority: Priority | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: ClientDateTime | None = None
 
 
 class Deliveries(SQLModel):

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlmodel import or_
 
+from announcements.clientinput import text_problem
 from announcements.errors import Invalid
+from announcements.timeutil import within_client_range
 
 PAGE_LIMIT_DEFAULT = 50
 PAGE_LIMIT_MAX = 200
@@ -34,13 +36,14 @@ def encode_cursor(created_at: datetime, key: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """(created_at, key) of a cursor this server gave out; Invalid for anything else."""
+    """(created_at, key) of a cursor this server gave out; Invalid for anything else (a forged one may
+    hold a time at the calendar's edge or a NUL, which would fail in SQL rather than be refused here)."""
     try:
         created, key = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         at = datetime.fromisoformat(created)
-        if at.tzinfo is None or not key:
+        if at.tzinfo is None or not key or text_problem(key):
             raise ValueError(cursor)
-        return at, key
+        return within_client_range(at), key
     except (ValueError, UnicodeError):
         raise Invalid("cursor is not one this server gave out", errors=[{"loc": ["cursor"], "msg": "invalid cursor"}]) from None
 

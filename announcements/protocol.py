@@ -7,12 +7,14 @@ so the wire format lives in one place and can be tested without a socket.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
+
+from announcements import clientinput
+from announcements.clientinput import JSONRejected
 
 PROTOCOL_VERSION = 1
 
@@ -114,7 +116,6 @@ ClientMessage = Annotated[
 ]
 CLIENT_TYPES = frozenset({"hello", "ack", "receipt", "reply", "feedback", "ping"})
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -126,25 +127,36 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _rejected(exc: JSONRejected, ref: str | None = None) -> ProtocolError:
+    """The `invalid` error for a frame's JSON, naming the field when one string is the problem."""
+    if exc.loc is None:
+        return ProtocolError(ErrorCode.INVALID, f"frame is {exc.message}", ref)
+    return ProtocolError(ErrorCode.INVALID, f"{'.'.join(map(str, exc.loc)) or 'frame'}: {exc.message}", ref)
+
+
 def parse_client_message(text: str | bytes) -> ClientMessage:
-    """Parse one client frame, raising ProtocolError with the field named when it is not acceptable."""
+    """Parse one client frame, raising ProtocolError with the field named when it is not acceptable.
+
+    Never anything else: a frame nested thousands deep is an `invalid` like any other, so the hub
+    answers it (and closes only for a hello) instead of losing the connection to a RecursionError.
+    """
     try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(ErrorCode.INVALID, f"frame is not valid JSON: {exc}") from None
+        data = clientinput.parse(text)
+    except JSONRejected as exc:
+        raise _rejected(exc) from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.INVALID, "frame must be a JSON object with a 'type'")
-    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
-        try:
-            json.dumps(data, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            # JSON may escape a lone surrogate (\ud800); it is no text, could not be stored or echoed back.
-            raise ProtocolError(ErrorCode.INVALID, "frame holds a lone UTF-16 surrogate escape; send real UTF-8 text") from None
+    msg_id = data.get("client_msg_id")
+    # The ref is echoed in the error, so only a client_msg_id that is text can be one.
+    ref = msg_id if isinstance(msg_id, str) and clientinput.text_problem(msg_id) is None else None
+    try:
+        clientinput.check(data, text)
+    except JSONRejected as exc:
+        raise _rejected(exc, ref) from None
     kind = data.get("type")
     seq = data.get("seq")
     if kind == "ack" and type(seq) is int and seq >= 0:
         return Ack.model_construct(type="ack", seq=seq)  # the hot path: every screen acks every event
-    ref = data.get("client_msg_id") if isinstance(data.get("client_msg_id"), str) else None
     if kind not in CLIENT_TYPES:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}", ref)
     try:
@@ -256,9 +268,9 @@ SERVER_TYPES = frozenset({"welcome", "synced", "announcement", "retract", "reque
 def parse_server_message(text: str | bytes) -> ServerMessage:
     """Parse one server frame (the client side); raises ProtocolError for anything unreadable."""
     try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(ErrorCode.INVALID, f"frame is not valid JSON: {exc}") from None
+        data = clientinput.parse(text)  # bounded too: a broken server must not crash a screen by recursion
+    except JSONRejected as exc:
+        raise _rejected(exc) from None
     if not isinstance(data, dict) or data.get("type") not in SERVER_TYPES:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {data.get('type') if isinstance(data, dict) else None!r}")
     try:

@@ -32,6 +32,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import in_area_subtree
+from announcements.clientinput import text_problem
 from announcements.deadlines import DEFAULT_DEADLINES, Deadline
 from announcements.errors import Conflict, DomainError, Invalid, NotFound
 from announcements.events import REQUEST_UPDATE, append_event
@@ -86,9 +87,6 @@ def normalize_ticket(raw: str) -> str | None:
 
 # ---------------------------------------------------------------- villagers' text
 
-_FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
 def check_text(value: str | None, *, field: str, max_chars: int | None = None, required: bool = False) -> str | None:
     """Villagers' text is stored as given; only what no database or XML document can hold is refused."""
     if value is None:
@@ -100,9 +98,8 @@ def check_text(value: str | None, *, field: str, max_chars: int | None = None, r
     if max_chars is not None and len(value) > max_chars:
         msg = f"at most {max_chars} characters (got {len(value)})"
         raise Invalid(f"{field}: {msg}", errors=[{"loc": [field], "msg": msg}])
-    bad = _FORBIDDEN_CHARS.search(value)
-    if bad:
-        msg = f"contains the control or invalid character U+{ord(bad.group()):04X}"
+    msg = text_problem(value)
+    if msg:
         raise Invalid(f"{field}: {msg}", errors=[{"loc": [field], "msg": msg}])
     return value
 

@@ -15,12 +15,13 @@ from announcements.quiet_hours import QuietHours
 from announcements.registry import has_admin
 from announcements.speech import SpeechFailed, SpeechSynthesizer
 from broadcast_server.api import ROUTE_TABLES
+from broadcast_server.api.open311 import open311_errors
 from broadcast_server.dispatcher import Dispatcher
 from broadcast_server.hub import Hub
 from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, NARRATOR, QUIET_HOURS, RECORDER, REPLIES, SETTINGS, SPEECH, STATIONS
 from broadcast_server.narrator import Narrator
 from broadcast_server.stream import Stations
-from broadcast_server.web import add_web_routes, security_headers
+from broadcast_server.web import add_web_routes, name_server_without_version, security_headers
 from broadcast_server.openapi import openapi_route
 from broadcast_server.problems import problem_middleware
 from broadcast_server.recorder import DeliveryRecorder
@@ -137,7 +138,14 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
-    app = web.Application(middlewares=[security_headers, problem_middleware], client_max_size=settings.max_body_bytes)
+    # aiohttp's keep-alive timer runs from connect (and from each answer) until a request's headers are
+    # complete: it is the header-read timeout, so a client that stalls mid-headers is cut off after it.
+    app = web.Application(
+        middlewares=[security_headers, open311_errors, problem_middleware],  # Open311 re-renders problems
+        client_max_size=settings.max_body_bytes,
+        handler_args={"keepalive_timeout": settings.header_timeout_s},
+    )
+    name_server_without_version()
     app[SETTINGS] = settings
     app[CLOCK] = clock
     # Opened in this order, closed in reverse: the hub closes screens before the database goes away.

@@ -1,13 +1,16 @@
 """HTTP errors as `application/problem+json` (RFC 9457), rendered in one middleware.
 
-Domain errors map to one status each; validation errors name the field; anything unexpected is
-logged with its stack and answered 500 without leaking details.
+Domain errors map to one status each; validation errors name the field; a full disk is 507 with
+one log line naming what is full; anything else unexpected is logged with its stack and answered 500
+without leaking details.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import sqlite3
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -24,6 +27,12 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     Invalid: 422,
     RateLimited: 429,
 }
+
+
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL = 13  # the primary result code of "database or disk is full"
+_POSTGRES_DISK_FULL = "53100"
+_DISK_FULL_RETRY_AFTER_S = 60
 
 
 class Problem(Exception):
@@ -66,6 +75,30 @@ def describe(errors: list[dict]) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)
 
 
+def disk_full(exc: BaseException) -> str | None:
+    """What is full when `exc`, or an error behind it, says a disk or quota is full; None for anything else.
+
+    Looks through SQLAlchemy's wrapping (`orig`) and exception chains: an OSError ENOSPC or EDQUOT,
+    SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+            where = f"the disk holding {error.filename}" if error.filename else "a disk this server writes to"
+            return f"{where} ({error.strerror})"
+        if isinstance(error, sqlite3.Error) and (getattr(error, "sqlite_errorcode", 0) & 0xFF) == _SQLITE_FULL:
+            return f"the disk holding the SQLite database ({error})"
+        if getattr(error, "sqlstate", None) == _POSTGRES_DISK_FULL:
+            return f"the PostgreSQL server's disk ({error})"
+        pending += [getattr(error, "orig", None), error.__cause__, error.__context__]
+    return None
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler):
     try:
@@ -86,6 +119,14 @@ async def problem_middleware(request: web.Request, handler):
             raise
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
         return problem_response(exc.status, exc.text or exc.reason, headers=headers)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem_response(500, "the server failed to handle this request; it has been logged")
+    except Exception as exc:
+        full = disk_full(exc)
+        if full is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return problem_response(500, "the server failed to handle this request; it has been logged")
+        log.error("disk full: %s; %s %s was refused (507), nothing of it saved: free space there", full, request.method, request.path)
+        return problem_response(
+            507,
+            "the server's disk is full, so nothing was saved; try again later (the server's log says which disk)",
+            headers={"Retry-After": str(_DISK_FULL_RETRY_AFTER_S)},
+        )

@@ -6,14 +6,16 @@ Handlers stay thin: parse, authorize, call the domain, answer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from announcements import clientinput
+from announcements.clientinput import JSONRejected, text_problem
 from broadcast_server.problems import Problem, describe, validation_errors
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -66,18 +68,49 @@ class RouteTable:
 
     def add_to(self, app: web.Application) -> None:
         for endpoint in self.endpoints:
-            app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
+            app.router.add_route(endpoint.method, endpoint.path, _text_parameters(endpoint.handler))
+
+
+def _text_parameters(handler: Handler) -> Handler:
+    """`handler` behind one check of every path and query parameter: text that a database can hold.
+
+    A NUL in `/announcements/%00` or `?cursor=` would otherwise reach SQL, where PostgreSQL refuses
+    it with an error (a 500); a path naming no possible resource is a 404, a bad query value a 422.
+    """
+
+    @wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        for name, value in request.match_info.items():
+            problem = text_problem(value)
+            if problem:
+                raise Problem(404, f"no such {name}: it {problem}")
+        for name, value in request.query.items():
+            name_problem = text_problem(name)  # a bad name is not echoed: it may not even be encodable
+            if name_problem:
+                loc, problem = ["query"], f"a parameter name {name_problem}"
+            else:
+                loc, problem = ["query", name], text_problem(value)
+            if problem:
+                errors = [{"loc": loc, "msg": problem, "type": "text_invalid"}]
+                raise Problem(422, describe(errors), errors=errors)
+        return await handler(request)
+
+    return checked
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
-    """The JSON body validated by `model`; 400 for unreadable JSON, 413 when too large, 422 naming bad fields."""
+    """The JSON body validated by `model`; 400 for unreadable JSON (or nested too deeply), 413 when too
+    large, 422 naming bad fields (among them strings no database can hold, see `clientinput`)."""
     raw = await request.read()
     if not raw:
         raise Problem(400, "the request needs a JSON body")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, f"the body is not valid JSON: {exc}") from None
+        data = clientinput.loads(raw)
+    except JSONRejected as exc:
+        if exc.loc is None:
+            raise Problem(400, f"the body is {exc.message}") from None
+        errors = [{"loc": exc.loc, "msg": exc.message, "type": "text_invalid"}]
+        raise Problem(422, describe(errors), errors=errors) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

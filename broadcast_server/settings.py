@@ -37,6 +37,7 @@ class Settings(BaseSettings):
 
     default_lifetime_hours: float = Field(default=24.0, gt=0)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0)
 
     hello_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_s: float = Field(default=30.0, gt=0)

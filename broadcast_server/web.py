@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -19,7 +19,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "style-src 'self'",
         "img-src 'self' data: blob:",
         "media-src 'self' blob:",
-        "connect-src 'self' ws: wss:",
+        "connect-src 'self'",  # CSP 3: 'self' covers ws: and wss: to this same host and port
         "font-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",
@@ -27,6 +27,19 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+SERVER_NAME = "village-broadcast"
+
+
+def name_server_without_version() -> None:
+    """`Server: village-broadcast` on every response, not aiohttp's `Python/3.x aiohttp/3.y` naming exact versions.
+
+    aiohttp's default is the one place that covers every response: an app's middleware or
+    on_response_prepare signal never sees the 400s its parser sends for malformed requests, which are
+    what a scanner sends first. (tests/broadcast_server/test_hardening.py notices if aiohttp moves it.)
+    """
+    web_response.SERVER_SOFTWARE = SERVER_NAME
+
 
 @web.middleware
 async def security_headers(request: web.Request, handler):

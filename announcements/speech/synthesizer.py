@@ -18,6 +18,8 @@ from pathlib import Path
 
 import soundfile as sf
 
+from announcements.files import private_dir, private_files
+
 from . import cache
 from .engine import RATE_RANGE, voice_for
 from .errors import SpeechFailed
@@ -84,7 +86,7 @@ class SpeechSynthesizer:
 
     async def start(self) -> None:
         """Create the cache directory and start the workers; SpeechFailed if speech cannot work here."""
-        await asyncio.to_thread(self.cache_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(_private_cache_dir, self.cache_dir)
         chime_id = "built-in" if self._chime is None else await asyncio.to_thread(_chime_identity, self._chime)
         try:
             await asyncio.gather(*(worker.start() for worker in self._workers))
@@ -187,6 +189,11 @@ def _result(job: RenderJob, duration_s: float, *, cached: bool) -> SpeechResult:
     return SpeechResult(
         mp3_name=f"{job.key}.mp3", ogg_name=f"{job.key}.ogg", duration_s=duration_s, repeat=job.repeat, cached=cached
     )
+
+
+def _private_cache_dir(cache_dir: Path) -> None:
+    """The cache folder and the clips in it readable by this user only (clips of older versions were not)."""
+    private_files(entry for entry in private_dir(cache_dir).iterdir() if entry.is_file())
 
 
 def _chime_identity(path: Path) -> str:

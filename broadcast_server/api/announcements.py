@@ -1,5 +1,6 @@
 """/api/v1/announcements: post, list, read with delivery figures, correct, cancel."""
 
+import re
 from datetime import timedelta
 
 from aiohttp import web
@@ -30,10 +31,23 @@ from broadcast_server.routing import RouteTable, json_response, parse_body, pars
 routes = RouteTable(prefix="/api/v1", tag="announcements")
 POSTERS = (Role.ADMIN, Role.COMMITTEE)
 MAX_IDEMPOTENCY_KEY = 200
+IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 
 
 class AnnouncementQuery(PageQuery):
     status: AnnouncementStatus | None = None
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The Idempotency-Key header, which is stored: printable ASCII only, as the IETF draft's sf-string.
+
+    aiohttp hands over bytes that are not UTF-8 as lone surrogates, which no database can store.
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        msg = f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters (such as a UUID)"
+        raise Problem(422, f"Idempotency-Key: {msg}", errors=[{"loc": ["header", "Idempotency-Key"], "msg": msg, "type": "header_invalid"}])
+    return key
 
 
 def _public(announcement) -> AnnouncementPublic:
@@ -55,9 +69,7 @@ def _queue_changed(request: web.Request) -> None:
 )
 async def post_announcement(request: web.Request) -> web.Response:
     principal = await require_principal(request, *POSTERS)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise Problem(422, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    key = _idempotency_key(request)
     data = await parse_body(request, AnnouncementCreate)
     lifetime = timedelta(hours=request.app[SETTINGS].default_lifetime_hours)
     async with request.app[DATABASE].write() as session:

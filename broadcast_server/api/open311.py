@@ -21,8 +21,8 @@ Decisions:
   `status_notes` is the committee's response; `expected_datetime` the resolution deadline;
   `agency_responsible` the name of the request's area; `service_request_id` the ticket.
 - Errors are the spec's list `[{"code": ..., "description": ...}]` (or `<errors>` in XML) with 400
-  (bad input), 403 (no or bad api_key, or outside its role or scope), 404 (unknown); 413 and 429
-  (with Retry-After) keep their own codes.
+  (bad input), 403 (no or bad api_key, or outside its role or scope), 404 (unknown, also any other
+  path under /open311/v2/); other codes (405 with Allow, 413, 429 with Retry-After, 5xx) stay as they are.
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ from aiohttp import web
 from sqlmodel import col, select
 
 from announcements.areas import normalize_area
-from announcements.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
+from announcements.errors import Invalid
 from announcements.models import Area, Role
 from announcements.request_models import OPEN_STATUSES, RequestCategory, RequestSource, RequestStatus, ServiceRequest
 from announcements.requests import NewRequest, check_text, find_requests, normalize_ticket
+from announcements.timeutil import within_client_range
 from announcements.tokens import Principal, authenticate
 from broadcast_server.auth import bearer_secret
 from broadcast_server.keys import CLOCK, DATABASE, REPLIES, SETTINGS
@@ -70,12 +71,8 @@ SERVICES: dict[RequestCategory, tuple[str, str, str]] = {
 GROUP = "村民诉求 (villagers' requests)"
 
 
-class Open311Error(Exception):
-    def __init__(self, status: int, description: str, headers: dict | None = None):
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.headers = headers or {}
+class Open311Error(Problem):
+    """A failure of an Open311 request: problem_middleware renders it, `open311_errors` in the spec's format."""
 
 
 # ---------------------------------------------------------------- rendering
@@ -139,35 +136,43 @@ def _error_response(fmt: str, status: int, description: str, headers: dict | Non
 Handler = Callable[[web.Request, str], Awaitable[web.Response]]
 
 
+def _path_format(request: web.Request) -> str:
+    """The format a path under BASE asks for: its last segment's extension (`requests/A7K-3QX.xml`)."""
+    return _format_of(request.path.rsplit("/", 1)[-1])[1]
+
+
 def open311(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Find the format, call the handler, and answer every failure in the spec's error format."""
+    """Call the handler with the format its path asks for (an unknown one is a 404)."""
 
     @wraps(handler)
     async def wrapped(request: web.Request) -> web.Response:
-        fmt = "json"
-        try:
-            raw = request.match_info.get("format")
-            if raw is not None:
-                if raw not in FORMATS:
-                    raise Open311Error(404, f"unknown format {raw!r}: use json or xml")
-                fmt = raw
-            else:
-                _, fmt = _format_of(request.match_info.get("name", ""))
-            return await handler(request, fmt)
-        except Open311Error as exc:
-            return _error_response(fmt, exc.status, exc.description, exc.headers)
-        except RateLimited as exc:
-            return _error_response(fmt, 429, exc.detail, {"Retry-After": str(exc.retry_after_s)})
-        except DomainError as exc:
-            status = {NotFound: 404, Forbidden: 403}.get(type(exc), 400)
-            return _error_response(fmt, status, exc.detail)
-        except Problem as exc:
-            status = {401: 403, 422: 400, 409: 400}.get(exc.status, exc.status)
-            return _error_response(fmt, status, exc.detail)
-        except web.HTTPRequestEntityTooLarge:
-            return _error_response(fmt, 413, f"request body is larger than the limit of {request.client_max_size} bytes")
+        return await handler(request, _path_format(request))
 
     return wrapped
+
+
+_STATUS = {401: 403, 409: 400, 422: 400}  # the spec's codes are 400, 403 and 404 (413 and 429 keep theirs)
+_KEPT_HEADERS = ("Allow", "Retry-After")
+
+
+@web.middleware
+async def open311_errors(request: web.Request, handler):
+    """Every failure under BASE in the spec's error format, never problem+json, which Open311 clients cannot read.
+
+    It sits outside problem_middleware and renders again what that one answered, so every failure is
+    mapped and logged in one place: handlers' errors, unknown routes, ids and formats, a full disk, and
+    as a last resort (logged with its stack) an unexpected error, as a 500.
+    """
+    response = await handler(request)
+    if response.content_type != "application/problem+json" or not (request.path + "/").startswith(BASE + "/"):
+        return response
+    problem = json.loads(response.body)
+    try:
+        fmt = _path_format(request)
+    except Open311Error:
+        fmt = "json"
+    headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
+    return _error_response(fmt, _STATUS.get(response.status, response.status), problem["detail"], headers)
 
 
 # ---------------------------------------------------------------- auth
@@ -310,7 +315,10 @@ def _date_param(request: web.Request, name: str) -> datetime | None:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise Open311Error(400, f"{name}: not a W3C date-time like 2026-11-25T08:00:00+08:00") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return within_client_range(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    except ValueError as exc:
+        raise Open311Error(400, f"{name}: {exc}") from None
 
 
 @routes.get("/requests.{format}", summary="Open311 requests (api_key of a staff token unless reading is public)", auth=False)
@@ -359,7 +367,7 @@ async def _form(request: web.Request) -> dict[str, str]:
         form = await request.post()
     except web.HTTPRequestEntityTooLarge:
         raise
-    except (ValueError, UnicodeError, AssertionError) as exc:  # a broken form or multipart body
+    except (ValueError, UnicodeError, LookupError, AssertionError) as exc:  # a broken form or body, an unknown charset
         raise Open311Error(400, f"the body is not a readable form: {exc}") from None
     fields: dict[str, str] = {}
     for key, value in form.items():

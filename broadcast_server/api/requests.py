@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from announcements.areas import normalize_area
-from announcements.errors import Invalid
 from announcements.models import Role
 from announcements.request_models import (
     FeedbackCreate,
@@ -32,7 +32,6 @@ from announcements.paging import PageQuery
 from announcements.requests import (
     RequestFilter,
     all_requests,
-    check_text,
     is_overdue,
     list_requests,
     mask_phone,
@@ -41,6 +40,7 @@ from announcements.requests import (
     update_request,
 )
 from announcements.stats import compute_stats
+from announcements.timeutil import ClientDateTime
 from broadcast_server.auth import require_principal
 from broadcast_server.keys import CLOCK, DATABASE, HUB, REPLIES
 from broadcast_server.problems import Problem
@@ -50,13 +50,6 @@ routes = RouteTable(prefix="/api/v1", tag="requests")
 STAFF = (Role.ADMIN, Role.COMMITTEE, Role.WORKER)
 
 
-def _plain(value: str | None, field: str) -> str | None:
-    try:
-        return check_text(value, field=field)
-    except Invalid as exc:  # shown as a 422 naming the parameter
-        raise ValueError(exc.errors[0]["msg"]) from None
-
-
 class RequestQuery(PageQuery):
     status: RequestStatus | None = None
     category: RequestCategory | None = None
@@ -64,18 +57,13 @@ class RequestQuery(PageQuery):
     assignee: str | None = Field(default=None, max_length=100)
     q: str | None = Field(default=None, max_length=200, description="text search in the text, response, assignee or ticket")
     overdue: bool | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: ClientDateTime | None = None
+    until: ClientDateTime | None = None
 
     @field_validator("area")
     @classmethod
     def _area(cls, value: str | None) -> str | None:
         return None if value is None else normalize_area(value)
-
-    @field_validator("assignee", "q", "cursor")
-    @classmethod
-    def _text(cls, value: str | None, info) -> str | None:
-        return _plain(value, info.field_name)
 
     def filters(self) -> RequestFilter:
         return RequestFilter(
@@ -100,8 +88,8 @@ class CsvQuery(RequestQuery):
 
 class StatsQuery(BaseModel):
     area: str | None = Field(default=None, max_length=600)
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: ClientDateTime | None = None
+    until: ClientDateTime | None = None
 
     @field_validator("area")
     @classmethod
@@ -211,7 +199,19 @@ CSV_COLUMNS = (
     "response", "first_response_at", "resolved_at", "closed_at", "response_due_at", "resolution_due_at", "overdue",
     "follow_up", "announcement_id", "source",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def _may_be_formula(text: str) -> bool:
+    """Whether a spreadsheet might read `text` as a formula (OWASP CSV injection).
+
+    A leading tab or carriage return, or a formula sign as the first character after any whitespace
+    (spreadsheets skip it), in any form NFKC folds to the ASCII sign: fullwidth ＝＋－＠, small ﹦﹢﹣﹫.
+    """
+    if text.startswith(("\t", "\r")):
+        return True
+    first = text.lstrip()[:1]
+    return unicodedata.normalize("NFKC", first).startswith(_FORMULA_START)
 
 
 def _cell(value) -> str:
@@ -221,7 +221,7 @@ def _cell(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if _may_be_formula(text) else text
 
 
 def requests_csv(rows: list[ServiceRequest], *, now: datetime, unmask: bool, zone: ZoneInfo) -> bytes:

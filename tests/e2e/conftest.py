@@ -30,7 +30,7 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log_path
-        self._env = {
+        self.env = {  # the server's environment; a test may add VB_* settings before start()
             **os.environ,
             "VB_HOST": "127.0.0.1",
             "VB_PORT": str(self.port),
@@ -40,14 +40,14 @@ class ServerProcess:
             "VB_SPEECH_ENABLED": "true" if settings.speech_enabled else "false",
         }
         if settings.database_url:
-            self._env["VB_DATABASE_URL"] = settings.database_url
+            self.env["VB_DATABASE_URL"] = settings.database_url
         if settings.database_schema:
-            self._env["VB_DATABASE_SCHEMA"] = settings.database_schema
+            self.env["VB_DATABASE_SCHEMA"] = settings.database_schema
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> None:
         log = open(self._log_path, "ab")
-        self.process = subprocess.Popen(SERVE, env=self._env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(SERVE, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -3,6 +3,11 @@
 import csv
 import io
 
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
 from tests.requests.conftest import VILLAGE, http_reply
 
 
@@ -45,3 +50,54 @@ async def test_only_an_admin_unmasks_and_filters_apply(village, gate):
     status, _, raw = await _csv(village, stranger)
     assert status == 200 and _rows(raw) == {}
     assert (await _csv(village, tz="Mars/Olympus"))[0] == 422
+
+
+# Whitespace a spreadsheet may skip before a formula sign, as far as a reply may hold it (not \x0b, \x0c, \x1c-\x1f).
+WHITESPACE = [c for c in map(chr, range(0x3001)) if c.isspace() and c not in "\x0b\x0c\x1c\x1d\x1e\x1f"]
+SIGNS = "=+-@＝＋－＠﹦﹢﹣﹫⁼⁺₌₊"  # ASCII, fullwidth, small, superscript and subscript forms
+FORMULA_LIKE = [
+    "=1+1", "+86 139", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "\n=1", " =1", "  +1", "\u3000=1", " \t\r\n@x",
+    "＝HYPERLINK(\"http://example.com\")", "＋1", "－1", "＠x", "\u3000＝1", "\ttext", "\rtext",
+]
+texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), max_size=30)
+
+
+@pytest.fixture
+def settings(settings):
+    """One screen sends many replies here: no rate limit."""
+    return settings.model_copy(update={"reply_rate_per_minute": 0})
+
+
+async def _exported_text(village, gate, text: str) -> str:
+    ticket = (await http_reply(village, gate["token"], text=text))["ticket"]
+    return _rows((await _csv(village))[2])[ticket]["text"]
+
+
+async def test_formula_signs_after_whitespace_or_in_fullwidth_are_kept_as_text(village, gate):
+    """Leading whitespace (tab, CR, LF, spaces, U+3000) before a sign, fullwidth signs, a leading tab or CR: all get the '."""
+    tickets = {(await http_reply(village, gate["token"], text=text))["ticket"]: text for text in FORMULA_LIKE}
+    rows = _rows((await _csv(village))[2])
+    assert {rows[ticket]["text"]: text for ticket, text in tickets.items()} == {"'" + text: text for text in FORMULA_LIKE}
+
+
+CSV_PROFILE = hypothesis_settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@CSV_PROFILE
+@given(prefix=st.text(st.sampled_from(WHITESPACE), max_size=4), sign=st.sampled_from(SIGNS), rest=texts)
+async def test_any_whitespace_then_any_form_of_a_sign_is_kept_as_text(village, gate, prefix, sign, rest):
+    """Whatever whitespace comes first, a sign in any form NFKC folds to = + - @ gets the ', and the text is kept whole."""
+    text = prefix + sign + rest
+    assert await _exported_text(village, gate, text) == "'" + text
+
+
+@CSV_PROFILE
+@given(
+    prefix=st.text(st.sampled_from([c for c in WHITESPACE if c not in "\t\r"]), max_size=3),
+    first=st.characters(categories=("L", "N")),
+    rest=texts,
+)
+async def test_ordinary_text_is_exported_unchanged(village, gate, prefix, first, rest):
+    """Text that starts (after any spaces) with a letter or digit is not touched."""
+    text = prefix + first + rest
+    assert await _exported_text(village, gate, text) == text
