@@ -109,7 +109,7 @@ async def _speech(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _streams(app: web.Application) -> AsyncIterator[None]:
-    stations = Stations(media_dir=app[SETTINGS].media_dir, quiet=app[QUIET_HOURS], clock=app[CLOCK])
+    stations = Stations(db=app[DATABASE], settings=app[SETTINGS], quiet=app[QUIET_HOURS], clock=app[CLOCK])
     app[HUB].add_listener(stations.on_event)
     app[STATIONS] = stations
     yield
@@ -118,6 +118,11 @@ async def _streams(app: web.Application) -> AsyncIterator[None]:
 
 async def _stream(request: web.Request) -> web.StreamResponse:
     return await request.app[STATIONS].listen(request)
+
+
+async def _end_streams(app: web.Application) -> None:
+    # on_shutdown, like the screens: a stream never ends by itself, so aiohttp would wait out its timeout.
+    app[STATIONS].end_listeners()
 
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
@@ -155,6 +160,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         table.add_to(app)
     openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)
     app.on_shutdown.append(_close_screens)
+    app.on_shutdown.append(_end_streams)
     add_web_routes(app)
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/stream/{area:.+}.mp3", _stream)

@@ -21,9 +21,16 @@ def bearer_secret(request: web.Request) -> str | None:
     return secret
 
 
-async def require_principal(request: web.Request, *roles: Role) -> Principal:
-    """The caller's principal, 401 without a valid token, 403 when its role is not among `roles`."""
+async def require_principal(request: web.Request, *roles: Role, query_parameter: str | None = None) -> Principal:
+    """The caller's principal, 401 without a valid token, 403 when its role is not among `roles`.
+
+    `query_parameter` names a query-string parameter that may carry the token instead, for clients
+    that can be given only a URL (the log redacts it: broadcast_server/redaction.py).
+    """
     secret = bearer_secret(request)
+    if secret is None and query_parameter is not None:
+        secret = request.query.get(query_parameter, "").strip()
+        secret = secret if secret and secret.isascii() else None
     if secret is None:
         raise Problem(401, "this needs 'Authorization: Bearer <token>'", headers=_CHALLENGE)
     async with request.app[DATABASE].read() as session:

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     speech_timeout_s: float = Field(default=60.0, gt=0)
     speech_retries: int = Field(default=2, ge=0, le=5)
     media_public: bool = True
+    stream_max_listeners_per_area: int = Field(default=50, ge=1)
+    stream_max_listeners: int = Field(default=500, ge=1)
 
     timezone: str = "Asia/Shanghai"
     quiet_hours: dict[str, str] = Field(default_factory=dict)

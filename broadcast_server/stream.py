@@ -4,6 +4,11 @@ One station per area, shared by all its listeners: it plays silence, and each an
 area as its audio becomes ready (chime, speech and repeats are in the clip), emergencies first and
 interrupting, and outside quiet hours unless an emergency. The station sends whole MP3 frames at
 the pace they play, so every listener gets the same bytes and no one encodes anything per listener.
+
+Streams follow `media_public`: when it is off, a listener needs a token whose area covers the
+stream's, in the header or (IP speakers often take only a URL) as `?token=`. Only areas that exist
+have stations, and listeners are capped per area and in all, so anonymous callers cannot make the
+server encode or send without bound.
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ import soundfile as sf
 from aiohttp import web
 
 from announcements.areas import normalize_area
+from announcements.database import Database
 from announcements.events import ANNOUNCEMENT, RETRACT
-from announcements.models import Priority
+from announcements.models import Area, Priority, Role
 from announcements.mp3frames import Frame, audio_frames
 from announcements.quiet_hours import QuietHours
+from broadcast_server.auth import require_principal
 from broadcast_server.hub import StoredEvent
+from broadcast_server.problems import Problem
+from broadcast_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +44,31 @@ TICK_S = 0.2
 LEAD_S = 0.6  # how far ahead of real time the station sends, so players never run dry
 LISTENER_BACKLOG = 64  # chunks; a listener further behind is dropped (its player reconnects)
 IDLE_STOP_S = 30.0
+RETRY_AFTER_S = 30  # a full stream: speakers retry on their own, no sooner than this is useful
+# Every role: a speaker's screen token, or staff trying the stream; each only within its own area.
+LISTENER_ROLES = (Role.SCREEN, Role.ADMIN, Role.COMMITTEE, Role.WORKER)
 
 
-def _silence_frames() -> list[Frame]:
+@functools.cache
+def _silence_frames() -> tuple[Frame, ...]:
+    """About 0.2 s of silence, encoded once per process: an MP3 encode blocks the loop for ~10 ms."""
     buffer = io.BytesIO()
     sf.write(buffer, np.zeros(SILENCE_RATE, dtype="float32"), SILENCE_RATE, format="MP3")
-    return list(audio_frames(buffer.getvalue()))
+    return tuple(audio_frames(buffer.getvalue()))[:8]
+
+
+@dataclass(eq=False)
+class _Listener:
+    """One speaker's response: the chunks waiting for it, and the connection it is written to."""
+
+    queue: asyncio.Queue[bytes | None]
+    transport: asyncio.Transport | None
+
+    def end(self) -> None:
+        """End the response now, even while a write waits on a speaker that stopped reading."""
+        self.queue.put_nowait(None)
+        if self.transport is not None:
+            self.transport.abort()  # close() would wait for the unsent bytes to drain first
 
 
 @dataclass(order=True)
@@ -60,9 +88,8 @@ class Station:
         self._load_clip = load_clip
         self._quiet = quiet
         self._clock = clock
-        self.listeners: set[asyncio.Queue[bytes | None]] = set()
+        self.listeners: set[_Listener] = set()
         self._waiting: list[_Item] = []
-        self._silence = _silence_frames()
         self._wake = asyncio.Event()
         self.task: asyncio.Task | None = None
 
@@ -88,7 +115,7 @@ class Station:
         while True:
             item = self._next_playable()
             if item is None:
-                for frame in self._silence[:8]:  # ~0.2 s, then look again
+                for frame in _silence_frames():  # ~0.2 s, then look again
                     yield frame, None
                 continue
             try:
@@ -124,21 +151,24 @@ class Station:
 
     def _broadcast(self, chunk: bytes) -> None:
         for listener in list(self.listeners):
-            if listener.qsize() >= LISTENER_BACKLOG:
+            if listener.queue.qsize() >= LISTENER_BACKLOG:
                 self.listeners.discard(listener)
-                listener.put_nowait(None)  # tells the handler to end this response
+                listener.end()  # its player reconnects
             else:
-                listener.put_nowait(chunk)
+                listener.queue.put_nowait(chunk)
 
 
 class Stations:
     """All live stations, fed by the hub's events; a station runs while it has listeners."""
 
-    def __init__(self, *, media_dir, quiet: QuietHours, clock: Callable[[], datetime]):
-        self._media_dir = media_dir
+    def __init__(self, *, db: Database, settings: Settings, quiet: QuietHours, clock: Callable[[], datetime]):
+        self._db = db
+        self._settings = settings
+        self._media_dir = settings.media_dir
         self._quiet = quiet
         self._clock = clock
         self._stations: dict[str, Station] = {}
+        self._closing = False
         self._load_clip = functools.lru_cache(maxsize=16)(self._read_clip)  # clips are small and immutable
 
     def _read_clip(self, name: str) -> list[Frame]:
@@ -166,29 +196,59 @@ class Stations:
                 )
 
     async def listen(self, request: web.Request) -> web.StreamResponse:
-        """GET /stream/{area}.mp3: an endless MP3 response."""
+        """GET /stream/{area}.mp3: an endless MP3 response.
+
+        Checked in this order so that nothing leaks: the path's form (404), the token (401) and its
+        scope (403) when streams are not public, then whether the area exists (404), then the caps
+        (503). Only then is a station made.
+        """
         try:
             area = normalize_area("/" + request.match_info["area"])
         except ValueError as exc:
-            raise web.HTTPNotFound(text=str(exc)) from None
-        station = self._stations.get(area)
-        if station is None:
-            station = self._stations[area] = Station(area, load_clip=self._load_clip, quiet=self._quiet, clock=self._clock)
-            station.task = asyncio.create_task(station.run(), name=f"stream{area}")
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        station.listeners.add(queue)
+            raise Problem(404, f"no stream here: {exc}") from None
+        if not self._settings.media_public:
+            caller = await require_principal(request, *LISTENER_ROLES, query_parameter="token")
+            caller.require_scope(area)
+        if area not in self._stations and not await self._area_exists(area):
+            raise Problem(404, f"no area {area}")
+        station, listener = self._admit(area, request.transport)
         response = web.StreamResponse(headers={"Content-Type": "audio/mpeg", "Cache-Control": "no-cache, no-store", "icy-name": area})
         try:
             await response.prepare(request)
-            while (chunk := await queue.get()) is not None:
+            while (chunk := await listener.queue.get()) is not None:
                 await response.write(chunk)
         except ConnectionError:
-            pass  # the speaker went away
+            pass  # the speaker went away, or was ended
         finally:
-            station.listeners.discard(queue)
+            station.listeners.discard(listener)
             if not station.listeners:
                 asyncio.get_running_loop().call_later(IDLE_STOP_S, self._stop_if_idle, area)
         return response
+
+    async def _area_exists(self, area: str) -> bool:
+        async with self._db.read() as session:
+            return await session.get(Area, area) is not None
+
+    def _admit(self, area: str, transport: asyncio.Transport | None) -> tuple[Station, _Listener]:
+        """Add a listener to the area's station (made if need be), or refuse with 503 naming the cap.
+
+        No await in here: the count checked is the count the listener joins.
+        """
+        if self._closing:  # a listener still being checked when shutdown began must not hold it up
+            raise _unavailable("the server is shutting down")
+        station = self._stations.get(area)
+        per_area = self._settings.stream_max_listeners_per_area
+        if station is not None and len(station.listeners) >= per_area:
+            raise _unavailable(f"the stream of {area} has its maximum of {per_area} listeners (stream_max_listeners_per_area)")
+        total = self._settings.stream_max_listeners
+        if sum(len(s.listeners) for s in self._stations.values()) >= total:
+            raise _unavailable(f"this server has its maximum of {total} stream listeners (stream_max_listeners)")
+        if station is None:
+            station = self._stations[area] = Station(area, load_clip=self._load_clip, quiet=self._quiet, clock=self._clock)
+            station.task = asyncio.create_task(station.run(), name=f"stream{area}")
+        listener = _Listener(asyncio.Queue(), transport)
+        station.listeners.add(listener)
+        return station, listener
 
     def _stop_if_idle(self, area: str) -> None:
         station = self._stations.get(area)
@@ -197,11 +257,22 @@ class Stations:
             if station.task is not None:
                 station.task.cancel()
 
-    async def close(self) -> None:
+    def end_listeners(self) -> None:
+        """Shutdown: end every listener now and admit no more, so the server need not wait for them."""
+        self._closing = True
         for station in self._stations.values():
             for listener in station.listeners:
-                listener.put_nowait(None)
+                listener.end()
+            station.listeners.clear()
+
+    async def close(self) -> None:
+        self.end_listeners()
+        for station in self._stations.values():
             if station.task is not None:
                 station.task.cancel()
         await asyncio.gather(*(s.task for s in self._stations.values() if s.task), return_exceptions=True)
         self._stations.clear()
+
+
+def _unavailable(reason: str) -> Problem:
+    return Problem(503, f"{reason}; try again later", headers={"Retry-After": str(RETRY_AFTER_S)})
