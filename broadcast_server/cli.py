@@ -21,6 +21,7 @@ from announcements.database import Database
 from announcements.models import Role, ScreenCreate, ScreenKind, TokenCreate
 from announcements.registry import create_screen, create_token
 from broadcast_server.app import create_app
+from broadcast_server.redaction import install_log_redaction
 from broadcast_server.settings import Settings, load_settings
 
 log = logging.getLogger("village_broadcast")
@@ -46,6 +47,7 @@ def raise_open_file_limit() -> int:
 def _serve(args: argparse.Namespace) -> int:
     settings = _load(args, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     log.info("open file limit: %d (about that many screens at once)", raise_open_file_limit())
     log.info("database: %s", settings.db_url.split("@")[-1])
