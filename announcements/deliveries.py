@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.models import Announcement, Delivery, Screen
+from announcements.targeting import Target
 
 STATES = ("received", "displayed", "played")
 ROWS_PER_STATEMENT = 500
@@ -43,6 +44,39 @@ def _merge(marks: list[Mark]) -> list[dict]:
         if mark.state != "received":
             row[f"{mark.state}_at"] = row[f"{mark.state}_at"] or mark.at
     return list(rows.values())
+
+
+async def sent_to(*, session: AsyncSession, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those (announcement id, screen id) pairs where the announcement went out to the screen.
+
+    That is: it was published, and its target reaches the screen as the hub's targeting would. A
+    screen may report on, or reply to, only what it was sent; never another area's announcement.
+    """
+    if not pairs:
+        return set()
+    announcement_ids = {a for a, _ in pairs}
+    screen_ids = {s for _, s in pairs}
+    targets = {
+        announcement_id: Target.from_json(target)
+        for announcement_id, target in (
+            await session.exec(
+                select(Announcement.id, Announcement.target).where(
+                    col(Announcement.id).in_(announcement_ids), col(Announcement.published_at).is_not(None)
+                )
+            )
+        ).all()
+    }
+    screens = {
+        screen_id: (area, tags or ())
+        for screen_id, area, tags in (
+            await session.exec(select(Screen.id, Screen.area, Screen.tags).where(col(Screen.id).in_(screen_ids)))
+        ).all()
+    }
+    return {
+        (a, s)
+        for a, s in pairs
+        if a in targets and s in screens and targets[a].matches(screen_id=s, area=screens[s][0], tags=screens[s][1])
+    }
 
 
 async def record_marks(*, session: AsyncSession, marks: list[Mark]) -> int:

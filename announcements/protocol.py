@@ -41,11 +41,15 @@ class ErrorCode(StrEnum):
 class ProtocolError(Exception):
     """A client frame that cannot be accepted; answered with an `error` message, never a dropped connection."""
 
-    def __init__(self, code: ErrorCode, message: str, ref: str | None = None):
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None, *, retry_after_s: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.retry_after_s = retry_after_s
+
+    def frame(self) -> str:
+        return error_frame(self.code, self.message, self.ref, retry_after_s=self.retry_after_s)
 
 
 class _Message(BaseModel):
@@ -251,6 +255,7 @@ class Error(_Message):
     code: str  # one of ErrorCode; a str so a client keeps working if a code is added
     message: str = ""
     ref: str | None = None
+    retry_after_s: int | None = None  # addition: with `rate_limited`, when to send again
 
 
 class Pong(_Message):
@@ -301,5 +306,6 @@ def websocket_text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
-def error_frame(code: ErrorCode, message: str, ref: str | None = None) -> str:
-    return encode(Error(code=code, message=message, ref=ref))
+def error_frame(code: ErrorCode, message: str, ref: str | None = None, *, retry_after_s: int | None = None) -> str:
+    error = Error(code=code, message=message, ref=ref, retry_after_s=retry_after_s)
+    return error.model_dump_json(exclude={"retry_after_s"} if retry_after_s is None else None)

@@ -34,9 +34,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from announcements.areas import in_area_subtree
 from announcements.clientinput import text_problem
 from announcements.deadlines import DEFAULT_DEADLINES, Deadline
+from announcements.deliveries import sent_to
 from announcements.errors import Conflict, DomainError, Invalid, NotFound
 from announcements.events import REQUEST_UPDATE, append_event
-from announcements.models import Announcement
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
 from announcements.request_models import (
     DONE_STATUSES,
@@ -167,10 +167,8 @@ async def store_requests(
             select(ServiceRequest.ticket, ServiceRequest.status).where(col(ServiceRequest.ticket).in_(set(known.values())))
         )
         statuses = {t: RequestStatus(s) for t, s in rows.all()}
-    referenced = {i.announcement_id for i in items if i.announcement_id}
-    announcements = set()
-    if referenced:
-        announcements = set((await session.exec(select(Announcement.id).where(col(Announcement.id).in_(referenced)))).all())
+    referenced = {(i.announcement_id, i.screen_id) for i in items if i.announcement_id and i.screen_id}
+    sent = await sent_to(session=session, pairs=referenced)
 
     fresh: list[tuple[int, NewRequest]] = []
     in_batch: dict[tuple[str, str], int] = {}
@@ -181,10 +179,11 @@ async def store_requests(
             results[index] = Taken(ticket, statuses.get(ticket, RequestStatus.RECEIVED), created=False)
         elif item.client_msg_id and key in in_batch:
             results[index] = in_batch[key]  # resolved below, once the first one has its ticket
-        elif item.announcement_id and item.announcement_id not in announcements:
+        elif item.announcement_id and (item.announcement_id, item.screen_id) not in sent:
+            # The same answer for unknown and for another area's: no hint that the id exists.
             results[index] = Invalid(
-                f"announcement_id: no announcement {item.announcement_id}",
-                errors=[{"loc": ["announcement_id"], "msg": "unknown announcement"}],
+                f"announcement_id: no announcement {item.announcement_id} was sent to this screen",
+                errors=[{"loc": ["announcement_id"], "msg": "not an announcement sent to this screen"}],
             )
         else:
             if item.client_msg_id:

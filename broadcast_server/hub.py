@@ -20,6 +20,8 @@ from aiohttp import WSMsgType, web
 from sqlmodel import col, select
 
 from announcements.database import Database
+from announcements.deliveries import sent_to
+from announcements.errors import RateLimited
 from announcements.events import ANNOUNCEMENT, RETRACT, events_after, head_seq, latest_live_events
 from announcements.models import Event, Screen
 from announcements.protocol import (
@@ -47,6 +49,7 @@ from announcements.quiet_hours import QuietHours
 from announcements.targeting import Target
 from announcements.tokens import screen_for_secret
 from broadcast_server.background import BackgroundLoop
+from broadcast_server.ratelimit import RateLimiter
 from broadcast_server.recorder import DeliveryRecorder
 from broadcast_server.settings import Settings
 
@@ -158,6 +161,7 @@ class Hub:
         self._settings = settings
         self._recorder = recorder
         self._clock = clock
+        self.receipt_limiter = RateLimiter(settings.receipt_rate_per_minute, what="receipts")
         self.connections: dict[str, Connection] = {}
         self._by_area: dict[str, set[Connection]] = {}
         self._recent: deque[StoredEvent] = deque(maxlen=settings.replay_memory_events)
@@ -356,7 +360,7 @@ class Hub:
             if not isinstance(hello, Hello):
                 raise ProtocolError(ErrorCode.INVALID, f"the first frame must be a hello, not {hello.type!r}")
         except ProtocolError as exc:
-            await ws.send_str(error_frame(exc.code, exc.message, exc.ref))
+            await ws.send_str(exc.frame())
             await ws.close(code=CLOSE_BAD_HELLO, message=b"invalid hello")
             return None
 
@@ -438,7 +442,7 @@ class Hub:
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"message type {message.type!r} is not handled by this server")
             await handler(conn, message)
         except ProtocolError as exc:
-            self.send_to(conn, error_frame(exc.code, exc.message, exc.ref))
+            self.send_to(conn, exc.frame())
         except Exception:
             log.exception("error handling a frame from screen %s", conn.screen_id)
             self.send_to(conn, error_frame(ErrorCode.INTERNAL, "the server failed to handle this frame; it has been logged"))
@@ -456,7 +460,26 @@ class Hub:
         self._recorder.cursor(conn.screen_id, self.head_seq if caught_up else message.seq)
 
     async def _on_receipt(self, conn: Connection, message: Receipt) -> None:
+        """Count a receipt only for what this screen was sent, and only as many a minute as a screen needs."""
+        try:
+            self.receipt_limiter.take(conn.screen_id)
+        except RateLimited as exc:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, exc.detail, message.announcement_id, retry_after_s=exc.retry_after_s
+            ) from None
+        if not await self._was_sent(conn, message.announcement_id):
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND, f"no announcement {message.announcement_id} was sent to this screen", message.announcement_id
+            )
         self._recorder.mark(message.announcement_id, conn.screen_id, message.state)
+
+    async def _was_sent(self, conn: Connection, announcement_id: str) -> bool:
+        """From memory while the announcement is live; from the database once it has ended."""
+        event = self._live.get(announcement_id)
+        if event is not None:
+            return conn.wants(event)
+        async with self._db.read() as session:
+            return bool(await sent_to(session=session, pairs={(announcement_id, conn.screen_id)}))
 
     async def _on_ping(self, conn: Connection, message: Ping) -> None:
         self.send_to(conn, encode(Pong()))

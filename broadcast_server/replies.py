@@ -16,10 +16,7 @@ Additions to the wire contract (optional for clients): the `error` answering a r
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +38,7 @@ from announcements.request_models import (
 )
 from announcements.requests import NewRequest, Taken, check_text, record_feedback, store_request, store_requests, sweep_no_follow_up
 from broadcast_server.hub import Connection, Hub
+from broadcast_server.ratelimit import RateLimiter
 from broadcast_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,49 +55,6 @@ _ERROR_CODES: dict[type[DomainError], ErrorCode] = {
 }
 
 
-class RateLimiter:
-    """A token bucket per screen: `per_minute` replies, refilled evenly, a burst of up to `per_minute`."""
-
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic):
-        self.per_minute = per_minute
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        self._last_prune = clock()
-
-    def _level(self, key: str, now: float) -> float:
-        tokens, at = self._buckets.get(key, (float(self.per_minute), now))
-        return min(float(self.per_minute), tokens + (now - at) * self.per_minute / 60.0)
-
-    def take(self, key: str) -> None:
-        """Use one; RateLimited saying in how many seconds one is available again."""
-        if self.per_minute <= 0:
-            return
-        now = self._clock()
-        self._prune(now)
-        tokens = self._level(key, now)
-        if tokens < 1.0:
-            retry = max(1, math.ceil((1.0 - tokens) * 60.0 / self.per_minute))
-            raise RateLimited(
-                f"too many replies from this screen: at most {self.per_minute} a minute; retry in {retry} s",
-                retry_after_s=retry,
-            )
-        self._buckets[key] = (tokens - 1.0, now)
-
-    def refund(self, key: str) -> None:
-        """Give one back (the reply was a resend of one already stored)."""
-        if self.per_minute <= 0 or key not in self._buckets:
-            return
-        now = self._clock()
-        self._buckets[key] = (min(float(self.per_minute), self._level(key, now) + 1.0), now)
-
-    def _prune(self, now: float) -> None:
-        if now - self._last_prune < 60.0:
-            return
-        self._last_prune = now
-        full_after = 60.0  # an idle minute refills any bucket: forget it
-        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
-
-
 @dataclass
 class _Waiting:
     item: NewRequest
@@ -114,7 +69,7 @@ class ReplyDesk:
         self._hub = hub
         self._settings = settings
         self._clock = clock
-        self.limiter = RateLimiter(settings.reply_rate_per_minute)
+        self.limiter = RateLimiter(settings.reply_rate_per_minute, what="replies")
         self._queue: asyncio.Queue[_Waiting | None] = asyncio.Queue(maxsize=MAX_WAITING)
         self._tasks: list[asyncio.Task] = []
         self._sweeping: asyncio.Future | None = None
@@ -262,12 +217,7 @@ class ReplyDesk:
             item = self.checked(screen_id=conn.screen_id, area=conn.area, reply=message, source=RequestSource.SCREEN)
             taken = await self.take(item, rate_key=conn.screen_id)
         except RateLimited as exc:
-            frame = {
-                "type": "error", "code": ErrorCode.RATE_LIMITED.value, "message": exc.detail,
-                "ref": message.client_msg_id, "retry_after_s": exc.retry_after_s,
-            }
-            self._hub.send_to(conn, json.dumps(frame, ensure_ascii=False))
-            return
+            raise ProtocolError(ErrorCode.RATE_LIMITED, exc.detail, message.client_msg_id, retry_after_s=exc.retry_after_s) from None
         except DomainError as exc:
             raise ProtocolError(_ERROR_CODES.get(type(exc), ErrorCode.INVALID), exc.detail, message.client_msg_id) from None
         self._hub.send_to(conn, encode(ReplyResult(client_msg_id=message.client_msg_id, ticket=taken.ticket)))

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     # the request log (villagers' replies)
     reply_max_chars: int = Field(default=1000, ge=1, le=1000)
     reply_rate_per_minute: int = Field(default=10, ge=0)  # per screen; 0: no limit
+    receipt_rate_per_minute: int = Field(default=600, ge=0)  # per screen; 0: no limit
     follow_up_days: float = Field(default=7.0, gt=0)
     close_without_follow_up: bool = True
     request_sweep_s: float = Field(default=300.0, gt=0)

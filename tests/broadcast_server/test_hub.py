@@ -6,6 +6,7 @@ import aiohttp
 import pytest
 
 from broadcast_server.keys import HUB, RECORDER
+from broadcast_server.ratelimit import RateLimiter
 from tests.wsframes import connect, event_keys, until
 
 
@@ -146,6 +147,69 @@ async def test_ack_and_receipts_fill_the_figures(village):
     _, screens = await village.call("GET", "/screens", expect=200)
     assert screens[0]["online"] is True and screens[0]["cursor"] == event["seq"] and screens[0]["behind"] == 0
     assert screens[0]["client"] == {"name": "t", "version": "0"}
+    await ws.close()
+
+
+async def figures(village, announcement_id: str) -> dict:
+    await village.app[RECORDER].flush()
+    _, detail = await village.call("GET", f"/announcements/{announcement_id}", expect=200)
+    return detail["deliveries"]
+
+
+async def refused_receipt(ws, announcement_id: str, state: str = "played") -> dict:
+    await ws.send_json({"type": "receipt", "announcement_id": announcement_id, "state": state})
+    error = (await until(ws, "error"))[-1]
+    await ws.send_json({"type": "ping"})
+    await until(ws, "pong")  # the connection stays usable
+    return error
+
+
+async def test_receipts_count_only_for_what_the_screen_was_sent(village):
+    """Another area's, another tag's or a not yet published announcement cannot be marked by this screen.
+
+    Checked while the announcement is live (from memory) and after it ended (from the database).
+    """
+    screen = await village.screen("gate", "/hongqi/liujingtun")
+    ws = await connect(village, screen["token"])
+    await until(ws, "synced")
+    own = await village.post(target={"areas": ["/hongqi/liujingtun"]})
+    await until(ws, "announcement")
+    sibling = await village.post(target={"areas": ["/hongqi/xincun"]})
+    tagged = await village.post(target={"areas": ["/hongqi"], "tags": ["market"]})
+    later = await village.post(publish_at="2999-01-01T00:00:00+08:00")
+    for ended in (False, True):
+        if ended:
+            for a in (own, sibling, tagged):
+                await village.call("POST", f"/announcements/{a['id']}/cancel", expect=200)
+        for other in (sibling, tagged, later):
+            error = await refused_receipt(ws, other["id"])
+            assert error["code"] == "not_found" and error["ref"] == other["id"], error
+            assert "was sent to this screen" in error["message"] and error["message"].startswith("no announcement")
+            counted = await figures(village, other["id"])
+            assert (counted["received"], counted["displayed"], counted["played"]) == (0, 0, 0)
+        await ws.send_json({"type": "receipt", "announcement_id": own["id"], "state": "displayed" if not ended else "played"})
+    await ws.send_json({"type": "ping"})
+    await until(ws, "pong")
+    assert await figures(village, own["id"]) == {"targeted": 1, "received": 1, "displayed": 1, "played": 1}
+    await ws.close()
+
+
+async def test_receipts_are_bounded_per_screen(village):
+    """Past the screen's receipt rate, receipts are refused with when to retry, also after reconnecting."""
+    village.app[HUB].receipt_limiter = RateLimiter(5, what="receipts")
+    screen = await village.screen("gate", "/hongqi/liujingtun")
+    posted = await village.post()
+    ws = await connect(village, screen["token"])
+    await until(ws, "synced")
+    for _ in range(5):
+        await ws.send_json({"type": "receipt", "announcement_id": posted["id"], "state": "displayed"})
+    error = await refused_receipt(ws, posted["id"])
+    assert error["code"] == "rate_limited" and error["retry_after_s"] >= 1 and "receipts" in error["message"], error
+    await ws.close()
+    ws = await connect(village, screen["token"])
+    await until(ws, "synced")
+    assert (await refused_receipt(ws, posted["id"]))["code"] == "rate_limited"
+    assert (await figures(village, posted["id"]))["played"] == 0
     await ws.close()
 
 

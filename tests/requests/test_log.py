@@ -8,7 +8,7 @@ from announcements.request_models import RequestCategory
 from announcements.requests import NewRequest, store_requests, sweep_no_follow_up
 from announcements.timeutil import utcnow
 from broadcast_server.keys import DATABASE, HUB, REPLIES
-from broadcast_server.replies import RateLimiter
+from broadcast_server.ratelimit import RateLimiter
 from tests.requests.conftest import VILLAGE, http_reply, patch, resolve
 from tests.wsframes import collect, connect, until
 
@@ -22,7 +22,7 @@ async def _requests(village, token=None, **params):
 
 async def test_filters_text_search_overdue_and_paging(village, gate):
     """GET /requests filters by status, category, area, assignee, q and overdue, and pages without repeats."""
-    village.app[REPLIES].limiter = RateLimiter(0)
+    village.app[REPLIES].limiter = RateLimiter(0, what="replies")
     other = await village.screen("xincun-gate", XINCUN)
     lamp = await http_reply(village, gate["token"], category="complaint", text="村口路灯坏了")
     water = await http_reply(village, gate["token"], category="help", text="自来水管爆了，50%的人家没水")

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broadcast_server.keys import REPLIES
-from broadcast_server.replies import RateLimiter
+from broadcast_server.ratelimit import RateLimiter
 from tests.wsframes import until
 
 CATEGORIES = ["suggestion", "complaint", "help", "dispute", "question", "other"]
@@ -61,7 +61,7 @@ PROFILE = settings(
 @given(frame=frames)
 async def test_random_frames_get_one_answer_and_the_connection_lives(village, gate, frame):
     """Any reply or feedback frame gets exactly one reply_result or error (never internal), and ping still gets pong."""
-    village.app[REPLIES].limiter = RateLimiter(0)
+    village.app[REPLIES].limiter = RateLimiter(0, what="replies")
     ws = gate["ws"]
     await ws.send_str(frame)
     await ws.send_json({"type": "ping"})
@@ -79,7 +79,7 @@ async def test_random_frames_get_one_answer_and_the_connection_lives(village, ga
 @given(body=reply_fields | json_values | st.binary(max_size=300))
 async def test_random_reply_bodies_never_get_a_500(village, gate, body):
     """POST /replies with any body answers 200, 201, 400 or 422: never a 500."""
-    village.app[REPLIES].limiter = RateLimiter(0)
+    village.app[REPLIES].limiter = RateLimiter(0, what="replies")
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {**village.auth(gate["token"]), "Content-Type": "application/json"}
     async with village.http.post(village.url + "/api/v1/replies", data=data, headers=headers) as resp:

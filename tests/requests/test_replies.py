@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from broadcast_server.keys import REPLIES
-from broadcast_server.replies import RateLimiter
+from broadcast_server.ratelimit import RateLimiter
 from tests.requests.conftest import TICKET, VILLAGE, alive, answer_to, http_reply, reply_body, ws_reply
 from tests.wsframes import connect, until
 
@@ -43,7 +43,7 @@ async def test_same_client_msg_id_gives_one_ticket_over_http_and_websocket(villa
 
 async def test_concurrent_resends_store_once(village, gate):
     """Twenty simultaneous posts of one client_msg_id: one 201, the rest 200, all the same ticket."""
-    village.app[REPLIES].limiter = RateLimiter(0)  # no limit: this is about the race
+    village.app[REPLIES].limiter = RateLimiter(0, what="replies")  # no limit: this is about the race
     body = reply_body()
     answers = await asyncio.gather(*(village.call("POST", "/replies", token=gate["token"], json=body) for _ in range(20)))
     assert sorted(s for s, _ in answers) == [200] * 19 + [201]
@@ -91,6 +91,25 @@ async def test_invalid_reply_is_refused_naming_the_field(village, gate, fields, 
     assert page["items"] == []
 
 
+async def test_reply_names_only_an_announcement_sent_to_that_screen(village, gate):
+    """Another area's, another tag's or an unpublished announcement is refused like an unknown one; nothing is stored."""
+    others = [
+        await village.post(target={"areas": ["/hongqi/xincun"]}),
+        await village.post(target={"areas": [VILLAGE], "tags": ["market"]}),
+        await village.post(publish_at="2999-01-01T00:00:00+08:00"),
+    ]
+    for other in others:
+        error = await ws_reply(gate["ws"], announcement_id=other["id"])
+        assert error["code"] == "invalid" and "was sent to this screen" in error["message"], error
+        await alive(gate["ws"])
+        status, problem = await village.call("POST", "/replies", token=gate["token"], json=reply_body(announcement_id=other["id"]))
+        assert status == 422 and problem["errors"][0]["loc"] == ["announcement_id"], problem
+    _, page = await village.call("GET", "/requests", expect=200)
+    assert page["items"] == []
+    own = await village.post(target={"areas": ["/hongqi"]})
+    assert (await ws_reply(gate["ws"], announcement_id=own["id"]))["type"] == "reply_result"
+
+
 async def test_only_screen_tokens_post_replies(village):
     """POST /replies is for screens: admin, committee and worker tokens get 403."""
     for role in ("committee", "worker"):
@@ -102,7 +121,7 @@ async def test_only_screen_tokens_post_replies(village):
 async def test_rate_limit_says_when_to_retry_spares_resends_and_is_per_screen(village, gate):
     """Past the per-screen limit: error rate_limited with retry_after_s (WS), 429 with Retry-After (HTTP);
     a resend of a stored reply still gets its ticket; another screen is not limited."""
-    village.app[REPLIES].limiter = RateLimiter(3)
+    village.app[REPLIES].limiter = RateLimiter(3, what="replies")
     stored = [await ws_reply(gate["ws"]) for _ in range(2)]
     first_body = reply_body()
     await http_reply(village, gate["token"], **first_body)

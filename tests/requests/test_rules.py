@@ -20,7 +20,7 @@ from announcements.requests import (
 )
 from announcements.timeutil import utcnow
 from broadcast_server.keys import DATABASE
-from broadcast_server.replies import RateLimiter
+from broadcast_server.ratelimit import RateLimiter
 from tests.requests.conftest import TICKET
 
 MY_TABLES = {"service_request", "request_history", "reply_key"}
@@ -71,7 +71,7 @@ def test_the_state_machine_table():
 def test_rate_limiter_refills_evenly_and_refunds():
     """Ten a minute: a burst of ten, then one every six seconds; a refund gives one back."""
     now = [0.0]
-    limiter = RateLimiter(10, clock=lambda: now[0])
+    limiter = RateLimiter(10, what="replies", clock=lambda: now[0])
     for _ in range(10):
         limiter.take("s")
     with pytest.raises(RateLimited) as refused:
