@@ -69,7 +69,10 @@ class ScreenKind(StrEnum):
     SPEAKER = "speaker"
 
 
-class AreaPathModel(SQLModel):
+class ValidAreaPath(SQLModel):
+    """Mixed into the models that take an area from a client. Answers are built from stored rows and
+    are not checked again: a path stored under an older rule must still be listed, never a 422."""
+
     @field_validator("area", "path", mode="before", check_fields=False)
     @classmethod
     def _valid_area(cls, value: str) -> str:
@@ -78,7 +81,7 @@ class AreaPathModel(SQLModel):
 
 # ---------------------------------------------------------------- areas
 
-class AreaBase(AreaPathModel):
+class AreaBase(SQLModel):
     path: str = Field(primary_key=True, max_length=600)
     name: str = Field(min_length=1, max_length=100)
 
@@ -87,7 +90,7 @@ class Area(AreaBase, table=True):
     created_at: datetime = _time_column(default_factory=utcnow)
 
 
-class AreaCreate(AreaBase):
+class AreaCreate(ValidAreaPath, AreaBase):
     pass
 
 
@@ -97,7 +100,7 @@ class AreaPublic(AreaBase):
 
 # ---------------------------------------------------------------- screens
 
-class ScreenBase(AreaPathModel):
+class ScreenBase(SQLModel):
     name: str = Field(min_length=1, max_length=100)
     area: str = Field(max_length=600, index=True)
     kind: ScreenKind = Field(default=ScreenKind.SCREEN, sa_type=sa.String(20))
@@ -113,7 +116,7 @@ class Screen(ScreenBase, table=True):
     cursor: int = 0  # the highest seq the screen has acknowledged (cumulative ack)
 
 
-class ScreenCreate(ScreenBase):
+class ScreenCreate(ValidAreaPath, ScreenBase):
     tags: list[str] = Field(default_factory=list, max_length=20)
 
     @field_validator("tags")
@@ -144,7 +147,7 @@ class ScreenCreated(ScreenBase):
 
 # ---------------------------------------------------------------- tokens
 
-class TokenBase(AreaPathModel):
+class TokenBase(SQLModel):
     role: Role = Field(sa_type=sa.String(20))
     area: str = Field(max_length=600)
     name: str = Field(min_length=1, max_length=100)
@@ -158,7 +161,7 @@ class Token(TokenBase, table=True):
     revoked_at: datetime | None = _time_column(default=None)
 
 
-class TokenCreate(TokenBase):
+class TokenCreate(ValidAreaPath, TokenBase):
     @field_validator("role")
     @classmethod
     def _not_screen(cls, role: Role) -> Role:
@@ -180,7 +183,17 @@ class TokenCreated(TokenBase):
 
 # ---------------------------------------------------------------- announcements
 
-class TargetSpec(SQLModel):
+class TargetPublic(SQLModel):
+    """A target as stored and answered."""
+
+    areas: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    screens: list[str] = Field(default_factory=list)
+
+
+class TargetSpec(TargetPublic):
+    """A target as a client gives it: bounded, with canonical area paths."""
+
     areas: list[str] = Field(default_factory=list, max_length=50)
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=40)]] = Field(default_factory=list, max_length=20)
     screens: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(default_factory=list, max_length=500)
@@ -258,7 +271,7 @@ class AnnouncementPublic(AnnouncementBase):
     revision: int
     status: AnnouncementStatus
     area: str
-    target: TargetSpec
+    target: TargetPublic
     publish_at: datetime | None
     expires_at: datetime
     published_at: datetime | None
