@@ -58,6 +58,7 @@ _ERROR_DESCRIPTIONS = {
     422: "well-formed but unacceptable; `errors` names the fields",
     429: "too many, too fast: retry after the Retry-After header's seconds",
     503: "not available on this server",
+    507: "the server's disk is full and nothing was saved: retry after the Retry-After header's seconds",
 }
 
 # Statuses an operation answers beyond those its declaration implies (see _statuses), by operationId.
@@ -73,9 +74,9 @@ _OPERATION_STATUSES: dict[str, tuple[int, ...]] = {
     "get_media": (401,),  # unless media_public
     "open311_get_requests": (400, 403),
     "open311_get_one_request": (403,),
-    # 201 is what it answers: the route's declaration says 200 (the default) for now
-    "open311_post_request": (201, 400, 403, 413, 429),
+    "open311_post_request": (400, 403, 413, 429),
 }
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Headers an operation honours, by operationId.
 _OPERATION_HEADERS: dict[str, list[dict]] = {
     "post_announcement": [
@@ -144,6 +145,8 @@ def _statuses(endpoint: Endpoint) -> list[int]:
         statuses.add(422)
     if "{" in endpoint.path:
         statuses.add(404)  # an unknown id, or (under /open311) an unknown format
+    if endpoint.method in _WRITES:
+        statuses.add(507)  # the server's disk is full: nothing was saved
     return sorted(statuses)
 
 
@@ -153,7 +156,7 @@ def _error_response(status: int, open311: bool) -> dict:
     else:
         content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     response: dict[str, Any] = {"description": _ERROR_DESCRIPTIONS[status], "content": content}
-    if status == 429:
+    if status in (429, 507):
         response["headers"] = {"Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
     return response
 

@@ -396,7 +396,7 @@ def _field(fields: dict[str, str], name: str, *, max_chars: int, required: bool 
         raise Open311Error(400, exc.detail) from None
 
 
-@routes.post("/requests.{format}", summary="Open311 create a request (form-encoded, api_key required)", auth=False)
+@routes.post("/requests.{format}", summary="Open311 create a request (form-encoded, api_key required)", auth=False, status=201)
 @open311
 async def open311_post_request(request: web.Request, fmt: str) -> web.Response:
     fields = await _form(request)
