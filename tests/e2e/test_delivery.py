@@ -23,10 +23,13 @@ async def test_post_reaches_exactly_the_targeted_screens(village, tmp_path):
         await c_gate.wait_for(lambda: village_wide["id"] in ids(c_gate))
         await c_market.wait_for(lambda: {village_wide["id"], market_only["id"]} <= ids(c_market))
         await c_other.wait_for(lambda: market_only["id"] in ids(c_other))
-        await asyncio.sleep(0.3)  # time for anything wrongly sent to arrive
-        assert ids(c_gate) == {village_wide["id"]}
-        assert ids(c_market) == {village_wide["id"], market_only["id"]}
-        assert ids(c_other) == {market_only["id"]}
+        # A marker for all three: events arrive in seq order, so anything wrongly sent came before it.
+        marker = await village.post(title="标记", target={"areas": ["/hongqi"]})
+        for client in (c_gate, c_market, c_other):
+            await client.wait_for(lambda c=client: marker["id"] in ids(c))
+        assert ids(c_gate) == {village_wide["id"], marker["id"]}
+        assert ids(c_market) == {village_wide["id"], market_only["id"], marker["id"]}
+        assert ids(c_other) == {market_only["id"], marker["id"]}
 
 
 async def test_offline_screen_gets_what_it_missed(village, tmp_path):

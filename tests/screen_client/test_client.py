@@ -76,8 +76,9 @@ async def test_replay_is_acked_once_at_synced(stub, screens):
     client = screens.make(stub.url)
     screens.start(client)
     await stub.wait_until(lambda: stub.of_type("ack"))
-    await asyncio.sleep(0.1)
-    assert [m["seq"] for m in stub.of_type("ack")] == [3]
+    await stub.publish(announcement("a4"))  # a marker: any second ack for the replay would come before its ack
+    await stub.wait_until(lambda: len(stub.of_type("ack")) >= 2)
+    assert [m["seq"] for m in stub.of_type("ack")] == [3, 4]
 
 
 async def test_repeated_event_is_not_applied_twice(stub, screens):
@@ -364,7 +365,8 @@ async def test_receipts_for_displayed_and_played(stub, screens, kind, displayed)
     await client.wait_for(lambda: client.synced)
     await stub.publish(announcement("a1"))
     await stub.wait_until(lambda: any(r["state"] == "played" for r in stub.of_type("receipt")))
-    await asyncio.sleep(0.05)
+    await stub.publish(announcement("a2"))  # a marker: a1's receipts are all sent before a2's `played`
+    await stub.wait_until(lambda: any(r["announcement_id"] == "a2" and r["state"] == "played" for r in stub.of_type("receipt")))
     states = sorted(r["state"] for r in stub.of_type("receipt") if r["announcement_id"] == "a1")
     assert states == (["displayed", "played"] if displayed else ["played"])
     assert client.store.unplayed() == []
