@@ -2,8 +2,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shlex
+import signal
 import stat
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,9 +40,11 @@ class Played:
 @pytest.fixture
 async def run_player() -> AsyncIterator:
     tasks: list[asyncio.Task] = []
+    players: list[Player] = []
 
     def start(player: Player) -> Played:
         played = Played()
+        players.append(player)
         tasks.append(asyncio.create_task(player.run(played)))
         return played
 
@@ -46,6 +52,8 @@ async def run_player() -> AsyncIterator:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for player in players:
+        await player.aclose()
 
 
 async def until(predicate, timeout: float = 5.0) -> None:
@@ -55,18 +63,22 @@ async def until(predicate, timeout: float = 5.0) -> None:
 
 
 async def test_emergency_preempts_and_the_interrupted_one_plays_again(run_player):
-    """An emergency stops a playing normal announcement; the normal one plays again, whole, after it."""
+    """An emergency stops a playing normal announcement; the normal one plays again, whole, right after
+    it: before a normal announcement that arrived later (it keeps its place, first of its priority)."""
     player = NullPlayer(time_scale=0.1)  # 1 s of audio plays for 0.1 s
     played = run_player(player)
     player.enqueue(payload("normal", duration_s=2.0))
     await until(lambda: player.playing is not None)
+    player.enqueue(payload("later", duration_s=0.1))
     player.enqueue(payload("alarm", priority="emergency", duration_s=0.5))
-    await played.wait(2)
-    assert played.ids == ["alarm", "normal"]
+    assert [a.id for a in player.queued] == ["alarm", "normal", "later"]
+    await played.wait(3)
+    assert played.ids == ["alarm", "normal", "later"]
     assert [(r.announcement_id, r.interrupted) for r in player.records] == [
         ("normal", True),
         ("alarm", False),
         ("normal", False),
+        ("later", False),
     ]
     assert player.records[0].ended_at <= player.records[1].started_at
 
@@ -137,9 +149,14 @@ async def test_without_audio_or_expired_nothing_plays(run_player):
 
 
 @pytest.fixture
-async def media(aiohttp_server):
-    """A media endpoint that wants the screen token; serves the file content named by its path."""
+async def media(aiohttp_server) -> AsyncIterator:
+    """A media endpoint that wants the screen token. `/media/<id>-<revision>.mp3` serves `clips[<id>]`
+    (default: `b"0.01"` for ids with "alarm" in them, else `b"5"`); the first `stalls[<id>]` requests
+    for it get no answer at all (until the test ends), so the client's download times out."""
     requests: list[str] = []
+    clips: dict[str, bytes] = {}
+    stalls: dict[str, int] = {}
+    release = asyncio.Event()
 
     async def serve(request: web.Request) -> web.Response:
         requests.append(request.path)
@@ -148,18 +165,106 @@ async def media(aiohttp_server):
         name = request.match_info["name"]
         if name.startswith("missing"):
             return web.Response(status=404)
-        # the "audio" is the number of seconds the fake player command sleeps
-        return web.Response(body=b"0.01" if "alarm" in name else b"5", content_type="audio/mpeg")
+        clip = name.rsplit("-", 1)[0]
+        if stalls.get(clip, 0) > 0:
+            stalls[clip] -= 1
+            await release.wait()
+            return web.Response(status=503)
+        default = b"0.01" if "alarm" in name else b"5"
+        return web.Response(body=clips.get(clip, default), content_type="audio/mpeg")
 
     app = web.Application()
     app.router.add_get("/media/{name}", serve)
     server = await aiohttp_server(app)
     server.requests = requests
-    return server
+    server.clips = clips
+    server.stalls = stalls
+    yield server
+    release.set()
 
 
-def command_player(media, tmp_path: Path, template: str) -> CommandPlayer:
-    return CommandPlayer(template, server_url=str(media.make_url("/")), token=TOKEN, cache_dir=tmp_path / "audio")
+def command_player(media, tmp_path: Path, template: str, **kw) -> CommandPlayer:
+    return CommandPlayer(template, server_url=str(media.make_url("/")), token=TOKEN, cache_dir=tmp_path / "audio", **kw)
+
+
+# A stand-in for mpg123: the "clip" it is given says its name and how it behaves (`seconds=` it plays,
+# `again=` seconds when it is played a second time, `term=ignore` to survive SIGTERM). It logs
+# `start <name> <pid> alive=<pids of earlier plays still running>`, `end <name> <pid>` when it plays
+# to the end, and `ignored-term <name> <pid>`.
+SPEAKER_SCRIPT = r"""
+import os, signal, sys, time
+from pathlib import Path
+
+words = Path(sys.argv[1]).read_text().split()
+name, log = words[0], Path(sys.argv[2])
+options = dict(word.split("=", 1) for word in words[1:])
+
+def note(event, *extra):
+    with log.open("a") as out:
+        out.write(" ".join([event, name, str(os.getpid()), *extra]) + "\n")
+
+def running(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+if options.get("term") == "ignore":
+    signal.signal(signal.SIGTERM, lambda signum, frame: note("ignored-term"))
+earlier = [line.split() for line in (log.read_text().splitlines() if log.exists() else []) if line.startswith("start ")]
+again = any(start[1] == name for start in earlier)
+seconds = float(options["again"] if again and "again" in options else options.get("seconds", "0"))
+alive = [start[2] for start in earlier if running(int(start[2]))]
+note("start", "alive=" + (",".join(alive) or "-"))
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    time.sleep(0.01)
+note("end")
+"""
+
+
+class Speaker:
+    """Runs SPEAKER_SCRIPT as the player command and reads its log; kills what is left at the end."""
+
+    def __init__(self, directory: Path) -> None:
+        self.script = directory / "speaker.py"
+        self.script.write_text(SPEAKER_SCRIPT)
+        self.log = directory / "speaker.log"
+        quoted = [shlex.quote(str(part)) for part in (sys.executable, self.script, self.log)]
+        self.template = f"{quoted[0]} {quoted[1]} {{file}} {quoted[2]}"
+
+    def events(self) -> list[list[str]]:
+        return [line.split() for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+    def starts(self) -> list[str]:
+        return [e[1] for e in self.events() if e[0] == "start"]
+
+    async def started(self, name: str, timeout: float = 10.0) -> int:
+        """The pid of the first play of `name`, once it has started."""
+        await until(lambda: any(e[:2] == ["start", name] for e in self.events()), timeout)
+        return next(int(e[2]) for e in self.events() if e[:2] == ["start", name])
+
+    def cleanup(self) -> None:
+        for pid in {int(e[2]) for e in self.events()}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def speaker(tmp_path) -> Iterator[Speaker]:
+    speaker = Speaker(tmp_path)
+    yield speaker
+    speaker.cleanup()  # only matters when a test failed: a correct player leaves nothing running
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 async def test_command_player_downloads_with_token_then_runs_the_command(media, tmp_path, run_player):
@@ -177,19 +282,85 @@ async def test_command_player_downloads_with_token_then_runs_the_command(media, 
     await player.aclose()
 
 
-async def test_command_player_kills_the_command_when_an_emergency_preempts(media, tmp_path, run_player):
-    """Preemption terminates the running player command; the interrupted announcement plays again after."""
-    player = command_player(media, tmp_path, "sh -c 'exec sleep \"$(cat \"$0\")\"' {file}")
+async def test_emergency_kills_the_playing_command_then_the_interrupted_one_plays_next(
+    media, tmp_path, run_player, speaker
+):
+    """An emergency arriving while a notice plays: the notice's process is gone within moments (SIGTERM,
+    well inside the 2 s before SIGKILL), nothing else is sounding when the emergency starts, and the
+    interrupted notice plays again right after it, before a normal notice that came later, and a low
+    one that came earlier than that."""
+    media.clips.update({
+        "normal": b"normal seconds=60 again=0.05",
+        "later": b"later seconds=0",
+        "low": b"low seconds=0",
+        "alarm": b"alarm seconds=0.05",
+    })
+    player = command_player(media, tmp_path, speaker.template)
     played = run_player(player)
-    player.enqueue(payload("normal"))  # sleeps 5 s
-    await until(lambda: player.playing is not None)
-    await asyncio.sleep(0.2)  # downloaded and started
-    started = asyncio.get_running_loop().time()
-    player.enqueue(payload("alarm", priority="emergency"))  # sleeps 0.01 s
-    await played.wait(1, timeout=3.0)
-    assert played.ids == ["alarm"]
-    assert asyncio.get_running_loop().time() - started < 2.5
-    await until(lambda: player.playing is not None and player.playing.id == "normal")
+    player.enqueue(payload("normal"))
+    first = await speaker.started("normal")
+    player.enqueue(payload("low", priority="low"))
+    player.enqueue(payload("later"))
+    player.enqueue(payload("alarm", priority="emergency"))
+    await until(lambda: gone(first), timeout=1.5)
+    await played.wait(4, timeout=10)
+    assert played.ids == ["alarm", "normal", "later", "low"]
+    assert speaker.starts() == ["normal", "alarm", "normal", "later", "low"]
+    events = speaker.events()
+    assert ["end", "normal", str(first)] not in events  # the first play was cut off, not played out
+    alarm = next(e for e in events if e[:2] == ["start", "alarm"])
+    assert alarm[3] == "alive=-"  # the old process was gone before the emergency started: never two at once
+    assert all(e[3] == "alive=-" for e in events if e[0] == "start")
+    await player.aclose()
+
+
+async def test_a_command_that_ignores_sigterm_is_killed_after_the_grace_period(media, tmp_path, run_player, speaker):
+    """A player command that survives SIGTERM is SIGKILLed after the grace period; the emergency waits
+    for it to be gone, then plays, and the interrupted one plays again after."""
+    media.clips.update({"stubborn": b"stubborn seconds=60 again=0 term=ignore", "alarm": b"alarm seconds=0"})
+    player = command_player(media, tmp_path, speaker.template)
+    played = run_player(player)
+    player.enqueue(payload("stubborn"))
+    pid = await speaker.started("stubborn")
+    player.enqueue(payload("alarm", priority="emergency"))
+    await until(lambda: ["ignored-term", "stubborn", str(pid)] in speaker.events())
+    assert not gone(pid)  # SIGTERM alone did not stop it
+    await until(lambda: gone(pid), timeout=10)
+    await played.wait(2, timeout=10)
+    assert played.ids == ["alarm", "stubborn"]
+    assert speaker.starts() == ["stubborn", "alarm", "stubborn"]
+    alarm = next(e for e in speaker.events() if e[:2] == ["start", "alarm"])
+    assert alarm[3] == "alive=-"  # the emergency did not sound over the stubborn one
+    await player.aclose()
+
+
+async def test_download_that_fails_once_is_retried_and_plays(media, tmp_path, run_player, speaker):
+    """A download that times out (the server never answers) is tried again after a second; the clip then plays."""
+    media.clips["flaky"] = b"flaky seconds=0"
+    media.stalls["flaky"] = 1
+    player = command_player(media, tmp_path, speaker.template, download_timeout=0.5)
+    played = run_player(player)
+    player.enqueue(payload("flaky"))
+    await played.wait(1, timeout=10)
+    assert played.ids == ["flaky"]
+    assert media.requests == ["/media/flaky-1.mp3", "/media/flaky-1.mp3"]
+    assert speaker.starts() == ["flaky"]
+    await player.aclose()
+
+
+async def test_download_gives_up_after_its_attempts(media, tmp_path, run_player, speaker, caplog):
+    """A download that keeps failing is tried `download_attempts` times, then skipped without a receipt."""
+    media.clips.update({"dead": b"dead seconds=0", "next": b"next seconds=0"})
+    media.stalls["dead"] = 99
+    player = command_player(media, tmp_path, speaker.template, download_timeout=0.3, download_attempts=2)
+    played = run_player(player)
+    player.enqueue(payload("dead"))
+    player.enqueue(payload("next"))
+    await played.wait(1, timeout=10)
+    assert played.ids == ["next"]
+    assert media.requests == ["/media/dead-1.mp3", "/media/dead-1.mp3", "/media/next-1.mp3"]
+    assert speaker.starts() == ["next"]
+    assert "dead-1.mp3 failed" in caplog.text
     await player.aclose()
 
 
