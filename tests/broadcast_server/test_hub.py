@@ -1,13 +1,69 @@
 """The WebSocket contract of PROTOCOL.md section 3, spoken frame by frame over a real socket."""
 
 import asyncio
+import time
+import uuid
 
 import aiohttp
 import pytest
 
 from broadcast_server.keys import HUB, RECORDER
-from broadcast_server.ratelimit import RateLimiter
-from tests.wsframes import connect, event_keys, until
+from tests.broadcast_server.hubwire import RawScreen
+from tests.wsframes import collect, connect, event_keys, until
+
+
+EVENT_TYPES = ("announcement", "retract", "request_update")
+GATE, XINCUN = "/hongqi/liujingtun", "/hongqi/xincun"
+
+
+@pytest.fixture
+def setting_overrides() -> dict:
+    """Settings a test changes on top of the suite's own; a test about a setting parametrizes this."""
+    return {}
+
+
+@pytest.fixture
+def settings(settings, setting_overrides):
+    """The suite's settings, with this test's overrides (validated as a settings file would be)."""
+    if not setting_overrides:
+        return settings
+    return type(settings)(**{**settings.model_dump(exclude_unset=True), **setting_overrides})
+
+
+def event_key(frame: dict) -> tuple[str, str, int]:
+    """(type, announcement id or ticket, seq) of one event frame."""
+    kind = frame["type"]
+    ident = {"announcement": lambda f: f["announcement"]["id"], "retract": lambda f: f["announcement_id"],
+             "request_update": lambda f: f["ticket"]}[kind](frame)
+    return kind, ident, frame["seq"]
+
+
+async def live_events(ws, count: int) -> list[dict]:
+    """The next `count` event frames of a live connection (waits with a deadline)."""
+    frames = await collect(ws, lambda got: sum(f["type"] in EVENT_TYPES for f in got) >= count)
+    return [f for f in frames if f["type"] in EVENT_TYPES]
+
+
+async def eventually(probe, done, timeout: float = 5.0):
+    """Poll `probe()` until `done(result)` holds and return that result; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if done(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting; last saw {result}")
+        await asyncio.sleep(0.05)
+
+
+async def screen_row(village, screen_id: str) -> dict:
+    _, screens = await village.call("GET", "/screens", expect=200)
+    return next(s for s in screens if s["id"] == screen_id)
+
+
+async def deliveries(village, announcement_id: str) -> dict:
+    _, detail = await village.call("GET", f"/announcements/{announcement_id}", expect=200)
+    return detail["deliveries"]
 
 
 async def test_hello_welcome_reset_replay_then_live(village):
@@ -45,16 +101,118 @@ async def test_resume_replays_only_what_was_missed(village):
     await ws.close()
 
 
+# ------------------------------------------------------------ resuming by seq, in memory and from the table
+
+
+async def resume(village, token: str, last_seq: int | None) -> tuple[dict, list[dict], dict]:
+    """Say hello with `last_seq`: (welcome, the replayed frames, synced); nothing else may come between."""
+    ws = await connect(village, token, last_seq=last_seq)
+    try:
+        frames = await until(ws, "synced")
+    finally:
+        await ws.close()
+    welcome, replay, synced = frames[0], frames[1:-1], frames[-1]
+    assert welcome["type"] == "welcome" and all(f["type"] in EVENT_TYPES for f in replay), frames
+    assert synced["head_seq"] == welcome["head_seq"], frames
+    return welcome, replay, synced
+
+
+async def staff_patch(village, ticket: str, **changes) -> None:
+    await village.call("PATCH", f"/requests/{ticket}", json=changes, expect=200)
+
+
+async def history(village) -> dict:
+    """Two screens (gate, xincun) watch live while announcements, revisions, retracts and request updates go by.
+
+    Before the history each screen holds one announcement (`before`), a request of its own, and `last_seq`.
+    The last four events are all for the gate screen, one of each kind, so that with a replay window of
+    three events, each resume around the window's edge misses a different, visible part.
+    """
+    gate = await village.screen("gate", GATE)
+    xincun = await village.screen("school", XINCUN)
+    before = await village.post(target={"areas": ["/hongqi"]})
+    tickets = {}
+    for screen in (gate, xincun):
+        _, reply = await village.call(
+            "POST", "/replies", token=screen["token"], expect=201,
+            json={"client_msg_id": uuid.uuid4().hex, "category": "suggestion", "text": "村口的路灯坏了。"},
+        )
+        tickets[screen["id"]] = reply["ticket"]
+    watching, heads = {}, set()
+    for screen in (gate, xincun):
+        ws = await connect(village, screen["token"])
+        heads.add((await until(ws, "synced"))[-1]["head_seq"])
+        watching[screen["id"]] = ws
+    (last_seq,) = heads  # the same for both: no event between the two hellos
+
+    a = await village.post(target={"areas": ["/hongqi"]})  # both
+    b = await village.post(target={"areas": [XINCUN]})  # xincun only
+    await staff_patch(village, tickets[xincun["id"]], assignee="王网格员")  # xincun's request_update
+    await village.call("PATCH", f"/announcements/{a['id']}", json={"body": "改到下午三点。"}, expect=200)  # both, revision 2
+    await village.call("POST", f"/announcements/{b['id']}/cancel", expect=200)  # xincun only
+    await village.call("POST", f"/announcements/{before['id']}/cancel", expect=200)  # both: a retract of an older one
+    # the last four, all for the gate
+    await staff_patch(village, tickets[gate["id"]], assignee="李网格员")  # the gate's request_update
+    c = await village.post(target={"areas": [GATE]})
+    await village.call("PATCH", f"/announcements/{c['id']}", json={"title": "更正：村民大会通知"}, expect=200)
+    await village.call("POST", f"/announcements/{a['id']}/cancel", expect=200)  # both
+
+    expected = {
+        gate["id"]: [
+            ("announcement", a["id"]), ("announcement", a["id"]), ("retract", before["id"]),
+            ("request_update", tickets[gate["id"]]), ("announcement", c["id"]), ("announcement", c["id"]),
+            ("retract", a["id"]),
+        ],
+        xincun["id"]: [
+            ("announcement", a["id"]), ("announcement", b["id"]), ("request_update", tickets[xincun["id"]]),
+            ("announcement", a["id"]), ("retract", b["id"]), ("retract", before["id"]), ("retract", a["id"]),
+        ],
+    }
+    live = {}
+    for screen in (gate, xincun):
+        ws = watching[screen["id"]]
+        live[screen["id"]] = await live_events(ws, len(expected[screen["id"]]))
+        await ws.close()
+        assert [event_key(f)[:2] for f in live[screen["id"]]] == expected[screen["id"]], live[screen["id"]]
+    assert [f["announcement"]["revision"] for f in live[gate["id"]] if f["type"] == "announcement"] == [1, 2, 1, 2]
+    return {"gate": gate, "xincun": xincun, "last_seq": last_seq, "live": live}
+
+
+@pytest.mark.parametrize("setting_overrides", [{"replay_memory_events": 3}], ids=["window-3"])
 async def test_replay_from_database_when_memory_does_not_reach(village):
-    """A screen further behind than the in-memory window is replayed from the event table."""
-    village.app[HUB]._recent.clear()  # as after a restart with a small replay window
-    screen = await village.screen("gate", "/hongqi/liujingtun")
-    posted = [await village.post(title=f"n{i}") for i in range(3)]
-    village.app[HUB]._recent.clear()
-    ws = await connect(village, screen["token"], last_seq=0)
-    frames = await until(ws, "synced")
-    assert [f["announcement"]["id"] for f in frames if f["type"] == "announcement"] == [p["id"] for p in posted]
-    await ws.close()
+    """A screen further behind than the in-memory window gets exactly what it missed from the event table.
+
+    Revisions, retracts (also of an announcement from before its last_seq) and its own request updates,
+    in seq order, nothing for other screens, and no reset: it keeps what it holds.
+    """
+    seen = await history(village)
+    head = seen["live"][seen["gate"]["id"]][-1]["seq"]
+    assert seen["last_seq"] < head - 3 - 3  # well before the three events the hub keeps in memory
+    for screen in (seen["gate"], seen["xincun"]):
+        _, replay, synced = await resume(village, screen["token"], seen["last_seq"])
+        live = seen["live"][screen["id"]]
+        assert synced["reset"] is False and synced["head_seq"] == head, synced
+        assert [event_key(f) for f in replay] == [event_key(f) for f in live]
+        assert replay == live  # the very frames sent live: revisions, reasons, statuses
+
+
+@pytest.mark.parametrize("setting_overrides", [{"replay_memory_events": 3}], ids=["window-3"])
+async def test_resume_at_the_edge_of_the_replay_window(village):
+    """Resuming one before, exactly at and one after the oldest last_seq the memory serves: each gets what it missed.
+
+    The hub keeps the last three events; a last_seq of `head - 3` needs only those, `head - 4` needs one
+    more from the table. All four newest events are for this screen, so a window shifted by one shows.
+    """
+    seen = await history(village)
+    gate = seen["gate"]
+    live = seen["live"][gate["id"]]
+    head = live[-1]["seq"]
+    assert [f["seq"] for f in live[-4:]] == [head - 3, head - 2, head - 1, head]  # the four newest events
+    edge = head - 3  # the oldest last_seq whose missed events are all in memory
+    for last_seq, missed in ((edge - 1, 4), (edge, 3), (edge + 1, 2)):
+        _, replay, synced = await resume(village, gate["token"], last_seq)
+        assert synced["reset"] is False and synced["head_seq"] == head, (last_seq, synced)
+        assert [event_key(f) for f in replay] == [event_key(f) for f in live[-missed:]], last_seq
 
 
 @pytest.mark.parametrize(
@@ -140,13 +298,11 @@ async def test_ack_and_receipts_fill_the_figures(village):
     await ws.send_json({"type": "ack", "seq": event["seq"]})
     await ws.send_json({"type": "receipt", "announcement_id": a["id"], "state": "displayed"})
     await ws.send_json({"type": "receipt", "announcement_id": "unknown", "state": "played"})
-    await asyncio.sleep(0.3)
-    await village.app[RECORDER].flush()
-    _, detail = await village.call("GET", f"/announcements/{a['id']}", expect=200)
-    assert detail["deliveries"] == {"targeted": 1, "received": 1, "displayed": 1, "played": 0}
-    _, screens = await village.call("GET", "/screens", expect=200)
-    assert screens[0]["online"] is True and screens[0]["cursor"] == event["seq"] and screens[0]["behind"] == 0
-    assert screens[0]["client"] == {"name": "t", "version": "0"}
+    assert (await until(ws, "error"))[-1]["ref"] == "unknown"  # frames are handled in order: all three were
+    expected = {"targeted": 1, "received": 1, "displayed": 1, "played": 0}
+    assert await eventually(lambda: deliveries(village, a["id"]), lambda d: d == expected) == expected
+    row = await eventually(lambda: screen_row(village, screen["id"]), lambda r: r["cursor"] == event["seq"])
+    assert row["online"] is True and row["behind"] == 0 and row["client"] == {"name": "t", "version": "0"}
     await ws.close()
 
 
@@ -194,9 +350,9 @@ async def test_receipts_count_only_for_what_the_screen_was_sent(village):
     await ws.close()
 
 
+@pytest.mark.parametrize("setting_overrides", [{"receipt_rate_per_minute": 5}], ids=["5-a-minute"])
 async def test_receipts_are_bounded_per_screen(village):
     """Past the screen's receipt rate, receipts are refused with when to retry, also after reconnecting."""
-    village.app[HUB].receipt_limiter = RateLimiter(5, what="receipts")
     screen = await village.screen("gate", "/hongqi/liujingtun")
     posted = await village.post()
     ws = await connect(village, screen["token"])
@@ -213,28 +369,51 @@ async def test_receipts_are_bounded_per_screen(village):
     await ws.close()
 
 
+@pytest.mark.parametrize("setting_overrides", [{"send_buffer_bytes": 16 * 1024}], ids=["buffer-16k"])
 async def test_slow_screen_is_disconnected_not_waited_for(village):
-    """A screen whose outbox overflows is closed with 1013 while others keep receiving."""
-    village.app[HUB]._settings.send_buffer_bytes = 1024  # about two announcements
-    slow = await village.screen("slow", "/hongqi/liujingtun")
-    fast = await village.screen("fast", "/hongqi/liujingtun")
-    slow_ws = await connect(village, slow["token"])
-    await until(slow_ws, "synced")
-    fast_ws = await connect(village, fast["token"])
-    await until(fast_ws, "synced")
-    conn = village.app[HUB].connections[slow["id"]]
-    conn.streaming = False  # the slow screen's socket stops draining
-    for i in range(10):
-        await village.post(title=f"burst {i}")
-    got = 0
-    while got < 10:
-        got += sum(1 for f in await until(fast_ws, "announcement") if f["type"] == "announcement")
-    assert slow["id"] not in village.app[HUB].connections
-    msg = await slow_ws.receive(timeout=5)
-    while msg.type == aiohttp.WSMsgType.TEXT:
-        msg = await slow_ws.receive(timeout=5)
-    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1013
-    await fast_ws.close()
+    """A screen that stops reading is closed with 1013 once the server holds more than send_buffer_bytes for it.
+
+    A normal screen meanwhile gets every announcement; the slow one, back with its last acked seq, is
+    replayed exactly what it missed (no reset).
+    """
+    slow_screen = await village.screen("slow", GATE)
+    fast_screen = await village.screen("fast", GATE)
+    fast = await connect(village, fast_screen["token"])
+    await until(fast, "synced")
+    slow = await RawScreen.open(village.url)
+    try:
+        await slow.hello(slow_screen["token"])
+        await slow.until("synced")
+        first = await village.post(target={"areas": [GATE]})
+        got = (await slow.until("announcement"))[-1]
+        assert got["announcement"]["id"] == first["id"]
+        await slow.send_json({"type": "ack", "seq": got["seq"]})
+        assert event_keys(await until(fast, "announcement")) == [("announcement", first["id"])]
+
+        # From here on the slow screen reads nothing (it only sends a pong now and then, so that the
+        # server's heartbeat does not end it first). Each announcement is about 15 KB; the kernel takes
+        # about 100 KB of them (see hubwire), then the server's own buffer passes 16 KB.
+        body = "村委会通知：" + "明天上午九点在村委会召开村民大会，请各户派代表参加。" * 190
+        burst = []
+        while (await screen_row(village, slow_screen["id"]))["online"]:
+            assert len(burst) < 60, "the screen that stopped reading was never disconnected"
+            await slow.keep_alive()
+            posted = await village.post(title=f"burst {len(burst)}", body=body, target={"areas": [GATE]})
+            burst.append(posted["id"])
+            assert event_keys(await until(fast, "announcement")) == [("announcement", posted["id"])]
+        after = await village.post(title="after", target={"areas": [GATE]})
+        assert event_keys(await until(fast, "announcement")) == [("announcement", after["id"])]
+        assert (await screen_row(village, fast_screen["id"]))["online"]
+
+        frames, code = await slow.until_closed()
+        assert code == 1013
+        assert event_keys(frames) == [("announcement", i) for i in burst[: len(frames)]]  # what got out, in order
+    finally:
+        slow.close()
+    _, replay, synced = await resume(village, slow_screen["token"], got["seq"])
+    assert synced["reset"] is False
+    assert event_keys(replay) == [("announcement", i) for i in [*burst, after["id"]]]
+    await fast.close()
 
 
 async def test_dead_connection_is_dropped_by_heartbeat(village):
@@ -252,18 +431,53 @@ async def test_dead_connection_is_dropped_by_heartbeat(village):
     assert not village.app[HUB].is_online(screen["id"])
 
 
-async def test_a_caught_up_screen_is_not_behind(village):
-    """After acking all it was sent, a screen shows 0 behind even when later events were for other screens."""
-    gate = await village.screen("gate", "/hongqi/liujingtun")
+async def test_acks_move_the_cursor_forward_only(village):
+    """A cumulative ack counts what it covers as received, once, and moves the cursor; repeated or older acks change nothing.
+
+    Having acked all it was sent, the screen is at the head (0 behind) even when later events were for
+    other screens. Each "nothing changed" is read once a receipt sent behind those acks has been counted,
+    so older and repeated acks go in separate batches of the delivery recorder, each checked on its own.
+    """
+    gate = await village.screen("gate", GATE)
+    other = await village.screen("school", XINCUN)
     ws = await connect(village, gate["token"])
     await until(ws, "synced")
-    await village.post(target={"areas": ["/hongqi/liujingtun"]})
-    event = (await until(ws, "announcement"))[-1]
-    await village.post(target={"areas": ["/hongqi/xincun"]})  # a later event, not for this screen
-    await asyncio.sleep(0.2)
-    await ws.send_json({"type": "ack", "seq": event["seq"]})
-    await asyncio.sleep(0.3)
-    await village.app[RECORDER].flush()
-    _, screens = await village.call("GET", "/screens", expect=200)
-    assert screens[0]["behind"] == 0 and screens[0]["cursor"] > event["seq"]
+    watcher = await connect(village, other["token"])
+    await until(watcher, "synced")
+    posted = [await village.post(title=t, target={"areas": [GATE]}) for t in ("m", "n", "a", "b")]
+    m, n, a, b = posted
+    seq_m, seq_n, seq_a, seq_b = [f["seq"] for f in await live_events(ws, 4)]
+    markers = iter([(m, "displayed"), (m, "played"), (n, "displayed"), (n, "played")])
+
+    async def received() -> list[int]:
+        return [(await deliveries(village, x["id"]))["received"] for x in posted]
+
+    async def acks_then_look(*seqs: int) -> dict:
+        """Send these acks, then a receipt; once the receipt counts, the acks were handled and recorded."""
+        for seq in seqs:
+            await ws.send_json({"type": "ack", "seq": seq})
+        marker, state = next(markers)
+        await ws.send_json({"type": "receipt", "announcement_id": marker["id"], "state": state})
+        await eventually(lambda: deliveries(village, marker["id"]), lambda d: d[state] == 1)
+        return await screen_row(village, gate["id"])
+
+    await ws.send_json({"type": "ack", "seq": seq_a})  # m, n and a
+    row = await eventually(lambda: screen_row(village, gate["id"]), lambda r: r["cursor"] == seq_a)
+    assert row["behind"] == 1 and await received() == [1, 1, 1, 0]
+    row = await acks_then_look(seq_n, seq_m)  # older
+    assert (row["cursor"], row["behind"]) == (seq_a, 1) and await received() == [1, 1, 1, 0]
+    row = await acks_then_look(seq_a)  # repeated
+    assert (row["cursor"], row["behind"]) == (seq_a, 1) and await received() == [1, 1, 1, 0]
+
+    await village.post(target={"areas": [XINCUN]})  # a later event, not for the gate
+    seq_x = (await live_events(watcher, 1))[0]["seq"]  # the hub has it: its head moved
+    await ws.send_json({"type": "ack", "seq": seq_b})  # everything the gate was sent
+    row = await eventually(lambda: screen_row(village, gate["id"]), lambda r: r["cursor"] == seq_x)
+    assert row["behind"] == 0 and await received() == [1, 1, 1, 1]
+    row = await acks_then_look(seq_a, seq_m)  # older
+    assert (row["cursor"], row["behind"]) == (seq_x, 0) and await received() == [1, 1, 1, 1]
+    row = await acks_then_look(seq_b)  # repeated
+    assert (row["cursor"], row["behind"]) == (seq_x, 0) and await received() == [1, 1, 1, 1]
+    assert await deliveries(village, a["id"]) == {"targeted": 1, "received": 1, "displayed": 0, "played": 0}
     await ws.close()
+    await watcher.close()
