@@ -51,7 +51,9 @@ class DeliveryRecorder:
             self._marks[:0] = marks  # keep them for the next attempt
             for screen_id, seq in cursors.items():
                 self.cursor(screen_id, seq)
-            self._seen = {**seen, **self._seen}
+            for screen_id, client in seen.items():
+                if self._seen.get(screen_id) is None:  # a client named meanwhile is newer; a plain seen() names none
+                    self._seen[screen_id] = client
             raise
 
     async def _flush_pass(self) -> float:
