@@ -24,6 +24,7 @@ from announcements.registry import create_token
 from announcements.timeutil import utcnow
 from broadcast_server.app import create_app
 from broadcast_server.settings import Settings, load_settings
+from tests.outage import DatabaseOutage
 
 POSTGRES_URL = os.environ.get("VB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("VB_TEST_REQUIRE_POSTGRES") == "1"
@@ -149,3 +150,11 @@ async def village(settings, clock, aiohttp_server) -> AsyncIterator[Village]:
     server = await aiohttp_server(create_app(settings, clock=clock))
     async with ClientSession() as http:
         yield Village(server=server, http=http, admin=admin)
+
+
+@pytest.fixture
+async def outage(database_settings):
+    """The test's database, made unreachable and reachable again at the test's word (tests/outage.py)."""
+    cut = DatabaseOutage(database_settings)
+    yield cut
+    await cut.close()

@@ -4,13 +4,26 @@ import math
 import statistics
 from datetime import datetime, timedelta, timezone
 
+import pytest
+import sqlalchemy as sa
+
 from announcements.models import Role
-from announcements.request_models import Rating, RequestCategory, RequestStatus, RequestUpdate
+from announcements.request_models import (
+    HistoryAction,
+    Rating,
+    RequestCategory,
+    RequestHistory,
+    RequestStatus,
+    RequestUpdate,
+    ServiceRequest,
+)
 from announcements.requests import NewRequest, record_feedback, store_requests, sweep_no_follow_up, update_request
-from announcements.stats import Facts, Step, figures
 from announcements.timeutil import utcnow
 from announcements.tokens import Principal
-from broadcast_server.keys import DATABASE
+from broadcast_server.keys import DATABASE, REPLIES
+from broadcast_server.ratelimit import RateLimiter
+from tests.e2e.screens import SettableClock
+from tests.requests.conftest import http_reply, patch
 
 LIUJINGTUN = "/hongqi/liujingtun"
 XINCUN = "/hongqi/xincun"
@@ -18,22 +31,118 @@ H = timedelta(hours=1)
 MIN = timedelta(minutes=1)
 
 
-def test_the_districts_own_figures():
-    """1,640 matters taken in, 1,614 resolved: a resolution rate of 98.4%, as the district reports it."""
+class ServerClock(SettableClock):
+    """The server's clock in these tests: the real time until a test sets `at`."""
+
+    def __init__(self):
+        super().__init__(None)
+
+    def __call__(self):
+        return self.at or utcnow()
+
+
+@pytest.fixture
+def clock():
+    return ServerClock()
+
+
+async def test_the_districts_own_figures_from_stored_requests(village, clock):
+    """1,640 matters taken in, 1,614 resolved: GET /api/v1/stats reports a resolution rate of 98.4%, as
+    the district does, from requests and history rows in the database (stored in bulk: the requests
+    through `store_requests`, the staff's steps as the history rows `update_request` writes)."""
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    facts = [Facts(f"T{i}", "complaint", "/hongqi", t0, t0 + 24 * H, t0 + 168 * H) for i in range(1640)]
-    steps = [Step(f.ticket, t0, "villager", "received", "received", None) for f in facts]
-    for i, fact in enumerate(facts):
-        steps.append(Step(fact.ticket, t0 + H, "committee", "update", "assigned", None))
-        steps.append(Step(fact.ticket, t0 + 2 * H, "worker", "update", "in_progress", None))
-        if i < 1614:
-            steps.append(Step(fact.ticket, t0 + 48 * H, "worker", "update", "resolved", None))
-    result = figures(facts, steps, now=t0 + 30 * 24 * H)
-    assert result.totals.all == 1640 and result.totals.by_status["resolved"] == 1614
-    assert (result.resolution_rate.numerator, result.resolution_rate.denominator) == (1614, 1640)
-    assert result.resolution_rate.rate == 0.9841 and f"{result.resolution_rate.rate:.1%}" == "98.4%"
-    assert result.response_rate.rate == 1.0 and result.time_to_first_response.median_s == 3600
-    assert result.overdue == 26 and result.satisfaction_rate.rate is None
+    items = [NewRequest(area="/hongqi", category=RequestCategory.COMPLAINT, text=f"第{i}件") for i in range(1640)]
+    async with village.app[DATABASE].write() as session:
+        taken = await store_requests(session=session, items=items, now=t0)
+        tickets = [t.ticket for t in taken]
+        steps = []
+        for i, ticket in enumerate(tickets):
+            steps.append(_step(ticket, t0 + H, "李主任", "committee", RequestStatus.RECEIVED, RequestStatus.ASSIGNED, assignee="王网格员"))
+            steps.append(_step(ticket, t0 + 2 * H, "王网格员", "worker", RequestStatus.ASSIGNED, RequestStatus.IN_PROGRESS))
+            if i < 1614:
+                steps.append(_step(ticket, t0 + 48 * H, "王网格员", "worker", RequestStatus.IN_PROGRESS, RequestStatus.RESOLVED, response="已处理"))
+        connection = await session.connection()
+        await connection.execute(sa.insert(RequestHistory.__table__), steps)
+        requests = ServiceRequest.__table__
+        await connection.execute(
+            sa.update(requests).values(status=RequestStatus.IN_PROGRESS.value, first_response_at=t0 + H, assignee="王网格员")
+        )
+        await connection.execute(
+            sa.update(requests)
+            .where(requests.c.ticket.in_(tickets[:1614]))
+            .values(status=RequestStatus.RESOLVED.value, resolved_at=t0 + 48 * H)
+        )
+    clock.at = t0 + 30 * 24 * H
+    _, stats = await village.call("GET", "/stats", expect=200)
+    assert stats["totals"]["all"] == 1640
+    assert stats["totals"]["by_status"] == {
+        "received": 0, "assigned": 0, "in_progress": 26, "resolved": 1614, "closed": 0, "rejected": 0
+    }
+    assert stats["resolution_rate"] == {"numerator": 1614, "denominator": 1640, "rate": 0.9841}
+    assert f"{stats['resolution_rate']['rate']:.1%}" == "98.4%"
+    assert stats["response_rate"] == {"numerator": 1640, "denominator": 1640, "rate": 1.0}
+    assert stats["time_to_first_response"] == {"count": 1640, "median_s": 3600, "p90_s": 3600}
+    assert stats["time_to_resolution"] == {"count": 1614, "median_s": 48 * 3600, "p90_s": 48 * 3600}
+    assert stats["overdue"] == 26 and stats["satisfaction_rate"]["rate"] is None
+
+
+def _step(ticket, at, actor, role, from_status, to_status, *, assignee=None, response=None) -> dict:
+    """A history row as `update_request` writes it for a staff change."""
+    return {
+        "ticket": ticket, "at": at, "actor": actor, "actor_role": role, "action": HistoryAction.UPDATE.value,
+        "from_status": from_status.value, "to_status": to_status.value, "assignee": assignee, "response": response,
+        "rating": None, "note": None,
+    }
+
+
+async def test_response_rate_from_stored_history_counts_the_overdue_unanswered_and_not_the_not_yet_due(village, clock):
+    """Replies taken in through POST /api/v1/replies and answered through PATCH, each at a time set on the
+    server's clock. At 05:00 the response rate is 4/10:
+
+    - help (first response due in 2 h), taken in at 00:00: three answered at 01:00 (in time), two at
+      03:00 (late), four never answered (overdue: in the denominator, not the numerator);
+    - help taken in at 03:00, unanswered, due at exactly 05:00: not yet past its deadline, not counted;
+    - complaints (due in 24 h): one taken in at 00:00 and answered at 04:00 (in time, counted though
+      not yet due), three taken in at 01:00 and unanswered (not yet due, not counted).
+
+    At 26:00 the four unanswered ones taken in later are past their deadlines too: 4/14."""
+    village.app[REPLIES].limiter = RateLimiter(0, what="replies")
+    gate = await village.screen("gate", LIUJINGTUN)
+    t0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+
+    async def taken_in(category: str, at: datetime) -> str:
+        clock.at = at
+        return (await http_reply(village, gate["token"], category=category))["ticket"]
+
+    async def answered(tickets, at: datetime) -> None:
+        clock.at = at
+        for ticket in tickets:
+            await patch(village, ticket, assignee="王网格员")
+
+    in_time = [await taken_in("help", t0) for _ in range(3)]
+    late = [await taken_in("help", t0) for _ in range(2)]
+    unanswered = [await taken_in("help", t0) for _ in range(4)]
+    early = await taken_in("complaint", t0)
+    due_at_five = await taken_in("help", t0 + 3 * H)
+    not_yet_due = [await taken_in("complaint", t0 + H) for _ in range(3)]
+    await answered(in_time, t0 + H)
+    await answered(late, t0 + 3 * H)
+    await answered([early], t0 + 4 * H)
+
+    clock.at = t0 + 5 * H
+    _, stats = await village.call("GET", "/stats", expect=200)
+    assert stats["totals"]["all"] == 14
+    assert stats["response_rate"] == {"numerator": 4, "denominator": 10, "rate": 0.4}
+    assert stats["overdue"] == 4
+    assert stats["time_to_first_response"] == {"count": 6, "median_s": 7200, "p90_s": 14400}
+    _, overdue = await village.call("GET", "/requests", params={"overdue": "true", "limit": 200}, expect=200)
+    assert sorted(r["ticket"] for r in overdue["items"]) == sorted(unanswered)
+
+    clock.at = t0 + 26 * H
+    _, later = await village.call("GET", "/stats", expect=200)
+    assert later["response_rate"] == {"numerator": 4, "denominator": 14, "rate": 0.2857}
+    _, overdue = await village.call("GET", "/requests", params={"overdue": "true", "limit": 200}, expect=200)
+    assert {due_at_five, *not_yet_due} <= {r["ticket"] for r in overdue["items"]}
 
 
 async def _village_year(village, now):
