@@ -1,10 +1,37 @@
-"""A browser page under watch: what a test must never see (CSP violations, page errors, dialogs)."""
+"""A browser page under watch: what a test must never see (CSP violations, page errors, dialogs),
+and the WebSocket frames it exchanges."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+# "Shown within a second" rests on the server pushing a new event to the hub right after its commit.
+# The tests that check it set the hub's poll (event_poll_s, shipped 1 s) to POLL_S, so an event left
+# for the poll arrives half a minute late, and allow PUSHED_WITHIN_S from the post to the display:
+# far below the poll, with room for a loaded 2-core machine (a hard one-second limit there is flaky).
+POLL_S = 30.0
+PUSHED_WITHIN_S = 5.0
+
+
+async def visible_within(locator, started: float, bound_s: float) -> float:
+    """Wait until `locator` is visible; fail unless that is within `bound_s` of `started` (time.monotonic())."""
+    remaining = started + bound_s - time.monotonic()
+    try:
+        await locator.wait_for(state="visible", timeout=max(1.0, remaining * 1000))  # a timeout of 0 means none
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"not shown within {bound_s} s of the post (was it left for the hub's poll?)") from None
+    elapsed = time.monotonic() - started
+    assert elapsed < bound_s, f"shown {elapsed:.2f} s after the post, allowed {bound_s} s"
+    return elapsed
+
 
 class WatchedPage:
-    """One page in its own browser context, collecting CSP violations, page errors, dialogs and request URLs.
+    """One page in its own browser context, collecting CSP violations, page errors, dialogs, request URLs
+    and (in `frames`) the WebSocket frames it sends and receives.
 
     `IGNORED_ERRORS` names console errors that are expected for the page (a kiosk's refused
     reconnects while its server is down, say).
@@ -14,14 +41,28 @@ class WatchedPage:
 
     def __init__(self, context, page):
         self.context = context
-        self.page = page
         self.problems: list[str] = []
         self.dialogs: list[str] = []
         self.urls: list[str] = []
+        self.frames = SocketFrames()
+        self._watch(page)
+
+    def _watch(self, page) -> None:
+        self.page = page
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
         page.on("dialog", self._dialog)
         page.on("request", lambda request: self.urls.append(request.url))
+        self.frames.watch(page)
+
+    async def close_page(self) -> None:
+        """Close the page (as a browser that is switched off); the context, with its storage, stays."""
+        await self.page.close()
+
+    async def open_page(self, url: str) -> None:
+        """A new page in the same context (same storage), watched like the first, at `url`."""
+        self._watch(await self.context.new_page())
+        await self.page.goto(url)
 
     def _console(self, message) -> None:
         text = message.text
@@ -36,3 +77,74 @@ class WatchedPage:
 
     def by(self, testid: str):
         return self.page.get_by_test_id(testid)
+
+
+class Socket:
+    """One WebSocket a page opened: the JSON frames it sent and received, in order."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.sent: list[dict] = []
+        self.received: list[dict] = []
+
+    def received_of(self, *types: str) -> list[dict]:
+        return [frame for frame in self.received if frame.get("type") in types]
+
+    def announcement_ids(self) -> list[str]:
+        """The ids of the announcement frames received, in order (a replay, then live ones)."""
+        return [frame["announcement"]["id"] for frame in self.received_of("announcement")]
+
+    def replay(self) -> list[dict]:
+        """The frames between welcome and synced: what the server replayed after the hello."""
+        types = [frame.get("type") for frame in self.received]
+        if "welcome" not in types or "synced" not in types:
+            return []
+        return self.received[types.index("welcome") + 1 : types.index("synced")]
+
+    def synced(self) -> dict | None:
+        found = self.received_of("synced")
+        return found[0] if found else None
+
+
+class SocketFrames:
+    """Every WebSocket a page opens, in order, with its frames (Playwright's websocket events).
+
+    Watch a page before it connects: `frames.watch(page)`, then navigate.
+    """
+
+    def __init__(self):
+        self.sockets: list[Socket] = []
+
+    def watch(self, page) -> None:
+        page.on("websocket", self._opened)
+
+    def _opened(self, ws) -> None:
+        socket = Socket(ws.url)
+        self.sockets.append(socket)
+        ws.on("framesent", lambda payload: socket.sent.append(_decode(payload)))
+        ws.on("framereceived", lambda payload: socket.received.append(_decode(payload)))
+
+    async def wait_for(self, check, timeout: float = 15.0, what: str = "the frames expected"):
+        """Poll `check()` (a plain function of the recorded frames) until it is truthy, or fail after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not seen within {timeout} s: {what}; sockets: {self.summary()}")
+            await asyncio.sleep(0.02)
+
+    def summary(self) -> list[dict]:
+        return [
+            {"sent": [f.get("type") for f in s.sent], "received": [(f.get("type"), f.get("seq")) for f in s.received]}
+            for s in self.sockets
+        ]
+
+
+def _decode(payload) -> dict:
+    try:
+        value = json.loads(payload)
+    except (TypeError, ValueError):
+        return {"type": None, "raw": payload if isinstance(payload, str) else repr(payload)}
+    return value if isinstance(value, dict) else {"type": None, "raw": value}
