@@ -49,7 +49,7 @@ _OPEN311_ERRORS_SCHEMA = {
     },
 }
 _ERROR_DESCRIPTIONS = {
-    400: "the request is malformed",
+    400: "the request is malformed (a request line or header beyond the server's limits: in plain text)",
     401: "no token, or an unknown or revoked one",
     403: "the token's role or scope does not allow this",
     404: "no such thing (or outside the token's scope)",
@@ -136,7 +136,9 @@ def _is_open311(endpoint: Endpoint) -> bool:
 
 def _statuses(endpoint: Endpoint) -> list[int]:
     """What the declaration implies (a token, a JSON body, a query, a path parameter), plus the operation's own."""
-    statuses = {endpoint.status, *_OPERATION_STATUSES.get(endpoint.handler.__name__, ())}
+    # 400 for every operation: a request the HTTP layer cannot read (a request line or header
+    # beyond its 8 KiB limits) is refused before any handler, in plain text.
+    statuses = {endpoint.status, 400, *_OPERATION_STATUSES.get(endpoint.handler.__name__, ())}
     if endpoint.auth:
         statuses |= {401, 403}
     if endpoint.body is not None:
@@ -155,6 +157,8 @@ def _error_response(status: int, open311: bool) -> dict:
         content = {"application/json": {"schema": {"$ref": "#/components/schemas/Open311Errors"}}, "text/xml": {}}
     else:
         content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    if status == 400:
+        content["text/plain"] = {"schema": {"type": "string"}}  # from the HTTP parser, before any handler
     response: dict[str, Any] = {"description": _ERROR_DESCRIPTIONS[status], "content": content}
     if status in (429, 507):
         response["headers"] = {"Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
