@@ -25,6 +25,7 @@ from announcements.timeutil import utcnow
 from broadcast_server.app import create_app
 from broadcast_server.settings import Settings, load_settings
 from tests.outage import DatabaseOutage
+from tests.serverprocess import ServerProcess
 
 POSTGRES_URL = os.environ.get("VB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("VB_TEST_REQUIRE_POSTGRES") == "1"
@@ -70,18 +71,26 @@ def speech_enabled() -> bool:
     return False
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "settings(**values): the settings a test is about (every other one: its shipped default)")
+
+
 @pytest.fixture
-def settings(database_settings, speech_enabled) -> Settings:
-    return load_settings(
-        None,
-        **database_settings,
-        speech_enabled=speech_enabled,
-        host="127.0.0.1",
-        heartbeat_s=5,
-        hello_timeout_s=2,
-        delivery_flush_s=0.1,
-        event_poll_s=0.5,
-    )
+def setting_overrides(request) -> dict:
+    """What the test's `@pytest.mark.settings(...)` sets (or a test parametrizes); the rest are shipped defaults."""
+    marker = request.node.get_closest_marker("settings")
+    return dict(marker.kwargs) if marker else {}
+
+
+def app_settings(database_fields: dict, *, speech_enabled: bool = False, **overrides) -> Settings:
+    """The shipped defaults, except: the test's database, loopback, speech only where a test turns it on
+    (its worker processes are slow to start), and what the test is about."""
+    return load_settings(None, **database_fields, speech_enabled=speech_enabled, host="127.0.0.1", **overrides)
+
+
+@pytest.fixture
+def settings(database_settings, speech_enabled, setting_overrides) -> Settings:
+    return app_settings(database_settings, speech_enabled=speech_enabled, **setting_overrides)
 
 
 async def make_token(settings: Settings, role: Role, area: str = "/", name: str = "test") -> str:
@@ -158,3 +167,10 @@ async def outage(database_settings):
     cut = DatabaseOutage(database_settings)
     yield cut
     await cut.close()
+
+
+@pytest.fixture
+def server_process(settings, tmp_path):
+    server = ServerProcess(settings, tmp_path / "server.log")
+    yield server
+    server.stop()

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import ServerProcess
+from tests.serverprocess import ServerProcess
 
 CLI = [sys.executable, "-m", "broadcast_server.cli"]
 

@@ -21,7 +21,7 @@ from broadcast_server.app import create_app
 from broadcast_server.settings import Settings, load_settings
 from broadcast_server.web import CONTENT_SECURITY_POLICY
 from tests.conftest import make_token
-from tests.e2e.conftest import ServerProcess
+from tests.serverprocess import ServerProcess
 
 
 @pytest.fixture

@@ -16,20 +16,6 @@ EVENT_TYPES = ("announcement", "retract", "request_update")
 GATE, XINCUN = "/hongqi/liujingtun", "/hongqi/xincun"
 
 
-@pytest.fixture
-def setting_overrides() -> dict:
-    """Settings a test changes on top of the suite's own; a test about a setting parametrizes this."""
-    return {}
-
-
-@pytest.fixture
-def settings(settings, setting_overrides):
-    """The suite's settings, with this test's overrides (validated as a settings file would be)."""
-    if not setting_overrides:
-        return settings
-    return type(settings)(**{**settings.model_dump(exclude_unset=True), **setting_overrides})
-
-
 def event_key(frame: dict) -> tuple[str, str, int]:
     """(type, announcement id or ticket, seq) of one event frame."""
     kind = frame["type"]
@@ -255,6 +241,7 @@ async def test_committee_token_is_not_a_screen(village):
     assert (await ws.receive(timeout=5)).data == 4401
 
 
+@pytest.mark.settings(hello_timeout_s=1)
 async def test_no_hello_closes_4408(village):
     """A client that says nothing is closed with 4408 after the hello timeout."""
     ws = await village.http.ws_connect(village.url + "/ws")
@@ -416,9 +403,9 @@ async def test_slow_screen_is_disconnected_not_waited_for(village):
     await fast.close()
 
 
+@pytest.mark.settings(heartbeat_s=0.5)
 async def test_dead_connection_is_dropped_by_heartbeat(village):
     """A screen that stops answering WebSocket pings goes offline by itself."""
-    village.app[HUB]._settings.heartbeat_s = 0.5
     screen = await village.screen("gate", "/hongqi/liujingtun")
     ws = await village.http.ws_connect(village.url + "/ws", autoping=False)
     await ws.send_json({"type": "hello", "token": screen["token"], "last_seq": None})

@@ -16,8 +16,7 @@ from broadcast_server import replies
 from broadcast_server.app import create_app
 from broadcast_server.keys import DATABASE, REPLIES, SETTINGS
 from broadcast_server.ratelimit import RateLimiter
-from broadcast_server.settings import load_settings
-from tests.conftest import Village, _asyncpg_dsn, make_token
+from tests.conftest import Village, _asyncpg_dsn, app_settings, make_token
 from tests.e2e.screens import eventually
 from tests.requests.conftest import TICKET, VILLAGE, alive, answer_to, http_reply, reply_body, ws_reply
 from tests.outage import SqliteWriteLock
@@ -341,10 +340,7 @@ async def _equals(count, expected: int) -> bool:
 
 async def serve(aiohttp_server, http, fields: dict) -> Village:
     """A server on these settings fields (as the `village` fixture makes one) and an admin token."""
-    settings = load_settings(
-        None, **fields, speech_enabled=False, host="127.0.0.1", heartbeat_s=5, hello_timeout_s=2,
-        delivery_flush_s=0.1, event_poll_s=0.5,
-    )
+    settings = app_settings(fields)
     admin = await make_token(settings, Role.ADMIN, "/", "root")
     return Village(server=await aiohttp_server(create_app(settings)), http=http, admin=admin)
 

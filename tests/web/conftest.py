@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from broadcast_server.settings import Settings, load_settings
-from tests.e2e.conftest import ServerProcess
 
 CHROMIUM = Path(os.environ.get("VB_TEST_CHROMIUM", "/usr/bin/chromium"))
 REQUIRE_BROWSER = os.environ.get("VB_TEST_REQUIRE_BROWSER") == "1"
@@ -68,34 +66,3 @@ def screenshot():
 def database_settings(tmp_path) -> dict:
     """The browser tests are about the pages: SQLite only (the API and hub tests cover PostgreSQL)."""
     return {"data_dir": tmp_path}
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "settings(**values): the server settings a web test is about (the rest: shipped defaults)")
-
-
-@pytest.fixture
-def setting_overrides(request) -> dict:
-    """What the test's `@pytest.mark.settings(...)` sets; every other setting keeps its shipped default."""
-    marker = request.node.get_closest_marker("settings")
-    return dict(marker.kwargs) if marker else {}
-
-
-@pytest.fixture
-def settings(database_settings, speech_enabled, setting_overrides) -> Settings:
-    """The shipped defaults, except: a fresh data directory, loopback, speech only where a test turns it on
-    (its worker processes are slow to start), and what the test's `settings` marker names."""
-    return load_settings(None, **database_settings, host="127.0.0.1", speech_enabled=speech_enabled, **setting_overrides)
-
-
-@pytest.fixture
-def server_process(settings, setting_overrides, tmp_path):
-    """The server as a separate process (for tests that kill it), with the same settings as `settings`.
-
-    tests/e2e sets quicker intervals in the process's environment; here they are put back to the settings'.
-    """
-    server = ServerProcess(settings, tmp_path / "server.log")
-    for name in ("event_poll_s", "delivery_flush_s", *setting_overrides):
-        server.env[f"VB_{name.upper()}"] = str(getattr(settings, name))
-    yield server
-    server.stop()
