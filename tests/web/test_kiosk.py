@@ -13,7 +13,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError, expect
 
 from announcements.models import Role
 from tests.conftest import make_token
-from tests.web.pages import POLL_S, PUSHED_WITHIN_S, WatchedPage, visible_within
+from tests.web.pages import ONLINE_WITHIN_MS, POLL_S, PUSHED_WITHIN_S, WatchedPage, visible_within
 
 VILLAGE = "/hongqi/liujingtun"
 FAST = {"backoffInitial": 200, "backoffMax": 1000, "cycleMs": 60000}
@@ -28,7 +28,7 @@ class Kiosk(WatchedPage):
         return self.page.locator(f'[data-testid="kiosk-announcement"][data-id="{announcement_id}"]')
 
     async def online(self) -> None:
-        await expect(self.by("kiosk")).to_have_attribute("data-status", "online")
+        await expect(self.by("kiosk")).to_have_attribute("data-status", "online", timeout=ONLINE_WITHIN_MS)
 
     async def stored(self) -> dict:
         """What the kiosk keeps in localStorage (last_seq, announcements, outbox, ...)."""

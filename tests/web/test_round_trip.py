@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.web.test_console import VILLAGE, console_page, make_areas
-from tests.web.pages import POLL_S, PUSHED_WITHIN_S, visible_within
+from tests.web.pages import ONLINE_WITHIN_MS, POLL_S, PUSHED_WITHIN_S, visible_within
 
 KIOSK_TIMING = {"backoffInitial": 200, "backoffMax": 1000, "cycleMs": 60000}
 
@@ -24,7 +24,7 @@ async def open_kiosk(browser, base_url: str, token: str):
     page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
     page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))
     await page.goto(f"{base_url}/screen#token={token}")
-    await expect(page.get_by_test_id("kiosk")).to_have_attribute("data-status", "online")
+    await expect(page.get_by_test_id("kiosk")).to_have_attribute("data-status", "online", timeout=ONLINE_WITHIN_MS)
     return context, page, problems
 
 
