@@ -13,6 +13,13 @@ async def connect(village, token, last_seq=None):
     return ws
 
 
+async def connected(village, token):
+    """A screen's socket that has said hello and been synced (the welcome and replay are skipped)."""
+    ws = await connect(village, token)
+    await until(ws, "synced")
+    return ws
+
+
 async def until(ws, kind, timeout=5.0):
     """Frames received up to and including the first of `kind`."""
     frames = []

@@ -9,7 +9,7 @@ import pytest
 
 from broadcast_server.keys import HUB, RECORDER
 from tests.broadcast_server.hubwire import RawScreen
-from tests.wsframes import collect, connect, event_keys, until
+from tests.wsframes import collect, connect, connected, event_keys, until
 
 
 EVENT_TYPES = ("announcement", "retract", "request_update")
@@ -427,10 +427,8 @@ async def test_acks_move_the_cursor_forward_only(village):
     """
     gate = await village.screen("gate", GATE)
     other = await village.screen("school", XINCUN)
-    ws = await connect(village, gate["token"])
-    await until(ws, "synced")
-    watcher = await connect(village, other["token"])
-    await until(watcher, "synced")
+    ws = await connected(village, gate["token"])
+    watcher = await connected(village, other["token"])
     posted = [await village.post(title=t, target={"areas": [GATE]}) for t in ("m", "n", "a", "b")]
     m, n, a, b = posted
     seq_m, seq_n, seq_a, seq_b = [f["seq"] for f in await live_events(ws, 4)]

@@ -20,7 +20,7 @@ from tests.conftest import Village, _asyncpg_dsn, app_settings, make_token
 from tests.e2e.screens import eventually
 from tests.requests.conftest import TICKET, VILLAGE, alive, answer_to, http_reply, reply_body, ws_reply
 from tests.outage import SqliteWriteLock
-from tests.wsframes import connect, until
+from tests.wsframes import connect, connected, until
 
 
 async def test_reply_over_websocket_gets_a_ticket_and_lands_in_the_log(village, gate):
@@ -360,10 +360,8 @@ async def test_a_full_writer_queue_answers_retry_and_loses_nothing_it_took(datab
         gate = await village.screen("gate", VILLAGE)
         well = await village.screen("well", VILLAGE)
         market = await village.screen("market", VILLAGE)
-        ws = await connect(village, gate["token"])
-        await until(ws, "synced")
-        market_ws = await connect(village, market["token"])
-        await until(market_ws, "synced")
+        ws = await connected(village, gate["token"])
+        market_ws = await connected(village, market["token"])
         accepted = [reply_body(text=f"第{i}条") for i in range(3)]
         refused_http, refused_ws = reply_body(text="忙时经HTTP"), reply_body(text="忙时经WebSocket")
 
