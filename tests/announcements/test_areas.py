@@ -76,7 +76,7 @@ STORED = ["/a", "/a/b", "/a/b/c", "/a/bc", "/a/b_", "/a/b%", "/A/B", "/A/B/x", "
 async def test_sql_scope_is_the_python_rule(database_settings, scope):
     """`in_area_subtree` selects exactly the rows `covers` accepts, on SQLite and PostgreSQL.
 
-    SQLite's LIKE ignores ASCII case and treats `_` and `%` as wildcards: a scope of `/a/b` once saw `/A/B/x`.
+    SQLite's LIKE ignores ASCII case: a scope of `/a/b` once saw `/A/B/x`. The scopes with `_` and `%` keep those literal.
     """
     settings = load_settings(None, **database_settings)
     db = Database(settings.db_url, schema=settings.database_schema)
