@@ -1,4 +1,4 @@
-"""Domain errors. The HTTP layer maps each to one status (problem+json); the hub to one error code."""
+"""Domain errors. The HTTP layer maps each to one status (problem+json); the WebSocket to one error code (ProtocolError.of)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, Valid
 
 from announcements import clientinput
 from announcements.clientinput import JSONRejected
+from announcements.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited
 
 PROTOCOL_VERSION = 1
 
@@ -48,8 +49,23 @@ class ProtocolError(Exception):
         self.ref = ref
         self.retry_after_s = retry_after_s
 
+    @classmethod
+    def of(cls, exc: DomainError, ref: str | None = None) -> "ProtocolError":
+        """The wire form of a domain error: its one error code, and when to retry if it was rate limited."""
+        retry_after_s = exc.retry_after_s if isinstance(exc, RateLimited) else None
+        return cls(_DOMAIN_CODES.get(type(exc), ErrorCode.INVALID), exc.detail, ref, retry_after_s=retry_after_s)
+
     def frame(self) -> str:
         return error_frame(self.code, self.message, self.ref, retry_after_s=self.retry_after_s)
+
+
+_DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
+    Invalid: ErrorCode.INVALID,
+    NotFound: ErrorCode.NOT_FOUND,
+    Forbidden: ErrorCode.FORBIDDEN,
+    Conflict: ErrorCode.CONFLICT,
+    RateLimited: ErrorCode.RATE_LIMITED,
+}
 
 
 class _Message(BaseModel):

@@ -464,9 +464,7 @@ class Hub:
         try:
             self.receipt_limiter.take(conn.screen_id)
         except RateLimited as exc:
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED, exc.detail, message.announcement_id, retry_after_s=exc.retry_after_s
-            ) from None
+            raise ProtocolError.of(exc, message.announcement_id) from None
         if not await self._was_sent(conn, message.announcement_id):
             raise ProtocolError(
                 ErrorCode.NOT_FOUND, f"no announcement {message.announcement_id} was sent to this screen", message.announcement_id

@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 
 from announcements.database import Database
-from announcements.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited
-from announcements.protocol import ErrorCode, Feedback, ProtocolError, Reply, ReplyResult, encode
+from announcements.errors import DomainError, RateLimited
+from announcements.protocol import Feedback, ProtocolError, Reply, ReplyResult, encode
 from announcements.request_models import (
     ContactBody,
     Rating,
@@ -45,14 +45,6 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 MAX_WAITING = 20_000  # replies queued for the writer; beyond that a client is told to retry shortly
-
-_ERROR_CODES: dict[type[DomainError], ErrorCode] = {
-    Invalid: ErrorCode.INVALID,
-    NotFound: ErrorCode.NOT_FOUND,
-    Forbidden: ErrorCode.FORBIDDEN,
-    Conflict: ErrorCode.CONFLICT,
-    RateLimited: ErrorCode.RATE_LIMITED,
-}
 
 
 @dataclass
@@ -216,10 +208,8 @@ class ReplyDesk:
         try:
             item = self.checked(screen_id=conn.screen_id, area=conn.area, reply=message, source=RequestSource.SCREEN)
             taken = await self.take(item, rate_key=conn.screen_id)
-        except RateLimited as exc:
-            raise ProtocolError(ErrorCode.RATE_LIMITED, exc.detail, message.client_msg_id, retry_after_s=exc.retry_after_s) from None
         except DomainError as exc:
-            raise ProtocolError(_ERROR_CODES.get(type(exc), ErrorCode.INVALID), exc.detail, message.client_msg_id) from None
+            raise ProtocolError.of(exc, message.client_msg_id) from None
         self._hub.send_to(conn, encode(ReplyResult(client_msg_id=message.client_msg_id, ticket=taken.ticket)))
 
     # ------------------------------------------------------------ feedback
@@ -238,7 +228,7 @@ class ReplyDesk:
         try:
             await self.feedback(screen_id=conn.screen_id, ticket=message.ticket, rating=Rating(message.rating), comment=message.comment)
         except DomainError as exc:
-            raise ProtocolError(_ERROR_CODES.get(type(exc), ErrorCode.INVALID), exc.detail, message.ticket) from None
+            raise ProtocolError.of(exc, message.ticket) from None
 
     # ------------------------------------------------------------ no follow-up
 
