@@ -12,13 +12,15 @@ from broadcast_server.problems import Problem
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="village-broadcast"'}
 
 
+def _secret(text: str) -> str | None:
+    """`text` as a token to look up, or None: our tokens are ASCII; anything else is not one of them."""
+    text = text.strip()
+    return text if text and text.isascii() else None
+
+
 def bearer_secret(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret or not secret.isascii():
-        return None  # our tokens are ASCII; anything else is not one of them
-    return secret
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    return _secret(secret) if scheme.lower() == "bearer" else None
 
 
 async def require_principal(request: web.Request, *roles: Role, query_parameter: str | None = None) -> Principal:
@@ -29,8 +31,7 @@ async def require_principal(request: web.Request, *roles: Role, query_parameter:
     """
     secret = bearer_secret(request)
     if secret is None and query_parameter is not None:
-        secret = request.query.get(query_parameter, "").strip()
-        secret = secret if secret and secret.isascii() else None
+        secret = _secret(request.query.get(query_parameter, ""))
     if secret is None:
         raise Problem(401, "this needs 'Authorization: Bearer <token>'", headers=_CHALLENGE)
     async with request.app[DATABASE].read() as session:
