@@ -1,7 +1,7 @@
 """Deadlines of the request log: per category, one for the first response and one for resolution.
 
 The defaults follow 12345 hotline practice (urgent matters 2 hours, water, power and roads 24
-hours, general matters 7 days, complex ones 15 days), mapped onto the categories of PROTOCOL.md:
+hours, general matters 7 days, complex ones 15 days), mapped onto the categories of docs/protocol.md §3.7:
 
 | category     | first response | resolution | why                                                   |
 | ------------ | -------------- | ---------- | ----------------------------------------------------- |

@@ -1,4 +1,4 @@
-"""The WebSocket messages of PROTOCOL.md section 3, as pydantic models and pure builders.
+"""The WebSocket messages of docs/protocol.md §3, as pydantic models and pure builders.
 
 No I/O here: the server's hub and the screen client both parse and build frames with this module,
 so the wire format lives in one place and can be tested without a socket.
@@ -19,7 +19,7 @@ from announcements.errors import Conflict, DomainError, Forbidden, Invalid, NotF
 
 PROTOCOL_VERSION = 1
 
-# Close codes of PROTOCOL.md section 3, plus one addition (SLOW_CONSUMER, see docs/protocol-additions.md).
+# Close codes of docs/protocol.md §3.11 (SLOW_CONSUMER, 1013, is an addition to PROTOCOL.md version 1).
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_HELLO_TIMEOUT = 4408
 CLOSE_REPLACED = 4409

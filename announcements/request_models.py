@@ -1,6 +1,6 @@
 """Tables and API shapes of the request log: villagers' requests, their history, reply keys.
 
-A request is what a villager sends back through a screen (PROTOCOL.md `reply`, `POST /replies`) or
+A request is what a villager sends back through a screen (docs/protocol.md §3.7 `reply`, §2.11.1 `POST /replies`) or
 what comes in over Open311. It gets a ticket, lands in the log, and every change to it is a row of
 its history (who, when, from which status to which, what was said), from which the figures are
 computed. `ReplyKey` makes a reply idempotent by (screen, client_msg_id).

@@ -1,6 +1,6 @@
 """The request log: replies taken in with a ticket, the state machine, feedback (回访), no follow-up.
 
-Rules (PROTOCOL.md section 2): a request moves received → assigned → in_progress → resolved →
+Rules (docs/protocol.md §2.11.3): a request moves received → assigned → in_progress → resolved →
 closed; received, assigned and in_progress may go to rejected (with a response saying why);
 resolved may go back to in_progress (reopened). Anything else is a Conflict (409).
 

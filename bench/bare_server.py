@@ -1,6 +1,6 @@
 """A minimal broadcast server: the baseline the fan-out benchmark compares the real hub with.
 
-It speaks just enough of PROTOCOL.md section 3 for the benchmark's screens (hello, then welcome and
+It speaks just enough of docs/protocol.md §3 for the benchmark's screens (hello, then welcome and
 synced) and does nothing else: no database, no tokens, no targeting, no per-connection queue. On
 `POST /api/v1/announcements` it builds one frame shaped like the real server's announcement frame,
 encodes it once, and hands the same bytes to every open connection, then answers `{"id", "seq"}`.

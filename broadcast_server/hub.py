@@ -1,10 +1,10 @@
 """The screen hub: WebSocket connections, targeting from an in-memory index, replay and live fan-out.
 
 Every frame a screen gets comes from the event table. The pump reads new events in `seq` order,
-encodes each once, and hands the same bytes to every connection it targets. Each connection has a
-bounded outbox drained by a writer task that exists only while there is something to send; a screen
-that falls too far behind is disconnected (it resumes by `seq`) instead of holding memory or
-slowing the others.
+encodes each once, and writes the same bytes straight to the transport of every connection it
+targets: no task and no queue per screen, the transport's write buffer is the send queue. A screen
+whose buffer grows past `send_buffer_bytes` is disconnected with 1013 (it resumes by `seq`) instead
+of holding memory or slowing the others. See docs/protocol.md §3.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from broadcast_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CLOSE_BAD_HELLO = 4400  # addition: the first frame was not a valid hello (docs/protocol-additions.md)
+CLOSE_BAD_HELLO = 4400  # addition: the first frame was not a valid hello (docs/protocol.md §3.11)
 _CATCH_UP_BATCH = 500
 CATCH_UP_WAIT_S = 5.0
 # Connections served between two looks at the rest of the event loop. A pause in the middle of a

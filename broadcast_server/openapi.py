@@ -233,7 +233,7 @@ def build_openapi(tables: list[RouteTable], *, version: str) -> dict:
     assert not stale, f"statuses or headers documented for operations that do not exist: {sorted(stale)}"
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Village broadcast", "version": version, "description": "Wire contract: PROTOCOL.md"},
+        "info": {"title": "Village broadcast", "version": version, "description": "Wire contract: docs/protocol.md"},
         "paths": paths,
         "components": {
             "schemas": schemas.components,

@@ -4,7 +4,7 @@ Open311 clients must send `api_key` in the query string, loudspeakers can often 
 URL (`?token=`), and a log is read by more people than the tokens are meant for. So every record
 that goes through the process's log handlers is rewritten: the values of secret-bearing query
 parameters, `Authorization` values, and anything shaped like one of our tokens become `[redacted]`.
-`Authorization: Bearer` stays the preferred way (docs/protocol-additions.md): it is never logged.
+`Authorization: Bearer` stays the preferred way (docs/protocol.md §2.2): it is never logged.
 """
 
 from __future__ import annotations

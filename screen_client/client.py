@@ -1,4 +1,4 @@
-"""The screen's connection to the server (PROTOCOL.md section 3): hello and resume, store then ack,
+"""The screen's connection to the server (docs/protocol.md §3): hello and resume, store then ack,
 replies through the outbox, receipts, and reconnecting forever.
 
 Built on the websockets asyncio client. `async for ws in connect(...)` retries a failed connection

@@ -1,4 +1,4 @@
-"""The priority order of PROTOCOL.md (emergency > high > normal > low), as a sort key.
+"""The priority order of docs/protocol.md §7.1 (emergency > high > normal > low), as a sort key.
 
 The screen shows and plays in this order; kept here so the store, the display and the play queue
 agree, without the client importing the server's database models.

@@ -25,7 +25,7 @@ from . import audio
 from .errors import SpeechFailed
 
 VOICES: dict[str, str] = {"zh": "sit/cmn", "en": "gmw/en"}
-"""eSpeak NG voice for each announcement language (PROTOCOL.md `language`)."""
+"""eSpeak NG voice for each announcement language (docs/protocol.md §2.9.1 `language`)."""
 
 RATE_RANGE = (80, 450)
 """Words per minute eSpeak NG accepts."""

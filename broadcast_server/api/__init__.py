@@ -1,4 +1,4 @@
-"""HTTP API of PROTOCOL.md section 2, one module per resource."""
+"""HTTP API of docs/protocol.md §2, one module per resource."""
 
 from broadcast_server.api import announcements, areas, media, open311, qr, requests, screens, tokens
 

@@ -53,7 +53,7 @@ def test_phone_masking(phone, masked):
 
 
 def test_the_state_machine_table():
-    """Exactly the changes of PROTOCOL.md are allowed; every other pair is a Conflict."""
+    """Exactly the changes of docs/protocol.md §2.11.3 are allowed; every other pair is a Conflict."""
     S = RequestStatus
     allowed = {
         (S.RECEIVED, S.ASSIGNED), (S.ASSIGNED, S.IN_PROGRESS), (S.IN_PROGRESS, S.RESOLVED), (S.RESOLVED, S.CLOSED),

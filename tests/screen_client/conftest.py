@@ -1,6 +1,6 @@
 """Fixtures for the screen client's unit tests: announcement payloads, fast timings, and a stub server.
 
-The stub speaks PROTOCOL.md section 3 just enough to test the client's protocol handling; the
+The stub speaks docs/protocol.md §3 just enough to test the client's protocol handling; the
 end-to-end tests run the real server.
 """
 

@@ -1,4 +1,4 @@
-// The HTTP API (PROTOCOL.md section 2). The token goes only in the Authorization header.
+// The HTTP API (docs/protocol.md §2). The token goes only in the Authorization header.
 
 import { t } from './i18n.js';
 

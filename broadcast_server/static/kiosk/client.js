@@ -1,4 +1,4 @@
-// The screen side of the WebSocket protocol (PROTOCOL.md section 3), the browser twin of
+// The screen side of the WebSocket protocol (docs/protocol.md §3), the browser twin of
 // screen_client/client.py: hello with last_seq, welcome, replay, synced (reset drops what the replay
 // did not mention), live events stored before the cumulative ack, receipts, replies through the
 // outbox until reply_result, feedback, ping with a liveness timeout, and reconnecting with a

@@ -8,7 +8,7 @@ import { areaOptions, describeError, errorLine, showError } from '../util.js';
 const STATUSES = ['received', 'assigned', 'in_progress', 'resolved', 'closed', 'rejected'];
 const CATEGORIES = ['suggestion', 'complaint', 'help', 'dispute', 'question', 'other'];
 const PAGE_SIZE = 20;
-// PROTOCOL.md: the legal changes of status
+// docs/protocol.md §2.11.3: the legal changes of status
 const NEXT = {
   received: ['rejected'],
   assigned: ['in_progress', 'rejected'],
