@@ -57,10 +57,19 @@ def test_retract_removes_the_announcement(store: Store):
     assert store.last_seq == 3
 
 
+def test_a_repeated_retract_reports_nothing_removed(store: Store):
+    """A retract replayed with a seq already applied says it removed nothing (so the screen redraws nothing)."""
+    store.apply_announcement(1, payload("a1"))
+    store.apply_announcement(2, payload("a2"))
+    assert store.apply_retract(3, "a1")
+    assert not store.apply_retract(3, "a2")
+    assert [a.id for a in store.announcements()] == ["a2"]
+
+
 def test_request_update_keeps_latest_status_per_ticket(store: Store):
-    """request_update events are kept per ticket, the newest status winning."""
-    store.apply_request_update(RequestUpdate(seq=1, ticket="T-1", status="assigned"))
-    store.apply_request_update(RequestUpdate(seq=2, ticket="T-1", status="resolved", response="fixed"))
+    """request_update events are kept per ticket, the newest status winning; each new one says so."""
+    assert store.apply_request_update(RequestUpdate(seq=1, ticket="T-1", status="assigned"))
+    assert store.apply_request_update(RequestUpdate(seq=2, ticket="T-1", status="resolved", response="fixed"))
     assert not store.apply_request_update(RequestUpdate(seq=2, ticket="T-2", status="received"))
     assert [(u.ticket, u.status, u.response) for u in store.request_updates()] == [("T-1", "resolved", "fixed")]
 
@@ -116,6 +125,32 @@ def test_forget_seq_asks_for_everything_again(store: Store):
     assert len(store.announcements()) == 1
 
 
+def test_forget_seq_during_an_unfinished_replay_asks_for_everything(store: Store):
+    """A replay cut short after forget_seq is asked for again from nothing, not from where it had started."""
+    store.apply_announcement(10, payload("a1"))
+    store.begin_replay(resumed_from=10, identity=IDENTITY)
+    store.forget_seq()
+    assert store.resume_seq() is None
+    store.begin_replay(resumed_from=None, identity=IDENTITY)
+    store.apply_announcement(3, payload("a2"))
+    assert store.resume_seq() is None
+
+
+def test_next_expiry_is_the_soonest_still_ahead(store: Store):
+    """The display redraws when the next live announcement ends: the soonest end after now, or none."""
+    assert store.next_expiry() is None
+    for seq, ends_in_s in enumerate([-300, 7200, 3600], start=1):
+        store.apply_announcement(seq, payload(f"a{seq}", expires_in_s=ends_in_s))
+    now = datetime.now(timezone.utc)
+
+    def seconds_ahead(moment: datetime | None) -> float | None:
+        return None if moment is None else round((moment - now).total_seconds())
+
+    assert seconds_ahead(store.next_expiry()) == 3600
+    assert seconds_ahead(store.next_expiry(now + timedelta(seconds=3601))) == 7200
+    assert store.next_expiry(now + timedelta(hours=3)) is None
+
+
 def test_everything_survives_reopening_the_file(tmp_path: Path):
     """Announcements, last_seq, identity, answers, the outbox and what was played are there after a restart."""
     store = Store(tmp_path)
@@ -169,6 +204,8 @@ def test_outbox_lifecycle(store: Store):
     assert not store.mark_failed(first.client_msg_id, "too late: it has a ticket")
     assert store.unanswered() == []
     assert [(e.ticket, e.error) for e in store.outbox()] == [("T-9", None), (None, "invalid: text too long")]
+    assert store.outbox_entry(first.client_msg_id).ticket == "T-9"
+    assert not store.mark_answered("not-in-this-outbox", "T-1") and store.outbox_entry("not-in-this-outbox") is None
 
 
 def test_played_audio_is_remembered_per_url(store: Store):
@@ -198,3 +235,13 @@ def test_data_dir_lock_is_exclusive(tmp_path: Path):
     first.release()
     assert second.try_acquire()
     second.release()
+
+
+def test_data_dir_lock_creates_the_directory_and_a_private_lock_file(tmp_path: Path):
+    """A first start on a fresh device creates the data directory; the lock file is the owner's alone."""
+    data_dir = tmp_path / "var" / "village-screen"
+    lock = DataDirLock(data_dir)
+    assert lock.try_acquire()
+    lock.release()
+    [lock_file] = data_dir.iterdir()
+    assert lock_file.stat().st_mode & 0o777 == 0o600
