@@ -268,9 +268,10 @@ def gone(pid: int) -> bool:
 
 
 async def test_command_player_downloads_with_token_then_runs_the_command(media, tmp_path, run_player):
-    """The audio is fetched with the screen's bearer token into the cache and handed to the command."""
+    """The audio is fetched with the screen's bearer token into the cache and handed to the command
+    (the player built from `--player "cp {file} …"` as the command line builds it)."""
     out = tmp_path / "out.mp3"
-    player = command_player(media, tmp_path, f"cp {{file}} {out}")
+    player = make_player(f"cp {{file}} {out}", server_url=str(media.make_url("/")), token=TOKEN, cache_dir=tmp_path / "audio")
     played = run_player(player)
     player.enqueue(payload("a1"))
     await played.wait(1)
@@ -380,19 +381,34 @@ async def test_failed_download_is_skipped_without_receipt(media, tmp_path, run_p
 # ---------------------------------------------------------------- make_player
 
 
-def _fake_program(directory: Path, name: str) -> None:
+def _fake_program(directory: Path, name: str, script: str = "exit 0") -> None:
     path = directory / name
-    path.write_text("#!/bin/sh\nexit 0\n")
+    path.write_text(f"#!/bin/sh\n{script}\n")
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-def test_auto_picks_the_first_player_on_path(tmp_path, monkeypatch):
-    """`auto` uses the first of mpg123/ffplay/paplay/aplay that is installed."""
-    _fake_program(tmp_path, "paplay")
-    _fake_program(tmp_path, "aplay")
+def test_null_is_the_silent_player_even_with_players_installed(tmp_path, monkeypatch):
+    """`null` (a screen without a loudspeaker) never plays, whatever is on PATH."""
+    _fake_program(tmp_path, "mpg123")
     monkeypatch.setenv("PATH", str(tmp_path))
-    player = make_player("auto", server_url="http://h:1", token=TOKEN, cache_dir=tmp_path)
+    assert isinstance(make_player("null", server_url="http://h:1", token=TOKEN, cache_dir=tmp_path), NullPlayer)
+
+
+async def test_auto_picks_the_first_player_on_path_and_plays_with_it(media, tmp_path, monkeypatch, run_player):
+    """`auto` uses the first of mpg123/ffplay/paplay/aplay that is installed, fetching with the screen's token."""
+    out = tmp_path / "played-by-paplay"
+    programs = tmp_path / "bin"
+    programs.mkdir()
+    _fake_program(programs, "paplay", f'exec /bin/cp "$1" {out}')
+    _fake_program(programs, "aplay", "exit 1")
+    monkeypatch.setenv("PATH", str(programs))
+    player = make_player("auto", server_url=str(media.make_url("/")), token=TOKEN, cache_dir=tmp_path / "audio")
     assert isinstance(player, CommandPlayer) and player.argv[0] == "paplay"
+    played = run_player(player)
+    player.enqueue(payload("a1"))
+    await played.wait(1)
+    assert out.read_bytes() == b"5" and media.requests == ["/media/a1-1.mp3"]
+    await player.aclose()
 
 
 def test_auto_without_players_is_silent_with_a_warning(tmp_path, monkeypatch, caplog):
