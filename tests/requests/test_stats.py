@@ -22,77 +22,12 @@ from announcements.timeutil import utcnow
 from announcements.tokens import Principal
 from broadcast_server.keys import DATABASE, REPLIES
 from broadcast_server.ratelimit import RateLimiter
-from tests.e2e.screens import SettableClock
-from tests.requests.conftest import http_reply, patch
+from tests.requests.conftest import http_reply, patch, resolve
 
 LIUJINGTUN = "/hongqi/liujingtun"
 XINCUN = "/hongqi/xincun"
 H = timedelta(hours=1)
 MIN = timedelta(minutes=1)
-
-
-class ServerClock(SettableClock):
-    """The server's clock in these tests: the real time until a test sets `at`."""
-
-    def __init__(self):
-        super().__init__(None)
-
-    def __call__(self):
-        return self.at or utcnow()
-
-
-@pytest.fixture
-def clock():
-    return ServerClock()
-
-
-async def test_the_districts_own_figures_from_stored_requests(village, clock):
-    """1,640 matters taken in, 1,614 resolved: GET /api/v1/stats reports a resolution rate of 98.4%, as
-    the district does, from requests and history rows in the database (stored in bulk: the requests
-    through `store_requests`, the staff's steps as the history rows `update_request` writes)."""
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    items = [NewRequest(area="/hongqi", category=RequestCategory.COMPLAINT, text=f"第{i}件") for i in range(1640)]
-    async with village.app[DATABASE].write() as session:
-        taken = await store_requests(session=session, items=items, now=t0)
-        tickets = [t.ticket for t in taken]
-        steps = []
-        for i, ticket in enumerate(tickets):
-            steps.append(_step(ticket, t0 + H, "李主任", "committee", RequestStatus.RECEIVED, RequestStatus.ASSIGNED, assignee="王网格员"))
-            steps.append(_step(ticket, t0 + 2 * H, "王网格员", "worker", RequestStatus.ASSIGNED, RequestStatus.IN_PROGRESS))
-            if i < 1614:
-                steps.append(_step(ticket, t0 + 48 * H, "王网格员", "worker", RequestStatus.IN_PROGRESS, RequestStatus.RESOLVED, response="已处理"))
-        connection = await session.connection()
-        await connection.execute(sa.insert(RequestHistory.__table__), steps)
-        requests = ServiceRequest.__table__
-        await connection.execute(
-            sa.update(requests).values(status=RequestStatus.IN_PROGRESS.value, first_response_at=t0 + H, assignee="王网格员")
-        )
-        await connection.execute(
-            sa.update(requests)
-            .where(requests.c.ticket.in_(tickets[:1614]))
-            .values(status=RequestStatus.RESOLVED.value, resolved_at=t0 + 48 * H)
-        )
-    clock.at = t0 + 30 * 24 * H
-    _, stats = await village.call("GET", "/stats", expect=200)
-    assert stats["totals"]["all"] == 1640
-    assert stats["totals"]["by_status"] == {
-        "received": 0, "assigned": 0, "in_progress": 26, "resolved": 1614, "closed": 0, "rejected": 0
-    }
-    assert stats["resolution_rate"] == {"numerator": 1614, "denominator": 1640, "rate": 0.9841}
-    assert f"{stats['resolution_rate']['rate']:.1%}" == "98.4%"
-    assert stats["response_rate"] == {"numerator": 1640, "denominator": 1640, "rate": 1.0}
-    assert stats["time_to_first_response"] == {"count": 1640, "median_s": 3600, "p90_s": 3600}
-    assert stats["time_to_resolution"] == {"count": 1614, "median_s": 48 * 3600, "p90_s": 48 * 3600}
-    assert stats["overdue"] == 26 and stats["satisfaction_rate"]["rate"] is None
-
-
-def _step(ticket, at, actor, role, from_status, to_status, *, assignee=None, response=None) -> dict:
-    """A history row as `update_request` writes it for a staff change."""
-    return {
-        "ticket": ticket, "at": at, "actor": actor, "actor_role": role, "action": HistoryAction.UPDATE.value,
-        "from_status": from_status.value, "to_status": to_status.value, "assignee": assignee, "response": response,
-        "rating": None, "note": None,
-    }
 
 
 async def test_response_rate_from_stored_history_counts_the_overdue_unanswered_and_not_the_not_yet_due(village, clock):
@@ -143,6 +78,81 @@ async def test_response_rate_from_stored_history_counts_the_overdue_unanswered_a
     assert later["response_rate"] == {"numerator": 4, "denominator": 14, "rate": 0.2857}
     _, overdue = await village.call("GET", "/requests", params={"overdue": "true", "limit": 200}, expect=200)
     assert {due_at_five, *not_yet_due} <= {r["ticket"] for r in overdue["items"]}
+
+
+async def test_overdue_means_the_same_in_each_flag_the_filter_and_the_figures_at_every_deadline(village, clock):
+    """"Overdue" is worked out in three places: each listed request's flag, the `?overdue=` filter (in SQL)
+    and the figures. Three calls for help (first response due in 2 h, resolution in 24 h) taken in at
+    00:00: one never answered, one answered at 01:00 and left in progress, one resolved at 01:00. At each
+    deadline a request is not yet overdue; a second later it is, unless it is no longer open."""
+    village.app[REPLIES].limiter = RateLimiter(0, what="replies")
+    gate = await village.screen("gate", LIUJINGTUN)
+    t0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    clock.at = t0
+    unanswered, answered, resolved = [(await http_reply(village, gate["token"], category="help"))["ticket"] for _ in range(3)]
+    clock.at = t0 + H
+    await patch(village, answered, assignee="王网格员")
+    await resolve(village, resolved)
+    second = timedelta(seconds=1)
+    expected = {
+        t0 + 2 * H: set(),
+        t0 + 2 * H + second: {unanswered},
+        t0 + 24 * H: {unanswered},
+        t0 + 24 * H + second: {unanswered, answered},
+    }
+
+    async def tickets(**params) -> dict[str, bool]:
+        _, page = await village.call("GET", "/requests", params={"limit": 200, **params}, expect=200)
+        return {r["ticket"]: r["overdue"] for r in page["items"]}
+
+    for at, overdue in expected.items():
+        clock.at = at
+        flags = await tickets()
+        _, stats = await village.call("GET", "/stats", expect=200)
+        seen = (
+            {t for t, flag in flags.items() if flag},
+            set(await tickets(overdue="true")),
+            set(await tickets(overdue="false")),
+            stats["overdue"],
+        )
+        assert seen == (overdue, overdue, set(flags) - overdue, len(overdue)), f"at {at - t0}"
+
+
+async def test_a_period_takes_in_from_its_first_instant_up_to_but_not_its_last(village, clock):
+    """`since` and `until` in the figures and in the log: [since, until), so consecutive periods
+    (this week, next week) count each request once. Requests taken in at 00:00, 01:00 and 02:00."""
+    village.app[REPLIES].limiter = RateLimiter(0, what="replies")
+    gate = await village.screen("gate", LIUJINGTUN)
+    t0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    taken = []
+    for hour in range(3):
+        clock.at = t0 + hour * H
+        taken.append((await http_reply(village, gate["token"]))["ticket"])
+    clock.at = t0 + 3 * H
+
+    async def period(**bounds) -> tuple[int, set[str]]:
+        params = {name: at.isoformat() for name, at in bounds.items()}
+        _, stats = await village.call("GET", "/stats", params=params, expect=200)
+        _, page = await village.call("GET", "/requests", params=params, expect=200)
+        return stats["totals"]["all"], {r["ticket"] for r in page["items"]}
+
+    assert await period(since=t0 + H, until=t0 + 2 * H) == (1, {taken[1]})
+    _, stats = await village.call("GET", "/stats", params={"since": (t0 + H).isoformat()}, expect=200)
+    assert (stats["since"], stats["until"]) == ((t0 + H).isoformat().replace("+00:00", "Z"), None)  # what the figures cover
+    assert await period(since=t0 + H) == (2, {taken[1], taken[2]})
+    assert await period(until=t0 + H) == (1, {taken[0]})
+
+
+async def test_the_figures_show_the_areas_ten_newest_announcements(village):
+    """Beside the request figures, the ten newest announcements of the area asked for, newest first, with
+    when each went out; not those of a neighbouring village."""
+    here = await village.token("committee", LIUJINGTUN)
+    neighbour = await village.token("committee", XINCUN)
+    posted = [await village.post(token=here, title=f"通知 {n}") for n in range(11)]
+    await village.post(token=neighbour, title="新村的通知")
+    _, stats = await village.call("GET", "/stats", params={"area": LIUJINGTUN}, expect=200)
+    shown = [(a["id"], a["title"], a["published_at"]) for a in stats["announcements"]]
+    assert shown == [(p["id"], p["title"], p["published_at"]) for p in reversed(posted[1:])]
 
 
 async def _village_year(village, now):
