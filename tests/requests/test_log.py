@@ -1,6 +1,6 @@
 """The request log: listing and filters, history, the state machine, scope, and answers reaching the screen."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -248,6 +248,8 @@ async def test_feedback_errors(village, gate, case, code):
     await gate["ws"].send_json({"type": "feedback", "ticket": ticket, "rating": rating})
     error = (await until(gate["ws"], "error"))[-1]
     assert error["code"] == code and error["message"]
+    if case != "bad rating":  # a frame that does not parse has no ticket to answer to
+        assert error["ref"] == ticket
     await gate["ws"].send_json({"type": "ping"})
     await until(gate["ws"], "pong")
 
@@ -263,6 +265,27 @@ async def test_feedback_over_http_and_a_resend_is_harmless(village, gate):
     _, detail = await village.call("GET", f"/requests/{ticket}", expect=200)
     assert [h["action"] for h in detail["history"]].count("feedback") == 1 and detail["follow_up"] == "basically_satisfied"
     assert (await village.call("POST", path, json={"rating": "satisfied"}))[0] == 403  # staff cannot answer for the villager
+
+
+@pytest.mark.settings(event_poll_s=30)  # an update that waited for the poll would miss the test's deadline
+async def test_feedback_is_timed_by_the_server_told_at_once_and_final(village, gate, clock):
+    """`satisfied` closes the request at the server's time of the answer (closed, updated, history) and the
+    screen hears it at once. A closed request takes no other answer, nor does one the committee closed itself."""
+    ticket = (await http_reply(village, gate["token"]))["ticket"]
+    await resolve(village, ticket)
+    clock.at = answered_at = datetime(2026, 5, 1, 8, 30, tzinfo=timezone.utc)
+    await gate["ws"].send_json({"type": "feedback", "ticket": ticket, "rating": "satisfied"})
+    frames = await collect(gate["ws"], lambda fs: any(f.get("status") == "closed" for f in fs), timeout=5)
+    assert [f["ticket"] for f in frames if f.get("status") == "closed"] == [ticket]
+    _, detail = await village.call("GET", f"/requests/{ticket}", expect=200)
+    stamps = {detail["closed_at"], detail["updated_at"], detail["history"][-1]["at"]}
+    assert {datetime.fromisoformat(s) for s in stamps} == {answered_at}
+    path = f"/requests/{ticket}/feedback"
+    await village.call("POST", path, token=gate["token"], json={"rating": "basically_satisfied"}, expect=409)
+
+    other = (await http_reply(village, gate["token"]))["ticket"]
+    await patch(village, other, status="rejected", response="请咨询镇政府")
+    await village.call("POST", f"/requests/{other}/feedback", token=gate["token"], json={"rating": "satisfied"}, expect=409)
 
 
 async def test_no_follow_up_is_recorded_and_closes(village, gate):
