@@ -3,6 +3,7 @@
 import json
 import os
 import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.requests.conftest import VILLAGE, patch
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "shared" / "open311-georeport-v2"
 CATEGORIES = {"suggestion", "complaint", "help", "dispute", "question", "other"}
+XINCUN = "/hongqi/xincun"
 NASTY = '路灯坏了 <script>alert("x")</script> & 1 < 2 ]]>'
 
 
@@ -94,6 +96,42 @@ async def test_round_trip_in_json_never_shows_the_reporter(village, schema):
     schema("requests.json", listed)
     assert [(r["service_request_id"], r["status"], r["status_notes"]) for r in listed] == [(ticket, "closed", "已转交镇政府")]
     assert json.loads((await _get(village, "requests.json", api_key=committee, status="open"))[2]) == []
+
+
+async def test_listing_filters_by_code_status_dates_and_scope(village, clock):
+    """GET requests.json: service_code and status narrow the list, start_date/end_date bound it (both
+    ends included, as the spec says), without dates the last 90 days; a token sees only its own area.
+    A complaint at 00:00 and a call for help at 01:00 in Liujingtun (the help rejected: closed), a
+    question at 02:00 in Xincun."""
+    committee = await village.token("committee", "/hongqi")
+    xincun_committee = await village.token("committee", XINCUN)
+    t0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    taken = {}
+    for hour, (code, area) in enumerate([("complaint", VILLAGE), ("help", VILLAGE), ("question", XINCUN)]):
+        clock.at = t0 + timedelta(hours=hour)
+        status, _, body = await _post(village, "json", api_key=committee, service_code=code, description=code, address_id=area)
+        assert status == 201, body
+        taken[code] = json.loads(body)[0]["service_request_id"]
+    await patch(village, taken["help"], status="rejected", response="请拨打120")
+
+    async def listed(api_key=committee, **params) -> set[str]:
+        params = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in params.items()}
+        status, _, body = await _get(village, "requests.json", api_key=api_key, **params)
+        assert status == 200, body
+        return {taken_code for taken_code, ticket in taken.items() if ticket in {r["service_request_id"] for r in json.loads(body)}}
+
+    assert await listed() == {"complaint", "help", "question"}
+    _, _, body = await _get(village, "requests.json", api_key=committee)
+    assert [r["service_request_id"] for r in json.loads(body)] == [taken[c] for c in ("question", "help", "complaint")]  # newest first
+    assert await listed(service_code="complaint,help") == {"complaint", "help"}
+    assert await listed(status="open") == {"complaint", "question"}
+    assert await listed(status="closed") == {"help"}
+    assert await listed(start_date=t0 + timedelta(hours=1)) == {"help", "question"}
+    assert await listed(end_date=t0 + timedelta(hours=1)) == {"complaint", "help"}
+    assert await listed(start_date=t0 + timedelta(hours=1), end_date=t0 + timedelta(hours=1)) == {"help"}
+    assert await listed(api_key=xincun_committee) == {"question"}
+    clock.at = t0 + timedelta(days=90, minutes=30)  # the complaint is older than the default window now
+    assert await listed() == {"help", "question"}
 
 
 async def test_round_trip_in_xml_escapes_villagers_text(village):
