@@ -1,4 +1,4 @@
-"""The WebSocket contract of PROTOCOL.md section 3, spoken frame by frame over a real socket."""
+"""The WebSocket contract of docs/protocol.md §3, spoken frame by frame over a real socket."""
 
 import asyncio
 import time
@@ -250,14 +250,14 @@ async def test_no_hello_closes_4408(village):
 
 
 async def test_second_connection_replaces_first_4409(village):
-    """A second connection of the same screen closes the first with 4409."""
+    """A second connection of the same screen closes the first with 4409, saying why (for the device's log)."""
     screen = await village.screen("gate", "/hongqi/liujingtun")
     first = await connect(village, screen["token"])
     await until(first, "synced")
     second = await connect(village, screen["token"])
     await until(second, "synced")
     msg = await first.receive(timeout=5)
-    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4409
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4409 and "replaced" in msg.extra
     await second.send_json({"type": "ping"})
     await until(second, "pong")
     await second.close()
@@ -270,7 +270,20 @@ async def test_deleting_a_screen_closes_its_connection(village):
     await until(ws, "synced")
     await village.call("DELETE", f"/screens/{screen['id']}", expect=204)
     msg = await ws.receive(timeout=5)
-    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4401
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4401 and msg.extra == "screen removed"
+    again = await connect(village, screen["token"])
+    assert (await again.receive_json(timeout=5))["code"] == "unauthorized"
+
+
+async def test_revoking_a_screens_token_closes_its_live_connection(village):
+    """DELETE /tokens/{id} of a connected screen's token closes it with 4401 "token revoked"; it cannot come back."""
+    screen = await village.screen("gate", GATE)
+    ws = await connected(village, screen["token"])
+    _, tokens = await village.call("GET", "/tokens", expect=200)
+    [token_id] = [t["id"] for t in tokens if t["screen_id"] == screen["id"]]
+    await village.call("DELETE", f"/tokens/{token_id}", expect=204)
+    msg = await ws.receive(timeout=5)
+    assert (msg.type, msg.data, msg.extra) == (aiohttp.WSMsgType.CLOSE, 4401, "token revoked")
     again = await connect(village, screen["token"])
     assert (await again.receive_json(timeout=5))["code"] == "unauthorized"
 
