@@ -8,15 +8,22 @@ import signal
 import stat
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 
 from announcements.protocol import AnnouncementPayload
+from announcements.quiet_hours import QuietSpan
 from screen_client.player import CommandPlayer, NullPlayer, Player, make_player
 
+from tests.e2e.screens import SettableClock
+
 from .conftest import TOKEN, payload
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class Played:
@@ -81,6 +88,23 @@ async def test_emergency_preempts_and_the_interrupted_one_plays_again(run_player
         ("later", False),
     ]
     assert player.records[0].ended_at <= player.records[1].started_at
+
+
+async def test_quiet_hours_hold_all_but_emergencies_until_they_end(run_player):
+    """During the area's quiet hours (from the welcome) only an emergency plays; the rest play once they end."""
+    clock = SettableClock(datetime(2026, 3, 2, 23, 0, tzinfo=SHANGHAI))
+    player = NullPlayer(clock=clock)
+    player.set_quiet_hours(QuietSpan.parse("22:00-06:30", SHANGHAI))
+    played = run_player(player)
+    player.enqueue(payload("night notice"))
+    player.enqueue(payload("flood", priority="emergency"))
+    await played.wait(1)
+    assert played.ids == ["flood"] and [a.id for a in player.queued] == ["night notice"]
+    assert [(r.announcement_id, r.url) for r in player.records] == [("flood", "/media/flood-1.mp3")]
+    clock.at = datetime(2026, 3, 3, 6, 30, tzinfo=SHANGHAI)
+    player.enqueue(payload("morning notice"))  # also wakes the player to look at the clock again
+    await played.wait(3)
+    assert played.ids == ["flood", "night notice", "morning notice"]
 
 
 async def test_emergency_does_not_interrupt_an_emergency(run_player):
