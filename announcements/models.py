@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import StringConstraints, field_validator, model_validator
@@ -174,6 +174,18 @@ class TokenPublic(TokenBase):
     id: str
     created_at: datetime
     screen_id: str | None = None
+
+
+class Me(SQLModel):
+    """The caller, as its token says: docs/protocol.md §2.8 `GET /me` (`kind` is always `token` here)."""
+
+    kind: Literal["token"] = "token"
+    token_id: str
+    name: str
+    role: Role
+    area: str = Field(description="the token's scope")
+    area_name: str | None = Field(default=None, description="the scope's name; null if the area is not on record")
+    screen_id: str | None = Field(default=None, description="the screen a screen token belongs to")
 
 
 class TokenCreated(TokenBase):

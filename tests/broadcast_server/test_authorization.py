@@ -45,6 +45,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/tokens"): {ADMIN},
     ("GET", "/api/v1/tokens"): {ADMIN},
     ("DELETE", "/api/v1/tokens/{id}"): {ADMIN},
+    ("GET", "/api/v1/me"): set(ROLES),
     ("POST", "/api/v1/announcements"): {ADMIN, COMMITTEE},
     ("GET", "/api/v1/announcements"): {ADMIN, COMMITTEE},
     ("GET", "/api/v1/announcements/{id}"): {ADMIN, COMMITTEE},
@@ -286,6 +287,7 @@ async def test_other_routes_answer_by_role(village):
     """The remaining routes admit exactly their roles (the screen's own routes are tested with the request log)."""
     world = await World(village).build()
     calls = {
+        ("GET", "/api/v1/me"): ("/api/v1/me", {}, 200),
         ("GET", "/media/{name}"): ("/media/" + "0" * 64 + ".mp3", {}, 404),
         ("POST", "/api/v1/speech/preview"): ("/api/v1/speech/preview", {"json": {"text": "你好"}}, 503),  # no speech here
         ("POST", "/api/v1/qr"): ("/api/v1/qr", {"json": {"text": "http://example/screen"}}, 200),
