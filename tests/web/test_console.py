@@ -60,9 +60,11 @@ class Console(WatchedPage):
 
 
 @asynccontextmanager
-async def console_page(browser, village, token: str | None = None, *, lang: str | None = None, timezone: str = "Asia/Shanghai"):
-    """The console, signed in by a `/#token=` link when `token` is given."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 860}, timezone_id=timezone, accept_downloads=True)
+async def console_page(
+    browser, village, token: str | None = None, *, lang: str | None = None, timezone: str = "Asia/Shanghai", width: int = 1280
+):
+    """The console, signed in by a `/#token=` link when `token` is given; `width` 390 is a phone's."""
+    context = await browser.new_context(viewport={"width": width, "height": 860}, timezone_id=timezone, accept_downloads=True)
     if lang:
         await context.add_init_script(script=f"localStorage.setItem('vb.console.lang', {json.dumps(lang)});")
     page = await context.new_page()
@@ -150,6 +152,30 @@ async def test_sign_in_by_link_leaves_the_address_bar_and_signs_out(village, bro
         await expect(console.by("who")).to_contain_text("网格员")
         console.assert_clean(village.admin)
         console.assert_clean(worker)
+
+
+async def test_sign_in_asks_the_server_who_the_token_is(village, browser):
+    """Sign-in learns the role and area from GET /me (no probing of admin-only lists): a committee member sees its
+    pages and its area; a screen's token is refused with a plain reason."""
+    await make_areas(village)
+    committee = await village.token("committee", VILLAGE)
+    screen = await village.screen("村口大屏", VILLAGE)
+    async with console_page(browser, village) as console:
+        await console.by("signin-token").fill(screen["token"])
+        await console.by("signin-submit").click()
+        await expect(console.by("signin-error")).to_contain_text("不能用于控制台")
+        await expect(console.by("nav-compose")).to_have_count(0)
+        assert await console.page.evaluate("sessionStorage.length") == 0
+
+        await console.by("signin-token").fill(committee)
+        await console.by("signin-submit").click()
+        await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
+        await expect(console.by("who")).to_have_text(f"村委会 · {VILLAGE}")
+        await expect(console.page.locator("nav a")).to_have_count(len(PAGES))
+        api_calls = [u.split("/api/v1", 1)[1] for u in console.urls if "/api/v1/" in u]
+        assert api_calls[:2] == ["/me", "/me"], api_calls  # the screen's, then the committee's
+        assert not [u for u in api_calls if u.startswith(("/tokens", "/announcements"))], api_calls
+        console.assert_clean(committee)
 
 
 async def test_bad_post_shows_errors_beside_the_fields(village, browser):
@@ -401,4 +427,28 @@ async def test_screenshots_of_every_page(village, browser, screenshot, tmp_path,
             await console.page.emulate_media(media="print")
             await expect(console.by("nav-figures")).to_be_hidden()
             await screenshot(console.page, f"console-figures-print-{lang}")
+            console.assert_clean(village.admin)
+
+
+async def test_screenshots_at_a_phones_width(village, browser, screenshot, tmp_path):
+    """A clerk's phone (390 px): the sign-in and every page in Chinese render without CSP violations or page errors."""
+    gate = await seed_for_screenshots(village)
+    async with running(village.url, gate["token"], tmp_path / "gate"):
+        async with console_page(browser, village, width=390) as console:
+            await expect(console.by("signin-token")).to_be_visible()
+            await screenshot(console.page, "console-signin-zh-390")
+            await console.by("signin-token").fill(village.admin)
+            await console.by("signin-submit").click()
+            await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
+            for name in PAGES:
+                await console.open(name)
+                ready = {
+                    "compose": console.by("target-screen").first,
+                    "announcements": console.by("announcement-row").first,
+                    "screens": console.page.locator('[data-testid="screen-row"][data-online="true"]'),
+                    "requests": console.by("request-row").first,
+                    "figures": console.by("chart-category"),
+                }[name]
+                await expect(ready).to_be_visible()
+                await screenshot(console.page, f"console-{name}-zh-390")
             console.assert_clean(village.admin)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import aiohttp
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError, expect
 
 from announcements.models import Role
+from screen_client.client import Timing
 from tests.conftest import make_token
 from tests.web.pages import ONLINE_WITHIN_MS, POLL_S, PUSHED_WITHIN_S, WatchedPage, visible_within
 
@@ -40,8 +43,11 @@ class Kiosk(WatchedPage):
 
 
 @asynccontextmanager
-async def kiosk_page(browser, base_url: str, token: str | None, *, timing: dict | None = None, lang: str | None = None, init_script: str = ""):
-    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+async def kiosk_page(
+    browser, base_url: str, token: str | None, *, timing: dict | None = None, lang: str | None = None, init_script: str = "",
+    viewport: dict | None = None,
+):
+    context = await browser.new_context(viewport=viewport or {"width": 1280, "height": 720})
     setup = f"localStorage.setItem('vb.kiosk.timing', {json.dumps(json.dumps(timing or FAST))});"
     if lang:
         setup += f"if (!localStorage.getItem('vb.kiosk.lang')) localStorage.setItem('vb.kiosk.lang', '{lang}');"
@@ -77,6 +83,20 @@ async def test_shows_a_posted_announcement_at_once_in_priority_order(village, br
         await expect(kiosk.by("kiosk-offline")).to_be_hidden()
         await expect(kiosk.by("kiosk-emergency")).to_be_hidden()
         kiosk.assert_clean()
+
+
+def test_reconnects_on_the_python_clients_schedule():
+    """The kiosk's back-off and 4409 wait are screen_client's Timing defaults (seconds there, milliseconds here)."""
+    source = (Path(__file__).resolve().parents[2] / "broadcast_server/static/kiosk/client.js").read_text()
+    block = re.search(r"export const RECONNECT = Object\.freeze\(\{(.*?)\}\);", source, re.DOTALL).group(1)
+    kiosk = {name: float(value) for name, value in re.findall(r"^\s*(\w+): ([\d.]+),", block, re.MULTILINE)}
+    python = Timing()
+    assert kiosk == {
+        "backoffInitial": python.backoff_initial * 1000,
+        "backoffFactor": python.backoff_factor,
+        "backoffMax": python.backoff_max * 1000,
+        "replacedDelay": python.replaced_delay * 1000,
+    }
 
 
 def with_speech(test):
@@ -551,6 +571,23 @@ HTMLMediaElement.prototype.play = function () {
   return play.call(this);
 };
 """
+
+
+async def test_screenshots_at_a_phones_width(village, browser, screenshot):
+    """The kiosk page opened on a phone (390 px), in Chinese: the list, the clock and the reply form fit."""
+    gate = await village.screen("刘井屯村委会门口", VILLAGE)
+    await village.post(title="秋季征兵报名开始", body="年满18至22周岁的男青年，请于11月30日前到村委会报名，携带户口本和身份证。", priority="high")
+    await village.post(title="村民大会通知", body="明天上午九点在村委会召开村民大会，讨论村道硬化和路灯安装事宜，请各户派代表参加。")
+    async with kiosk_page(browser, village.url, gate["token"], lang="zh", viewport={"width": 390, "height": 844}) as kiosk:
+        await kiosk.online()
+        await expect(kiosk.by("kiosk-announcement")).to_have_count(2)
+        await expect(kiosk.by("kiosk-clock")).not_to_be_empty()
+        await screenshot(kiosk.page, "kiosk-normal-zh-390")
+        await kiosk.by("kiosk-reply-open").click()
+        await kiosk.page.locator('[data-testid="kiosk-reply-category"][data-category="help"]').click()
+        await kiosk.by("kiosk-reply-text").fill("我家的自来水管冻裂了，请帮忙找人修一下。")
+        await screenshot(kiosk.page, "kiosk-reply-zh-390")
+        kiosk.assert_clean()
 
 
 @with_speech

@@ -1,6 +1,6 @@
 // The HTTP API (docs/protocol.md §2). The token goes only in the Authorization header.
 
-import { t } from './i18n.js';
+import { t } from '../shared/i18n.js';
 
 const TOKEN_KEY = 'vb.console.token';
 

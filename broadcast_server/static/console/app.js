@@ -1,13 +1,18 @@
 // The committee console: sign-in, navigation (hash routes like #/compose) and the page frame.
 
 import { api, ApiError, session, whenUnauthorized } from './api.js';
-import { h, replace, select } from './dom.js';
-import { getLang, setLang, t } from './i18n.js';
+import { h, replace } from '../shared/dom.js';
+import { getLang, languages, setLang, t, useCatalogues } from '../shared/i18n.js';
+import zh from './i18n/zh.js';
+import en from './i18n/en.js';
+import { select } from './util.js';
 import * as compose from './pages/compose.js';
 import * as announcements from './pages/announcements.js';
 import * as screens from './pages/screens.js';
 import * as requests from './pages/requests.js';
 import * as figures from './pages/figures.js';
+
+useCatalogues({ zh, en }, { storageKey: 'vb.console.lang', titleKey: 'app.title' });
 
 const PAGES = [
   { name: 'compose', module: compose, roles: ['admin', 'committee'] },
@@ -18,31 +23,18 @@ const PAGES = [
 ];
 
 const root = document.getElementById('app');
-let who = null; // {role, scope, areas}
+let who = null; // {role, scope, name, areas}
 let current = null; // the page on screen: {el, stop}
 let signInMessage = '';
 
 // ------------------------------------------------------------ sign-in
 
-/** Which console pages a token may use: probe what it can read (no side effects). */
+/** Who the token is (GET /me: its role and area) and the areas it sees; a token no console page admits (a screen's) is refused. */
 async function identify(token) {
+  const me = await api('GET', '/me', { token });
+  if (!PAGES.some((p) => p.roles.includes(me.role))) throw new ApiError(403, t('signin.not_staff'));
   const areas = await api('GET', '/areas', { token });
-  const [tokens, anns, reqs] = await Promise.allSettled([
-    api('GET', '/tokens', { token }),
-    api('GET', '/announcements', { token, query: { limit: 1 } }),
-    api('GET', '/requests', { token, query: { limit: 1 } }),
-  ]);
-  let role = null;
-  if (tokens.status === 'fulfilled') role = 'admin';
-  else if (anns.status === 'fulfilled') role = 'committee';
-  else if (reqs.status === 'fulfilled') role = 'worker';
-  if (!role) {
-    const failed = [anns, reqs].find((r) => r.status === 'rejected' && r.reason instanceof ApiError && r.reason.status !== 403);
-    if (failed) throw failed.reason;
-    throw new ApiError(403, t('signin.not_staff'));
-  }
-  const paths = areas.map((a) => a.path).sort((a, b) => a.length - b.length);
-  return { role, scope: paths[0] || '/', areas };
+  return { role: me.role, scope: me.area, name: me.name, areas };
 }
 
 async function signIn(token) {
@@ -101,16 +93,16 @@ function showSignIn() {
 
 // ------------------------------------------------------------ frame and routing
 
+/** The first page the role may use (a worker's is the request log). */
 function defaultPage() {
-  return who && who.role === 'worker' ? 'requests' : 'compose';
+  const page = who && PAGES.find((p) => p.roles.includes(who.role));
+  return page ? page.name : PAGES[0].name;
 }
 
 function languagePicker(onChange) {
-  const picker = select({ testid: 'lang-select', 'aria-label': t('app.language') },
-    [['zh', '中文'], ['en', 'English']], getLang());
+  const picker = select({ testid: 'lang-select', 'aria-label': t('app.language') }, languages(), getLang());
   picker.addEventListener('change', () => {
     setLang(picker.value);
-    document.title = t('app.title');
     onChange();
   });
   return picker;
@@ -154,7 +146,6 @@ function stopPage() {
 }
 
 function showShell() {
-  document.title = t('app.title');
   const nav = h('nav', { class: 'nav', 'aria-label': t('app.nav') },
     PAGES.filter((p) => p.roles.includes(who.role)).map((p) =>
       h('a', { href: `#/${p.name}`, testid: `nav-${p.name}`, dataset: { page: p.name } }, t(`nav.${p.name}`))));
@@ -162,7 +153,7 @@ function showShell() {
     h('div', { class: 'brand' }, h('strong', {}, t('app.title')), h('span', { class: 'muted' }, t('app.subtitle'))),
     nav,
     h('div', { class: 'who' },
-      h('span', { class: 'muted', testid: 'who' }, t('app.who', { role: t(`role.${who.role}`), scope: who.scope })),
+      h('span', { class: 'muted', testid: 'who', title: who.name }, t('app.who', { role: t(`role.${who.role}`), scope: who.scope })),
       languagePicker(() => showShell()),
       h('button', { type: 'button', testid: 'sign-out', onclick: () => signOut() }, t('app.signout'))));
   replace(root, header, notice, view, dialog);
@@ -227,8 +218,6 @@ async function startWith(token) {
 }
 
 function start() {
-  setLang(getLang());
-  document.title = t('app.title');
   const fromLink = takeTokenFromHash();
   const token = fromLink || session.token;
   if (token) startWith(token);

@@ -1,6 +1,6 @@
 // Charts drawn as inline SVG through DOM APIs (no HTML strings, no inline styles: colours come from console.css).
 
-import { s } from './dom.js';
+import { s } from '../shared/dom.js';
 
 /** Horizontal bars: entries [[label, value, cls?]]. */
 export function barChart(entries, { testid, width = 420, format = String } = {}) {

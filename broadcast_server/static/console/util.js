@@ -1,7 +1,44 @@
-// Helpers shared by the pages.
+// Helpers shared by the console's pages (the element builder and t() are in ../shared/).
 
 import { ApiError } from './api.js';
-import { h } from './dom.js';
+import { h } from '../shared/dom.js';
+import { t } from '../shared/i18n.js';
+
+/** A <select> with [value, label] options. */
+export function select(props, options, current) {
+  const el = h('select', props,
+    options.map(([value, label]) => h('option', { value }, label)));
+  if (current !== undefined && current !== null) el.value = current;
+  return el;
+}
+
+/** A labelled field: the label, the control and a place for its error. */
+export function field(label, control, { name, hint, wide } = {}) {
+  const error = h('p', { class: 'field-error', testid: name ? `error-${name}` : null, hidden: true });
+  const wrap = h('div', { class: wide ? 'field wide' : 'field', dataset: name ? { field: name } : undefined },
+    h('label', {}, h('span', { class: 'label' }, label), control),
+    hint || null,
+    error);
+  return wrap;
+}
+
+/** Download a Blob under a file name (an object URL, revoked afterwards). */
+export function download(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = h('a', { href: url, download: filename, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+/** A duration in seconds, as minutes, hours or days. */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined) return '—';
+  if (seconds < 3600) return t('unit.minutes', { n: Math.max(1, Math.round(seconds / 60)) });
+  if (seconds < 72 * 3600) return t('unit.hours', { n: (seconds / 3600).toFixed(1) });
+  return t('unit.days', { n: (seconds / 86400).toFixed(1) });
+}
 
 /** A datetime-local value as RFC 3339 with the browser's offset ("2026-11-26T12:00:00+08:00"), or null. */
 export function localToRfc3339(value) {

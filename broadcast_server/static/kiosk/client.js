@@ -9,14 +9,22 @@ const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_REPLACED = 4409;
 const TRANSIENT = new Set(["rate_limited", "internal"]);
 
+// Reconnecting as the Python screen client does: the same numbers as screen_client/client.py's
+// Timing (there in seconds, here in milliseconds), so a kiosk and a `village-screen` cut off together
+// come back on the same schedule (docs/protocol.md §3.11). Change them there and here together
+// (tests/web/test_kiosk.py compares them).
+export const RECONNECT = Object.freeze({
+  backoffInitial: 1000, // Timing.backoff_initial = 1.0: the first reconnect waits up to this long (random), ...
+  backoffFactor: 2, // Timing.backoff_factor = 2.0: ... each failure after that up to this factor longer, ...
+  backoffMax: 60000, // Timing.backoff_max = 60.0: ... never more than this
+  replacedDelay: 30000, // Timing.replaced_delay = 30.0: closed with 4409 (another device has our token): wait 1 to 2 times this
+});
+
 export const DEFAULT_TIMING = {
   pingInterval: 20000, // send `ping` this often
   pingTimeout: 20000, // nothing heard for pingInterval + pingTimeout: the link is dead
   welcomeTimeout: 10000, // from opening the socket to `welcome`
-  backoffInitial: 1000, // first reconnect waits up to this long (random), ...
-  backoffFactor: 2, // ... each failure after that up to this factor longer, ...
-  backoffMax: 30000, // ... never more than this
-  replacedDelay: 30000, // closed with 4409: wait 1 to 2 times this
+  ...RECONNECT,
   outboxInterval: 2000, // look at the outbox this often
   outboxResend: 60000, // resend a reply with no ticket after this long
 };

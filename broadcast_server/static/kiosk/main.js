@@ -5,33 +5,22 @@
 // object overriding intervals (see client.js DEFAULT_TIMING, plus cycleMs for the display cycle).
 //
 // Everything from the server or typed by a villager is put on the page with textContent only.
-import { t, setLang, otherLang, formatTime, formatDate, formatClock, errorText } from "./i18n.js";
+import { byTestId, h } from "../shared/dom.js";
+import { t, setLang, otherLang, formatTime, formatDate, formatClock, translateStatic, useCatalogues } from "../shared/i18n.js";
+import zh from "./i18n/zh.js";
+import en from "./i18n/en.js";
 import { Store, loadToken, saveToken, clearAll } from "./store.js";
 import { KioskClient } from "./client.js";
 import { Player } from "./audio.js";
-import { ReplyPanel } from "./reply.js";
+import { ReplyPanel, errorText } from "./reply.js";
+
+useCatalogues({ zh, en }, { storageKey: "vb.kiosk.lang", titleKey: "page.title" });
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const byTestId = (id) => $(`[data-testid="${id}"]`);
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value == null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key === "testid") node.dataset.testid = value;
-    else if (key.startsWith("data-")) node.setAttribute(key, String(value));
-    else node.setAttribute(key, String(value));
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
-/** Fill every data-i18n element (and placeholder) with the current language's text. */
-function translateStatic() {
-  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
-  for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
+/** Every text of the page that is not drawn from data: the data-i18n elements, and the language button. */
+function translatePage() {
+  translateStatic();
   byTestId("kiosk-lang").textContent = t("header.lang");
   byTestId("kiosk-lang").setAttribute("aria-label", t("header.lang.label"));
 }
@@ -147,7 +136,7 @@ class Kiosk {
     document.addEventListener("pointerdown", unlock, { capture: true });
     byTestId("kiosk-lang").addEventListener("click", () => {
       setLang(otherLang());
-      translateStatic();
+      translatePage();
       this.render();
       this._tick(); // the date under the clock
       this.reply.relabel();
@@ -236,20 +225,20 @@ class Kiosk {
     $(".stage-count", stage).textContent = list.length > 1 ? `${list.indexOf(ann) + 1} / ${list.length}` : "";
     $(".stage-title", stage).textContent = ann.title;
     $(".stage-body", stage).textContent = ann.body;
-    const meta = [ann.published_at ? t("stage.published", { time: formatTime(ann.published_at) }) : null,
-      ann.expires_at ? t("stage.expires", { time: formatTime(ann.expires_at) }) : null].filter(Boolean);
+    const meta = [ann.published_at ? t("stage.published", { time: formatTime(ann.published_at, "day") }) : null,
+      ann.expires_at ? t("stage.expires", { time: formatTime(ann.expires_at, "day") }) : null].filter(Boolean);
     $(".stage-meta", stage).textContent = meta.join("  ·  ");
     this.client.receipt(ann.id, "displayed");
   }
 
   renderList(list) {
-    const items = list.map((ann) => el("li", {
+    const items = list.map((ann) => h("li", {
       class: `item p-${ann.priority}${ann.id === this.currentId ? " current" : ""}`,
       testid: "kiosk-announcement", "data-id": ann.id, "data-priority": ann.priority,
       "aria-current": ann.id === this.currentId ? "true" : null,
     },
-    el("span", { class: "badge", text: t(`priority.${ann.priority}`) }),
-    el("span", { class: "item-title", text: ann.title })));
+    h("span", { class: "badge", text: t(`priority.${ann.priority}`) }),
+    h("span", { class: "item-title", text: ann.title })));
     $(".list").replaceChildren(...items);
   }
 
@@ -268,8 +257,8 @@ class Kiosk {
     document.body.classList.add("has-emergency");
     $(".emergency-title", overlay).textContent = ann.title;
     $(".emergency-body", overlay).textContent = ann.body;
-    $(".emergency-meta", overlay).textContent = ann.published_at ? t("stage.published", { time: formatTime(ann.published_at) }) : "";
-    $(".emergency-more", overlay).replaceChildren(...emergencies.slice(1).map((a) => el("li", { text: a.title })));
+    $(".emergency-meta", overlay).textContent = ann.published_at ? t("stage.published", { time: formatTime(ann.published_at, "day") }) : "";
+    $(".emergency-more", overlay).replaceChildren(...emergencies.slice(1).map((a) => h("li", { text: a.title })));
     for (const a of emergencies) this.client.receipt(a.id, "displayed");
   }
 
@@ -285,28 +274,28 @@ class Kiosk {
     if (!m.ticket) {
       const e = m.outbox;
       const state = e.error ? t("answers.failed", { message: errorText(e.error) }) : (e.notice ? t("reply.retrying") : t("answers.pending"));
-      return el("li", { class: "answer pending", testid: "kiosk-answer-pending", "data-client-msg-id": e.client_msg_id },
-        el("span", { class: "answer-category", text: t(`category.${e.reply.category}`) }),
-        el("span", { class: "answer-status", text: state }));
+      return h("li", { class: "answer pending", testid: "kiosk-answer-pending", "data-client-msg-id": e.client_msg_id },
+        h("span", { class: "answer-category", text: t(`category.${e.reply.category}`) }),
+        h("span", { class: "answer-status", text: state }));
     }
-    const li = el("li", { class: `answer s-${m.status}`, testid: "kiosk-answer", "data-ticket": m.ticket, "data-status": m.status || "" },
-      el("div", { class: "answer-head" },
-        el("span", { class: "answer-ticket", text: t("answers.ticket", { ticket: m.ticket }) }),
-        el("span", { class: "answer-status", testid: "kiosk-answer-status", text: m.status ? t(`status.${m.status}`) : "" })),
-      m.response ? el("p", { class: "answer-response", testid: "kiosk-answer-response", text: m.response }) : null);
+    const li = h("li", { class: `answer s-${m.status}`, testid: "kiosk-answer", "data-ticket": m.ticket, "data-status": m.status || "" },
+      h("div", { class: "answer-head" },
+        h("span", { class: "answer-ticket", text: t("answers.ticket", { ticket: m.ticket }) }),
+        h("span", { class: "answer-status", testid: "kiosk-answer-status", text: m.status ? t(`status.${m.status}`) : "" })),
+      m.response ? h("p", { class: "answer-response", testid: "kiosk-answer-response", text: m.response }) : null);
     const note = this.feedbackNotes.get(m.ticket);
     if (m.status === "resolved" && !m.rating) {
-      const row = el("div", { class: "feedback" }, el("span", { class: "feedback-ask", text: t("answers.ask") }));
+      const row = h("div", { class: "feedback" }, h("span", { class: "feedback-ask", text: t("answers.ask") }));
       for (const [rating, testid] of [["satisfied", "kiosk-feedback-satisfied"], ["basically_satisfied", "kiosk-feedback-basically"], ["dissatisfied", "kiosk-feedback-dissatisfied"]]) {
-        const button = el("button", { type: "button", class: `feedback-button r-${rating}`, testid, text: t(`rating.${rating}`) });
+        const button = h("button", { type: "button", class: `feedback-button r-${rating}`, testid, text: t(`rating.${rating}`) });
         button.addEventListener("click", () => this._feedback(m.ticket, rating));
         row.append(button);
       }
       li.append(row);
     } else if (m.rating) {
-      li.append(el("p", { class: "feedback-done", testid: "kiosk-feedback-done", text: `${t(`rating.${m.rating}`)} · ${t("answers.thanks")}` }));
+      li.append(h("p", { class: "feedback-done", testid: "kiosk-feedback-done", text: `${t(`rating.${m.rating}`)} · ${t("answers.thanks")}` }));
     }
-    if (note) li.append(el("p", { class: "answer-note", testid: "kiosk-answer-note", text: note }));
+    if (note) li.append(h("p", { class: "answer-note", testid: "kiosk-answer-note", text: note }));
     return li;
   }
 
@@ -322,7 +311,7 @@ class Kiosk {
 }
 
 function main() {
-  translateStatic();
+  translatePage();
   const token = takeTokenFromAddress();
   if (!token) {
     byTestId("kiosk-setup").hidden = false;

@@ -1,11 +1,21 @@
 // A villager's reply by touch: category, text (on-screen keyboard friendly, 1,000 characters at
 // most, with a counter), optional name and phone. On submit the reply goes into the outbox first
 // (client.reply), then over the WebSocket; the ticket is shown, large, when reply_result comes.
-import { t, errorText } from "./i18n.js";
+import { t } from "../shared/i18n.js";
 
 const MAX = 1000;
 const IDLE_CLOSE_MS = 180000; // an abandoned form closes itself (a public screen)
 const $ = (selector, root) => root.querySelector(selector);
+
+/** A server `error` (or a stored failure) as words for the villager. */
+export function errorText(error) {
+  const known = {
+    rate_limited: "error.rate_limited", invalid: "error.invalid", not_found: "error.not_found",
+    conflict: "error.conflict", forbidden: "error.forbidden", internal: "error.internal",
+  };
+  const key = known[error.code];
+  return key ? t(key, { message: error.message || "" }) : t("error.generic", { message: error.message || error.code || "" });
+}
 
 export class ReplyPanel {
   constructor({ client, store, current }) {

@@ -1,9 +1,9 @@
 // Announcements: live, scheduled and past, with delivery figures that follow the screens live.
 
 import { api, ApiError } from '../api.js';
-import { field, h, replace, select } from '../dom.js';
-import { formatTime, label, t } from '../i18n.js';
-import { describeError, errorLine, localToRfc3339, showError } from '../util.js';
+import { h, replace } from '../../shared/dom.js';
+import { formatTime, label, t } from '../../shared/i18n.js';
+import { describeError, errorLine, field, localToRfc3339, select, showError } from '../util.js';
 
 const PRIORITIES = ['low', 'normal', 'high', 'emergency'];
 

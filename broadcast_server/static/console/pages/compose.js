@@ -1,9 +1,9 @@
 // Compose: write an announcement, hear it, post it (once, even on a double click).
 
 import { api, ApiError } from '../api.js';
-import { field, h, replace, select } from '../dom.js';
-import { label, t } from '../i18n.js';
-import { areaTree, describeError, errorLine, localToRfc3339, randomKey, showError } from '../util.js';
+import { h, replace } from '../../shared/dom.js';
+import { label, t } from '../../shared/i18n.js';
+import { areaTree, describeError, errorLine, field, localToRfc3339, randomKey, select, showError } from '../util.js';
 
 const BODY_MAX = 5000;
 const PRIORITIES = ['low', 'normal', 'high', 'emergency'];

@@ -1,10 +1,10 @@
 // Figures: GET /stats as the charts of a committee's monthly report, printable.
 
 import { api } from '../api.js';
-import { h, replace } from '../dom.js';
-import { formatDuration, formatMonth, formatMonthShort, formatNumber, formatPercent, formatTime, label, t } from '../i18n.js';
+import { h, replace } from '../../shared/dom.js';
+import { formatMonth, formatMonthShort, formatNumber, formatPercent, formatTime, label, t } from '../../shared/i18n.js';
 import { barChart, columnChart, rateLines } from '../charts.js';
-import { dateToRfc3339, describeError } from '../util.js';
+import { dateToRfc3339, describeError, formatDuration } from '../util.js';
 
 const STATUSES = ['received', 'assigned', 'in_progress', 'resolved', 'closed', 'rejected'];
 const CATEGORIES = ['suggestion', 'complaint', 'help', 'dispute', 'question', 'other'];

@@ -1,9 +1,9 @@
 // Requests: the request log (filters, search, paging, CSV) and one request with its history and actions.
 
 import { api, ApiError } from '../api.js';
-import { download, h, replace, select } from '../dom.js';
-import { formatTime, label, t } from '../i18n.js';
-import { areaOptions, describeError, errorLine, showError } from '../util.js';
+import { h, replace } from '../../shared/dom.js';
+import { formatTime, label, t } from '../../shared/i18n.js';
+import { areaOptions, describeError, download, errorLine, select, showError } from '../util.js';
 
 const STATUSES = ['received', 'assigned', 'in_progress', 'resolved', 'closed', 'rejected'];
 const CATEGORIES = ['suggestion', 'complaint', 'help', 'dispute', 'question', 'other'];

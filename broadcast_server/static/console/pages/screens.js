@@ -1,9 +1,9 @@
 // Screens: every device in scope and how it is doing; add one (its token shown once, with a QR code); revoke one.
 
 import { api, ApiError } from '../api.js';
-import { field, h, replace, select } from '../dom.js';
-import { formatTime, label, t } from '../i18n.js';
-import { areaOptions, describeError, errorLine, showError } from '../util.js';
+import { h, replace } from '../../shared/dom.js';
+import { formatTime, label, t } from '../../shared/i18n.js';
+import { areaOptions, describeError, errorLine, field, select, showError } from '../util.js';
 
 const REFRESH_MS = 5000;
 

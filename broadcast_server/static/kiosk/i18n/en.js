@@ -68,8 +68,4 @@ export default {
   "error.forbidden": "Not allowed",
   "error.internal": "The server had a problem; it will be retried",
   "error.generic": "Something went wrong: {message}",
-  "time.format": "{monthName} {day}, {hh}:{mm}",
-  "clock.date": "{weekday}, {monthName} {day}",
-  "weekday": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
-  "months": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
 };

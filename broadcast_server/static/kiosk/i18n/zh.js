@@ -1,5 +1,5 @@
 // Every user-facing string of the kiosk page in Simplified Chinese (the default language).
-// `{name}` placeholders are filled in by i18n.js.
+// `{name}` placeholders are filled in by t() (../shared/i18n.js); dates and times are formatted there too.
 export default {
   "page.title": "村务公告屏",
   "header.title": "村务公告",
@@ -69,7 +69,4 @@ export default {
   "error.forbidden": "没有权限",
   "error.internal": "服务器出错了，会自动重试",
   "error.generic": "出错了：{message}",
-  "time.format": "{month}月{day}日 {hh}:{mm}",
-  "clock.date": "{month}月{day}日 星期{weekday}",
-  "weekday": ["日", "一", "二", "三", "四", "五", "六"],
 };

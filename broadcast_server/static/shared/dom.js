@@ -1,4 +1,5 @@
-// Small DOM helpers. Text is always added as text nodes (never parsed as HTML).
+// Building elements, shared by the committee console and the kiosk. Text is always added as text
+// nodes (never parsed as HTML): whatever a villager typed or the server sent shows as itself.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -9,11 +10,17 @@ function addChildren(el, children) {
   }
 }
 
+/**
+ * Properties: `class`, `testid` (data-testid), `dataset` ({key: value}), `text` (the text content),
+ * `onclick` and other `on...` functions (listeners), `value`/`checked`/`selected` (set as properties);
+ * anything else is an attribute (true: present and empty). null, undefined and false leave it out.
+ */
 function setProps(el, props) {
   for (const [key, value] of Object.entries(props || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (key === 'class') el.setAttribute('class', value);
     else if (key === 'testid') el.setAttribute('data-testid', value);
+    else if (key === 'text') el.textContent = String(value);
     else if (key === 'dataset') for (const [k, v] of Object.entries(value)) el.dataset[k] = v;
     else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
     else if (key === 'value' || key === 'checked' || key === 'selected') el[key] = value;
@@ -21,7 +28,7 @@ function setProps(el, props) {
   }
 }
 
-/** An HTML element: h('button', {class: 'x', onclick: fn}, 'text', child, ...). */
+/** An HTML element: h('button', {class: 'x', onclick: fn}, 'text', child, [more], ...). */
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
   setProps(el, props);
@@ -44,30 +51,7 @@ export function replace(el, ...children) {
   return el;
 }
 
-/** A <select> with [value, label] options. */
-export function select(props, options, current) {
-  const el = h('select', props,
-    options.map(([value, label]) => h('option', { value }, label)));
-  if (current !== undefined && current !== null) el.value = current;
-  return el;
-}
-
-/** A labelled field: the label, the control and a place for its error. */
-export function field(label, control, { name, hint, wide } = {}) {
-  const error = h('p', { class: 'field-error', testid: name ? `error-${name}` : null, hidden: true });
-  const wrap = h('div', { class: wide ? 'field wide' : 'field', dataset: name ? { field: name } : undefined },
-    h('label', {}, h('span', { class: 'label' }, label), control),
-    hint || null,
-    error);
-  return wrap;
-}
-
-/** Download a Blob under a file name (an object URL, revoked afterwards). */
-export function download(blob, filename) {
-  const url = URL.createObjectURL(blob);
-  const a = h('a', { href: url, download: filename, hidden: true });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+/** The first element with this data-testid under `root`. */
+export function byTestId(testid, root = document) {
+  return root.querySelector(`[data-testid="${testid}"]`);
 }
