@@ -258,7 +258,7 @@ class AnnouncementCreate(AnnouncementBase):
     expires_at: ClientDateTime | None = None
 
     @model_validator(mode="after")
-    def _times_in_order(self) -> "AnnouncementCreate":
+    def _times_in_order(self) -> AnnouncementCreate:
         if self.publish_at and self.expires_at and self.expires_at <= self.publish_at:
             raise ValueError("expires_at must be after publish_at")
         return self

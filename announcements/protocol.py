@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
@@ -50,7 +50,7 @@ class ProtocolError(Exception):
         self.retry_after_s = retry_after_s
 
     @classmethod
-    def of(cls, exc: DomainError, ref: str | None = None) -> "ProtocolError":
+    def of(cls, exc: DomainError, ref: str | None = None) -> ProtocolError:
         """The wire form of a domain error: its one error code, and when to retry if it was rate limited."""
         retry_after_s = exc.retry_after_s if isinstance(exc, RateLimited) else None
         return cls(_DOMAIN_CODES.get(type(exc), ErrorCode.INVALID), exc.detail, ref, retry_after_s=retry_after_s)
@@ -132,7 +132,7 @@ class Ping(_Message):
 
 
 ClientMessage = Annotated[
-    Union[Hello, Ack, Receipt, Reply, Feedback, Ping], Field(discriminator="type")
+    Hello | Ack | Receipt | Reply | Feedback | Ping, Field(discriminator="type")
 ]
 CLIENT_TYPES = frozenset({"hello", "ack", "receipt", "reply", "feedback", "ping"})
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -279,7 +279,7 @@ class Pong(_Message):
 
 
 ServerMessage = Annotated[
-    Union[Welcome, Synced, AnnouncementEvent, Retract, RequestUpdate, ReplyResult, Error, Pong],
+    Welcome | Synced | AnnouncementEvent | Retract | RequestUpdate | ReplyResult | Error | Pong,
     Field(discriminator="type"),
 ]
 _server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -19,24 +19,22 @@ from announcements.areas import in_area_subtree
 from announcements.errors import Conflict, Invalid, NotFound
 from announcements.events import append_announcement_event, append_retract_event
 from announcements.models import (
+    OPEN_STATUSES,
     Announcement,
     AnnouncementCreate,
     AnnouncementStatus,
     AnnouncementUpdate,
     Deliveries,
     Delivery,
-    OPEN_STATUSES,
     IdempotencyRecord,
     Screen,
-    priority_order,
     TargetSpec,
+    priority_order,
 )
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
 from announcements.targeting import Target
 from announcements.tokens import Principal
 from announcements.voicing import SPEECH_PENDING
-
-
 
 
 @dataclass(frozen=True)

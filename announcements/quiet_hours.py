@@ -25,7 +25,7 @@ class QuietSpan:
     zone: ZoneInfo
 
     @classmethod
-    def parse(cls, text: str, zone: ZoneInfo) -> "QuietSpan":
+    def parse(cls, text: str, zone: ZoneInfo) -> QuietSpan:
         match = _SPAN.match(text.strip())
         if not match:
             raise ValueError(f"quiet hours {text!r} must look like 22:00-06:30")
@@ -49,7 +49,7 @@ class QuietSpan:
         return end
 
     @classmethod
-    def from_json(cls, data: dict) -> "QuietSpan":
+    def from_json(cls, data: dict) -> QuietSpan:
         return cls.parse(f"{data['start']}-{data['end']}", ZoneInfo(data["timezone"]))
 
     def to_json(self) -> dict:

@@ -7,8 +7,8 @@ Tags without areas narrow the poster's own area. An empty target means the poste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from announcements.areas import covers
 
@@ -20,7 +20,7 @@ class Target:
     screens: tuple[str, ...] = ()
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "Target":
+    def from_json(cls, data: dict | None) -> Target:
         data = data or {}
         return cls(
             areas=tuple(data.get("areas") or ()),
@@ -31,7 +31,7 @@ class Target:
     def to_json(self) -> dict:
         return {"areas": list(self.areas), "tags": list(self.tags), "screens": list(self.screens)}
 
-    def with_default_area(self, area: str) -> "Target":
+    def with_default_area(self, area: str) -> Target:
         """Fill in the poster's area where the target names no area of its own."""
         if self.areas or (self.screens and not self.tags):
             return self

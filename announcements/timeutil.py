@@ -3,7 +3,7 @@ for every time a client sends."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -13,12 +13,12 @@ from sqlalchemy.types import TypeDecorator
 # Times a client may send. Python's datetime ends at years 1 and 9999, so `0001-01-01T00:00:00+01:00`
 # overflows when converted to UTC, and 9999-12-31 when a lifetime or a deadline is added to it. A
 # thousand years from each end leaves room for any offset and any sane duration.
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def within_client_range(value: datetime) -> datetime:
@@ -43,9 +43,9 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)

@@ -31,7 +31,7 @@ import logging
 import resource
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import WSMsgType, web
 
@@ -63,7 +63,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=4400, message=b"expected a hello frame")
         return ws
     head = state["seq"]
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     await ws.send_str(json.dumps({"type": "welcome", "screen_id": str(hello["token"])[-12:], "area": "/bench",
                                   "kind": "screen", "server_time": now, "head_seq": head}))
     await ws.send_str(json.dumps({"type": "synced", "head_seq": head, "reset": hello.get("last_seq") is None}))
@@ -79,7 +79,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 def announcement_frame(seq: int, body: dict) -> tuple[str, bytes]:
     """The same shape (and so about the same size) as the real server's announcement frame."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     ident = uuid.uuid4().hex
     payload = {
         "id": ident, "revision": 1, "title": body.get("title", ""), "body": body.get("body", ""),

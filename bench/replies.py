@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT))
 HOST = "127.0.0.1"
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TARGET_RATE = 500
-TEXTS = ["村口路灯坏了，晚上很黑。", "自来水管漏水，请派人看看。", "低保申请需要什么材料？", "建议在小学门口装减速带。", "邻居家的狗晚上一直叫。"]
+TEXTS = ["村口路灯坏了，晚上很黑。", "自来水管漏水，请派人看看。", "低保申请需要什么材料？", "建议在小学门口装减速带。",
+         "邻居家的狗晚上一直叫。"]
 CATEGORIES = ["complaint", "help", "question", "suggestion", "dispute", "other"]
 
 
@@ -79,7 +80,8 @@ class Screen:
 
     async def connect(self, session, url: str) -> None:
         self.ws = await session.ws_connect(url + "/ws", compress=0, max_msg_size=0)
-        await self.ws.send_json({"type": "hello", "token": self.token, "last_seq": None, "client": {"name": f"bench-{self.index}", "version": "0"}})
+        await self.ws.send_json({"type": "hello", "token": self.token, "last_seq": None,
+                                 "client": {"name": f"bench-{self.index}", "version": "0"}})
         while True:
             frame = json.loads((await self.ws.receive(timeout=60)).data)
             if frame["type"] == "synced":
@@ -234,7 +236,7 @@ async def _postgres_schema(url: str, drop: str | None = None) -> str | None:
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     try:
         conn = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return None
     try:
         if drop:
@@ -249,7 +251,8 @@ async def _postgres_schema(url: str, drop: str | None = None) -> str | None:
 
 def run_one(kind: str, args) -> dict | None:
     data_dir = Path(tempfile.mkdtemp(prefix="vb-bench-replies-"))
-    env = {**os.environ, "VB_DATA_DIR": str(data_dir), "VB_REPLY_RATE_PER_MINUTE": "0", "VB_SPEECH_ENABLED": "false", "VB_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "VB_DATA_DIR": str(data_dir), "VB_REPLY_RATE_PER_MINUTE": "0", "VB_SPEECH_ENABLED": "false",
+           "VB_LOG_LEVEL": "WARNING"}
     if kind == "postgres":
         url = os.environ.get("VB_DATABASE_URL", PG_DEFAULT)
         if not url.startswith("postgresql"):
@@ -277,7 +280,7 @@ def run_one(kind: str, args) -> dict | None:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start: {server.stderr.read().decode()[-2000:]}")
+                    raise RuntimeError(f"server did not start: {server.stderr.read().decode()[-2000:]}") from None
                 time.sleep(0.2)
         ctx = mp.get_context("spawn")
         receive, send = ctx.Pipe(duplex=False)
@@ -310,13 +313,20 @@ def report(kind: str, result: dict, args) -> bool:
     doubled = db["requests"] - db["acked"]
     ok = not lost and doubled == 0 and db["distinct_tickets"] == db["acked"] and not paced["resend_mismatches"]
     print(f"\n== {kind}: {args.screens} screens connected in {result['connected_s']:.1f} s")
-    print(f"  paced   offered {args.rate:>6.0f}/s  sent {paced['sent'] / paced['window']:>6.1f}/s  answered {paced_rate:>6.1f}/s   latency p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):7.1f} ms  (target {TARGET_RATE}/s into SQLite)")
-    print(f"          {paced['resends']} resends of a stored client_msg_id: {paced['resends'] - paced['resend_mismatches']} got the same ticket")
-    print(f"  flat    out ({args.screens} in flight)  {flat_rate:>7.1f} replies/s   latency p50 {pct(flat_lat, 50):6.1f} ms  p99 {pct(flat_lat, 99):7.1f} ms")
-    print(f"  errors  {paced['error_count'] + flat['error_count']}" + (f"  e.g. {paced['errors'][:1] or flat['errors'][:1]}" if paced["error_count"] + flat["error_count"] else ""))
-    print(f"  stored  {db['requests']} requests, {db['keys']} reply keys, {db['history']} history rows for {db['acked']} acknowledged replies")
-    print(f"  lost    {db['lost']} (acknowledged tickets missing from the database)   doubled {doubled} (requests beyond one per client_msg_id)")
-    print(f"  verdict {'OK' if ok else 'FAILED'}" + ("" if kind != "sqlite" else f"; sustained {paced_rate:.0f}/s paced, {flat_rate:.0f}/s flat out vs target {TARGET_RATE}/s"))
+    print(f"  paced   offered {args.rate:>6.0f}/s  sent {paced['sent'] / paced['window']:>6.1f}/s  answered {paced_rate:>6.1f}/s   "
+          f"latency p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):7.1f} ms  (target {TARGET_RATE}/s into SQLite)")
+    print(f"          {paced['resends']} resends of a stored client_msg_id: "
+          f"{paced['resends'] - paced['resend_mismatches']} got the same ticket")
+    print(f"  flat    out ({args.screens} in flight)  {flat_rate:>7.1f} replies/s   "
+          f"latency p50 {pct(flat_lat, 50):6.1f} ms  p99 {pct(flat_lat, 99):7.1f} ms")
+    print(f"  errors  {paced['error_count'] + flat['error_count']}"
+          + (f"  e.g. {paced['errors'][:1] or flat['errors'][:1]}" if paced["error_count"] + flat["error_count"] else ""))
+    print(f"  stored  {db['requests']} requests, {db['keys']} reply keys, "
+          f"{db['history']} history rows for {db['acked']} acknowledged replies")
+    print(f"  lost    {db['lost']} (acknowledged tickets missing from the database)   "
+          f"doubled {doubled} (requests beyond one per client_msg_id)")
+    print(f"  verdict {'OK' if ok else 'FAILED'}"
+          + ("" if kind != "sqlite" else f"; sustained {paced_rate:.0f}/s paced, {flat_rate:.0f}/s flat out vs target {TARGET_RATE}/s"))
     return ok
 
 

@@ -64,7 +64,7 @@ class LagMonitor:
             self.times_s.append(loop.time() - began)
 
     def after(self, seconds: float) -> list[float]:
-        return [lag for lag, at in zip(self.lags_ms, self.times_s) if at > seconds] or [0.0]
+        return [lag for lag, at in zip(self.lags_ms, self.times_s, strict=True) if at > seconds] or [0.0]
 
     async def stop(self) -> list[float]:
         self._task.cancel()

@@ -10,23 +10,23 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from announcements.database import Database
-from announcements.timeutil import utcnow
 from announcements.quiet_hours import QuietHours
 from announcements.registry import has_admin
 from announcements.speech import SpeechFailed, SpeechSynthesizer
+from announcements.timeutil import utcnow
 from broadcast_server.api import ROUTE_TABLES
 from broadcast_server.api.open311 import open311_errors
 from broadcast_server.dispatcher import Dispatcher
 from broadcast_server.hub import Hub
 from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, NARRATOR, QUIET_HOURS, RECORDER, REPLIES, SETTINGS, SPEECH, STATIONS
 from broadcast_server.narrator import Narrator
-from broadcast_server.stream import Stations
-from broadcast_server.web import add_web_routes, name_server_without_version, security_headers
 from broadcast_server.openapi import openapi_route
 from broadcast_server.problems import problem_middleware
 from broadcast_server.recorder import DeliveryRecorder
 from broadcast_server.replies import ReplyDesk
 from broadcast_server.settings import Settings
+from broadcast_server.stream import Stations
+from broadcast_server.web import add_web_routes, name_server_without_version, security_headers
 
 log = logging.getLogger(__name__)
 

@@ -77,7 +77,8 @@ def _token_create(args: argparse.Namespace) -> int:
 def _screen_add(args: argparse.Namespace) -> int:
     data = ScreenCreate(name=args.name, area=args.area, kind=args.kind, tags=args.tag)
     screen, secret = asyncio.run(_with_database(_load(args), lambda s: create_screen(session=s, data=data)))
-    print(f"registered {screen.kind} {screen.id} '{screen.name}' in {screen.area}" + (f" tags {', '.join(screen.tags)}" if screen.tags else ""))
+    print(f"registered {screen.kind} {screen.id} '{screen.name}' in {screen.area}"
+          + (f" tags {', '.join(screen.tags)}" if screen.tags else ""))
     print("run it with: village-screen run --server URL --token TOKEN   (token shown only this once)")
     print(secret)
     return 0

@@ -21,14 +21,14 @@ if TYPE_CHECKING:
     from broadcast_server.settings import Settings
     from broadcast_server.stream import Stations
 
-SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
-RECORDER: web.AppKey["DeliveryRecorder"] = web.AppKey("recorder")
-HUB: web.AppKey["Hub"] = web.AppKey("hub")
-DISPATCHER: web.AppKey["Dispatcher"] = web.AppKey("dispatcher")
-SPEECH: web.AppKey["SpeechSynthesizer | None"] = web.AppKey("speech")
-NARRATOR: web.AppKey["Narrator"] = web.AppKey("narrator")
-QUIET_HOURS: web.AppKey["QuietHours"] = web.AppKey("quiet_hours")
-REPLIES: web.AppKey["ReplyDesk"] = web.AppKey("replies")
-STATIONS: web.AppKey["Stations"] = web.AppKey("stations")
+RECORDER: web.AppKey[DeliveryRecorder] = web.AppKey("recorder")
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
+SPEECH: web.AppKey[SpeechSynthesizer | None] = web.AppKey("speech")
+NARRATOR: web.AppKey[Narrator] = web.AppKey("narrator")
+QUIET_HOURS: web.AppKey[QuietHours] = web.AppKey("quiet_hours")
+REPLIES: web.AppKey[ReplyDesk] = web.AppKey("replies")
+STATIONS: web.AppKey[Stations] = web.AppKey("stations")

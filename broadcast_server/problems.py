@@ -47,7 +47,9 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
-def problem_response(status: int, detail: str, *, title: str | None = None, errors: list | None = None, headers: dict | None = None) -> web.Response:
+def problem_response(
+    status: int, detail: str, *, title: str | None = None, errors: list | None = None, headers: dict | None = None
+) -> web.Response:
     from http import HTTPStatus
 
     title = title or HTTPStatus(status).phrase

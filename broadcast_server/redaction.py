@@ -19,7 +19,7 @@ SECRET_PARAMETERS = ("api_key", "token", "access_token")
 
 _PATTERNS = [
     # ?api_key=..., &token=... (also percent-encoded names are not a concern: these are ours, in ASCII)
-    (re.compile(r"(?i)([?&;](?:%s)=)[^&;#\s\"']*" % "|".join(SECRET_PARAMETERS)), rf"\g<1>{REDACTED}"),
+    (re.compile(rf"(?i)([?&;](?:{'|'.join(SECRET_PARAMETERS)})=)[^&;#\s\"']*"), rf"\g<1>{REDACTED}"),
     # Authorization: Bearer xyz, as a header dump or a repr
     (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), rf"\g<1>{REDACTED}"),
     # a token on its own, wherever it stands

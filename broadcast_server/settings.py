@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -87,7 +86,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _valid_quiet_hours(self) -> "Settings":
+    def _valid_quiet_hours(self) -> Settings:
         QuietHours(self.quiet_hours, self.timezone)  # raises ValueError naming the bad span
         return self
 

@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 
 from announcements.protocol import Contact, ReplyCategory
-
 from screen_client.client import ScreenClient, ScreenUnauthorized, build_reply
 from screen_client.display import make_display
 from screen_client.player import make_player

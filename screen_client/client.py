@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from announcements.quiet_hours import QuietSpan
 from announcements.protocol import (
     CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
@@ -58,7 +57,7 @@ from announcements.protocol import (
     encode,
     parse_server_message,
 )
-
+from announcements.quiet_hours import QuietSpan
 from screen_client.display import Display, ScreenView
 from screen_client.player import Player
 from screen_client.store import Identity, OutboxEntry, Store
@@ -579,7 +578,7 @@ class ScreenClient:
         while True:
             await asyncio.sleep(self.timing.outbox_interval)
             if link.synced:
-                cutoff = datetime.fromtimestamp(time.time() - self.timing.outbox_retry, timezone.utc)
+                cutoff = datetime.fromtimestamp(time.time() - self.timing.outbox_retry, UTC)
                 await self._send_replies(link, [entry.reply for entry in self.store.unanswered(sent_before=cutoff)])
 
     async def _send_receipt(self, announcement_id: str, state: ReceiptState) -> None:
@@ -615,7 +614,7 @@ class ScreenClient:
                         self._displayed.add(announcement.id)
                         await self._send_receipt(announcement.id, "displayed")
             expiry = self.store.next_expiry()
-            timeout = None if expiry is None else (expiry - datetime.now(timezone.utc)).total_seconds() + 0.05
+            timeout = None if expiry is None else (expiry - datetime.now(UTC)).total_seconds() + 0.05
             try:
                 async with asyncio.timeout(timeout):
                     await changed.wait()

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Protocol, TextIO
 
 from announcements.protocol import AnnouncementPayload
-
 from screen_client.priority import EMERGENCY
 from screen_client.store import Identity
 

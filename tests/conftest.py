@@ -7,7 +7,6 @@ are skipped with the reason, unless VB_TEST_REQUIRE_POSTGRES=1 (CI), where they 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -38,7 +37,7 @@ def _asyncpg_dsn(url: str) -> str:
 async def _postgres_problem() -> str | None:
     try:
         conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"PostgreSQL not reachable at {POSTGRES_URL.split('@')[-1]}: {exc}"
     await conn.close()
     return None

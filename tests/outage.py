@@ -21,7 +21,7 @@ class SqliteWriteLock:
         self._path = settings.data_dir / "village.db"
         self._conn: sqlite3.Connection | None = None
 
-    def hold(self) -> "SqliteWriteLock":
+    def hold(self) -> SqliteWriteLock:
         self._conn = sqlite3.connect(self._path, isolation_level=None, timeout=30, check_same_thread=False)
         self._conn.execute("BEGIN IMMEDIATE")
         return self

@@ -1,6 +1,5 @@
 """Speaking the screen side of the WebSocket frame by frame, for tests of the wire contract."""
 
-import asyncio
 import json
 import time
 
@@ -41,7 +40,7 @@ async def collect(ws, done, timeout=10.0):
             raise AssertionError(f"gave up waiting; got {frames}")
         try:
             msg = await ws.receive(timeout=remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
         assert msg.type == aiohttp.WSMsgType.TEXT, msg
         frames.append(json.loads(msg.data))

@@ -31,7 +31,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 
 from aiohttp import web
@@ -227,7 +227,7 @@ def _service(category: RequestCategory, settings) -> dict:
 
 
 def _when(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
+    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
 
 
 def _open311_status(status: str) -> str:
@@ -316,7 +316,7 @@ def _date_param(request: web.Request, name: str) -> datetime | None:
     except ValueError:
         raise Open311Error(400, f"{name}: not a W3C date-time like 2026-11-25T08:00:00+08:00") from None
     try:
-        return within_client_range(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+        return within_client_range(value if value.tzinfo else value.replace(tzinfo=UTC))
     except ValueError as exc:
         raise Open311Error(400, f"{name}: {exc}") from None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from announcements.areas import normalize_area
 from announcements.models import Role
+from announcements.paging import PageQuery
 from announcements.request_models import (
     FeedbackCreate,
     ReplyAccepted,
@@ -28,7 +29,6 @@ from announcements.request_models import (
     ServiceRequest,
     Stats,
 )
-from announcements.paging import PageQuery
 from announcements.requests import (
     RequestFilter,
     all_requests,
@@ -262,7 +262,7 @@ async def get_requests_csv(request: web.Request) -> web.Response:
     async with request.app[DATABASE].read() as session:
         rows = list(await all_requests(session=session, principal=principal, filters=query.filters(), now=now))
     body = requests_csv(rows, now=now, unmask=query.unmask, zone=ZoneInfo(query.tz))
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = now.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     return web.Response(
         body=body,
         content_type="text/csv",

@@ -83,7 +83,9 @@ async def test_sql_scope_is_the_python_rule(database_settings, scope):
     try:
         await db.migrate()
         async with db.write() as session:
-            await (await session.connection()).execute(sa.insert(Area.__table__), [{"path": p, "name": p, "created_at": utcnow()} for p in STORED])
+            await (await session.connection()).execute(
+                sa.insert(Area.__table__), [{"path": p, "name": p, "created_at": utcnow()} for p in STORED]
+            )
         async with db.read() as session:
             found = set((await session.exec(select(Area.path).where(in_area_subtree(col(Area.path), scope)))).all())
     finally:

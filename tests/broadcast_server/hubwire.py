@@ -46,7 +46,7 @@ class RawScreen:
         self._buffer = b""
 
     @classmethod
-    async def open(cls, base_url: str, *, receive_buffer: int = 4096, segment: int = 536) -> "RawScreen":
+    async def open(cls, base_url: str, *, receive_buffer: int = 4096, segment: int = 536) -> RawScreen:
         url = urlsplit(base_url)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)

@@ -1,7 +1,7 @@
 """The announcement API: create, list with paging, read, correct, cancel, idempotency, OpenAPI."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 async def test_post_defaults(village):
@@ -17,7 +17,7 @@ async def test_post_defaults(village):
 
 async def test_scheduled_announcement_waits(village):
     """An announcement with a future publish_at is scheduled, not live."""
-    later = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     answer = await village.post(publish_at=later)
     assert answer["status"] == "scheduled" and answer["published_at"] is None
 

@@ -19,7 +19,11 @@ async def _raw(village, method, path, *, headers=None, data=None, json=None):
         ({"title": "t", "body": "b", "repeat": 99}, 422, "repeat"),
         ({"title": "t", "body": "b", "expires_at": "tomorrow"}, 422, "expires_at"),
         ({"title": "t", "body": "b", "expires_at": "2020-01-01T00:00:00+08:00"}, 422, "expires_at"),
-        ({"title": "t", "body": "b", "publish_at": "2030-01-02T00:00:00+08:00", "expires_at": "2030-01-01T00:00:00+08:00"}, 422, "expires_at"),
+        (
+            {"title": "t", "body": "b", "publish_at": "2030-01-02T00:00:00+08:00", "expires_at": "2030-01-01T00:00:00+08:00"},
+            422,
+            "expires_at",
+        ),
         ({"title": "t", "body": "b", "target": {"areas": ["no-slash"]}}, 422, "areas"),
         ({"title": "t", "body": "b", "target": {"screens": ["nonexistent"]}}, 422, "unknown screen"),
         ([1, 2, 3], 422, "body"),

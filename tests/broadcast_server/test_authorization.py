@@ -212,7 +212,10 @@ async def test_lists_hold_only_rows_inside_the_scope(village):
                 return list(data["totals"]["by_area"])
         raise AssertionError(route)
 
-    lists = [("GET", p) for p in ("/api/v1/areas", "/api/v1/screens", "/api/v1/tokens", "/api/v1/announcements", "/api/v1/requests", "/api/v1/stats")]
+    lists = [
+        ("GET", p)
+        for p in ("/api/v1/areas", "/api/v1/screens", "/api/v1/tokens", "/api/v1/announcements", "/api/v1/requests", "/api/v1/stats")
+    ]
     for route in lists:
         for principal in PRINCIPALS:
             status, body, _ = await world.answer(principal, *route)

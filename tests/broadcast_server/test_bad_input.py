@@ -12,9 +12,9 @@ import asyncio
 import base64
 import json
 import re
-from urllib.parse import quote
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -153,7 +153,7 @@ far_time = st.builds(
 def unreadable_body(fields: list[str]):
     """(raw body, status, words): JSON too deep, numbers JSON has not, shapes that are not an object."""
     def in_field(value: str):
-        return st.sampled_from(fields).map(lambda name: "{%s: %s}" % (json.dumps(name), value))
+        return st.sampled_from(fields).map(lambda name: f"{{{json.dumps(name)}: {value}}}")
 
     return st.one_of(
         deep_json.map(lambda raw: (raw, 400, f"nested too deeply: at most {MAX_DEPTH}")),
@@ -274,8 +274,8 @@ def bad_frames():
 
     return st.one_of(
         deep_json.map(lambda raw: (raw, None)),
-        deep_json.map(lambda raw: ('{"type": "ping", "x": %s}' % raw, None)),
-        non_finite.map(lambda number: ('{"type": "ack", "seq": %s}' % number, None)),
+        deep_json.map(lambda raw: (f'{{"type": "ping", "x": {raw}}}', None)),
+        non_finite.map(lambda number: (f'{{"type": "ack", "seq": {number}}}', None)),
         bad_text.flatmap(with_text),
     )
 
@@ -298,10 +298,10 @@ async def test_a_bad_frame_gets_invalid_and_the_connection_lives(world, screen_w
 @settings(PROFILE, max_examples=10)
 @given(frame=st.one_of(
     deep_json,
-    deep_json.map(lambda raw: '{"type": "hello", "token": "t", "client": %s}' % raw),
+    deep_json.map(lambda raw: f'{{"type": "hello", "token": "t", "client": {raw}}}'),
     bad_text.map(lambda text: json.dumps({"type": "hello", "token": text})),
     bad_text.map(lambda text: json.dumps({"type": "hello", "token": "t", "client": {"name": text}})),
-    non_finite.map(lambda number: '{"type": "hello", "token": "t", "last_seq": %s}' % number),
+    non_finite.map(lambda number: f'{{"type": "hello", "token": "t", "last_seq": {number}}}'),
 ))
 async def test_a_bad_hello_gets_invalid_then_close_4400(world, frame):
     """A hello the server cannot accept is answered (`invalid`) and closed with 4400, not dropped."""
@@ -327,12 +327,12 @@ async def test_json_5000_deep_is_400_on_every_json_route(world):
 
 async def test_websocket_frames_5000_deep(world, screen_ws):
     """After the hello: `invalid` and the connection stays; as the hello: `invalid` and close 4400."""
-    await screen_ws.send_str('{"type": "ping", "x": %s}' % DEEP)
+    await screen_ws.send_str(f'{{"type": "ping", "x": {DEEP}}}')
     assert (await until(screen_ws, "error"))[-1]["code"] == "invalid"
     await screen_ws.send_json({"type": "ping"})
     assert (await until(screen_ws, "pong"))[-1] == {"type": "pong"}
     ws = await world.village.http.ws_connect(world.village.url + "/ws")
-    await ws.send_str('{"type": "hello", "token": %s}' % DEEP)
+    await ws.send_str(f'{{"type": "hello", "token": {DEEP}}}')
     assert (await ws.receive_json(timeout=5))["code"] == "invalid"
     assert (await ws.receive(timeout=5)).data == 4400
 
@@ -389,7 +389,9 @@ async def test_other_kinds_on_paths_queries_and_bodies(world):
     assert_problem(await post('{"title": "t", "body": "b", "repeat": NaN}'), 400, "NaN")
     assert_problem(await post('{"title": "t\\ud800", "body": "b"}'), 422, "title", "surrogate")
     assert_problem(await post('{"title": "t\\u0000", "body": "b"}'), 422, "title", "U+0000")
-    answer = await world.send("POST", "/api/v1/announcements", data=json.dumps({"title": "t", "body": "b", "target": {"screens": ["x" * 100_000]}}).encode())
+    answer = await world.send(
+        "POST", "/api/v1/announcements", data=json.dumps({"title": "t", "body": "b", "target": {"screens": ["x" * 100_000]}}).encode()
+    )
     assert_problem(answer, 422, "target.screens.0")
     assert len(answer.body["detail"]) < 200  # not the 100,000 characters echoed
     assert await world.rows() == before

@@ -33,7 +33,9 @@ def test_token_create_and_screen_add_print_the_secret_last(settings, tmp_path):
     token = run_cli("token", "create", "--role", "committee", "--area", "/hongqi/liujingtun", "--name", "王主任", env_settings=env)
     last = token.stdout.strip().splitlines()[-1]
     assert last.startswith("vb_") and " " not in last and "committee" in token.stdout
-    screen = run_cli("screen", "add", "--name", "gate", "--area", "/hongqi/liujingtun", "--kind", "speaker", "--tag", "gate", env_settings=env)
+    screen = run_cli(
+        "screen", "add", "--name", "gate", "--area", "/hongqi/liujingtun", "--kind", "speaker", "--tag", "gate", env_settings=env
+    )
     assert screen.stdout.strip().splitlines()[-1].startswith("vb_") and "speaker" in screen.stdout
 
 
@@ -60,7 +62,9 @@ def test_post_from_the_shell(settings, tmp_path):
     server = ServerProcess(settings, tmp_path / "server.log")
     server.start()
     try:
-        posted = run_cli("post", "--server", server.url, "--token", admin, "--title", "停电通知", "--body", "明天停电。", "--priority", "high")
+        posted = run_cli(
+            "post", "--server", server.url, "--token", admin, "--title", "停电通知", "--body", "明天停电。", "--priority", "high"
+        )
         assert "live" in posted.stdout and "停电通知" in posted.stdout
         refused = run_cli("post", "--server", server.url, "--token", "vb_bad", "--title", "t", "--body", "b", check=False)
         assert refused.returncode == 1 and "401" in refused.stderr

@@ -1,19 +1,18 @@
 """The queue over time: scheduled posts go out at their time, expiry retracts, a restart catches up."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
 from announcements.timeutil import utcnow
-
 from broadcast_server.app import create_app
 from tests.wsframes import collect, connect, event_keys, until
 
 
 def in_seconds(s: float) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=s)).isoformat()
+    return (datetime.now(UTC) + timedelta(seconds=s)).isoformat()
 
 
 async def test_scheduled_announcement_arrives_at_its_time_not_before(village):
@@ -21,10 +20,10 @@ async def test_scheduled_announcement_arrives_at_its_time_not_before(village):
     screen = await village.screen("gate", "/hongqi/liujingtun")
     ws = await connect(village, screen["token"])
     await until(ws, "synced")
-    publish_at = datetime.now(timezone.utc) + timedelta(seconds=1.5)
+    publish_at = datetime.now(UTC) + timedelta(seconds=1.5)
     posted = await village.post(publish_at=publish_at.isoformat())
     first = json.loads((await ws.receive(timeout=10)).data)  # the first frame after synced, whenever it comes
-    arrived = datetime.now(timezone.utc)
+    arrived = datetime.now(UTC)
     assert first["type"] == "announcement" and first["announcement"]["id"] == posted["id"], first
     assert arrived >= publish_at, f"arrived {(publish_at - arrived).total_seconds():.2f} s before its time"
     assert datetime.fromisoformat(first["announcement"]["published_at"]) >= publish_at

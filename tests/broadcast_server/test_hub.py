@@ -11,7 +11,6 @@ from broadcast_server.keys import HUB, RECORDER
 from tests.broadcast_server.hubwire import RawScreen
 from tests.wsframes import collect, connect, connected, event_keys, until
 
-
 EVENT_TYPES = ("announcement", "retract", "request_update")
 GATE, XINCUN = "/hongqi/liujingtun", "/hongqi/xincun"
 

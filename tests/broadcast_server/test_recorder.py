@@ -9,7 +9,7 @@ database, flushed by hand; what landed is read back through the API and the tabl
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import DBAPIError
@@ -23,7 +23,7 @@ from tests.e2e.screens import SettableClock, eventually
 
 VILLAGE = "/hongqi/liujingtun"
 UNREACHABLE = (DBAPIError, OSError)  # what a write raises when the database is locked or out of reach
-T1 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+T1 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 CLIENT = {"name": "village-screen", "version": "1.4.0"}
 
 
@@ -48,7 +48,7 @@ async def delivery_rows(village, announcement_id: str) -> dict[str, tuple]:
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def figures(village, announcement_id: str) -> dict:

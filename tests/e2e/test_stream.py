@@ -202,7 +202,7 @@ class TestWhoMayListen:
         county_admin = await village.token("admin", "/hongqi")
         for auth in ({"token": speaker}, {"url_token": speaker}, {"token": county_admin}):
             listener = await listen(village, LIUJINGTUN, **auth)
-            await eventually(lambda: list(audio_frames(bytes(listener.data))))
+            await eventually(lambda listener=listener: list(audio_frames(bytes(listener.data))))
             await listener.close()
 
 

@@ -22,7 +22,9 @@ def _rows(raw: bytes) -> dict[str, dict]:
 
 async def test_csv_has_bom_chinese_masked_phones_and_no_formulas(village, gate):
     """UTF-8 with BOM and CRLF rows, Chinese intact, phones masked as 138****5678, formula-like text kept as text."""
-    lamp = await http_reply(village, gate["token"], text="村口路灯坏了，晚上很黑，请尽快修理。", contact={"name": "张三", "phone": "13812345678"})
+    lamp = await http_reply(
+        village, gate["token"], text="村口路灯坏了，晚上很黑，请尽快修理。", contact={"name": "张三", "phone": "13812345678"}
+    )
     trick = await http_reply(village, gate["token"], text='=HYPERLINK("http://example.com","点我")', contact={"phone": "+86 139 0000 1111"})
     status, headers, raw = await _csv(village)
     assert status == 200 and headers["Content-Type"] == "text/csv; charset=utf-8"
@@ -80,7 +82,9 @@ async def test_formula_signs_after_whitespace_or_in_fullwidth_are_kept_as_text(v
     assert {rows[ticket]["text"]: text for ticket, text in tickets.items()} == {"'" + text: text for text in FORMULA_LIKE}
 
 
-CSV_PROFILE = hypothesis_settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+CSV_PROFILE = hypothesis_settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @CSV_PROFILE

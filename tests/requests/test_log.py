@@ -1,6 +1,6 @@
 """The request log: listing and filters, history, the state machine, scope, and answers reaching the screen."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -195,7 +195,9 @@ async def test_response_reaches_the_screen_after_it_was_offline(village, gate):
     frames = await until(ws, "synced")
     updates = [f for f in frames if f["type"] == "request_update"]
     assert [u["status"] for u in updates] == ["assigned", "in_progress", "resolved"]
-    assert updates[-1] == {"type": "request_update", "seq": updates[-1]["seq"], "ticket": ticket, "status": "resolved", "response": "路灯已更换。"}
+    assert updates[-1] == {
+        "type": "request_update", "seq": updates[-1]["seq"], "ticket": ticket, "status": "resolved", "response": "路灯已更换。"
+    }
     await ws.close()
 
 
@@ -273,7 +275,7 @@ async def test_feedback_is_timed_by_the_server_told_at_once_and_final(village, g
     screen hears it at once. A closed request takes no other answer, nor does one the committee closed itself."""
     ticket = (await http_reply(village, gate["token"]))["ticket"]
     await resolve(village, ticket)
-    clock.at = answered_at = datetime(2026, 5, 1, 8, 30, tzinfo=timezone.utc)
+    clock.at = answered_at = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
     await gate["ws"].send_json({"type": "feedback", "ticket": ticket, "rating": "satisfied"})
     frames = await collect(gate["ws"], lambda fs: any(f.get("status") == "closed" for f in fs), timeout=5)
     assert [f["ticket"] for f in frames if f.get("status") == "closed"] == [ticket]

@@ -3,7 +3,7 @@
 import json
 import os
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -105,7 +105,7 @@ async def test_listing_filters_by_code_status_dates_and_scope(village, clock):
     question at 02:00 in Xincun."""
     committee = await village.token("committee", "/hongqi")
     xincun_committee = await village.token("committee", XINCUN)
-    t0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
     taken = {}
     for hour, (code, area) in enumerate([("complaint", VILLAGE), ("help", VILLAGE), ("question", XINCUN)]):
         clock.at = t0 + timedelta(hours=hour)
@@ -137,7 +137,9 @@ async def test_listing_filters_by_code_status_dates_and_scope(village, clock):
 async def test_round_trip_in_xml_escapes_villagers_text(village):
     """POST and GET in XML: the villager's text comes back exactly, as text, never as markup; a screen token posts as its screen."""
     screen = await village.screen("gate", VILLAGE)
-    status, headers, body = await _post(village, "xml", api_key=screen["token"], service_code="help", description=NASTY, phone="13812345678")
+    status, headers, body = await _post(
+        village, "xml", api_key=screen["token"], service_code="help", description=NASTY, phone="13812345678"
+    )
     assert status == 201 and headers["Content-Type"].startswith("text/xml")
     ticket = ET.fromstring(body).findtext("request/service_request_id")
     admin = village.admin

@@ -18,8 +18,8 @@ from broadcast_server.keys import DATABASE, REPLIES, SETTINGS
 from broadcast_server.ratelimit import RateLimiter
 from tests.conftest import Village, _asyncpg_dsn, app_settings, make_token
 from tests.e2e.screens import eventually
-from tests.requests.conftest import TICKET, VILLAGE, alive, answer_to, http_reply, reply_body, ws_reply
 from tests.outage import SqliteWriteLock
+from tests.requests.conftest import TICKET, VILLAGE, alive, answer_to, http_reply, reply_body, ws_reply
 from tests.wsframes import connect, connected, until
 
 

@@ -36,7 +36,10 @@ def test_tickets_are_short_readable_and_varied():
 
 @pytest.mark.parametrize(
     "typed, canonical",
-    [("A7K-3QX", "A7K-3QX"), ("a7k3qx", "A7K-3QX"), (" a7k 3qx ", "A7K-3QX"), ("A7K-3Q0", None), ("A7K-3Q", None), ("A7K-3QX-9", None), ("", None)],
+    [
+        ("A7K-3QX", "A7K-3QX"), ("a7k3qx", "A7K-3QX"), (" a7k 3qx ", "A7K-3QX"),
+        ("A7K-3Q0", None), ("A7K-3Q", None), ("A7K-3QX-9", None), ("", None),
+    ],
 )
 def test_a_ticket_as_typed_over_the_phone(typed, canonical):
     """Case, spaces and the dash do not matter; anything else is not a ticket."""
@@ -45,7 +48,10 @@ def test_a_ticket_as_typed_over_the_phone(typed, canonical):
 
 @pytest.mark.parametrize(
     "phone, masked",
-    [("13812345678", "138****5678"), ("+86 138 1234 5678", "+86 1** **** 5678"), ("0451-8888666", "045*-***8666"), ("110", "*10"), ("", "")],
+    [
+        ("13812345678", "138****5678"), ("+86 138 1234 5678", "+86 1** **** 5678"), ("0451-8888666", "045*-***8666"),
+        ("110", "*10"), ("", ""),
+    ],
 )
 def test_phone_masking(phone, masked):
     """The first three and last four digits stay; short numbers keep only their last two."""

@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ def ann(
     expires_in_s: float = 3600.0,
 ) -> dict[str, Any]:
     """An `announcement` object as the server sends it."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "id": id,
         "revision": revision,
@@ -164,7 +164,7 @@ class StubServer:
         last = hello.get("last_seq")
         await ws.send(json.dumps({
             "type": "welcome", "screen_id": "s1", "area": "/hongqi/liujingtun", "kind": self.kind,
-            "server_time": datetime.now(timezone.utc).isoformat(), "head_seq": self.head,
+            "server_time": datetime.now(UTC).isoformat(), "head_seq": self.head,
         }))
         reset = last is None or last < self.pruned_upto or last > self.head
         replay = sorted(self.live.values(), key=lambda f: f["seq"]) if reset else [f for f in self.history if f["seq"] > last]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,7 +83,7 @@ def test_live_announcements_sorted_by_priority_then_newest_without_expired(store
     store.apply_announcement(5, payload("high", priority="high"))
     store.apply_announcement(6, payload("expired", priority="emergency", expires_in_s=-1))
     assert [a.id for a in store.announcements()] == ["emergency", "high", "new-normal", "old-normal", "low"]
-    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    later = datetime.now(UTC) + timedelta(hours=2)
     assert store.announcements(later) == []
 
 
@@ -141,7 +141,7 @@ def test_next_expiry_is_the_soonest_still_ahead(store: Store):
     assert store.next_expiry() is None
     for seq, ends_in_s in enumerate([-300, 7200, 3600], start=1):
         store.apply_announcement(seq, payload(f"a{seq}", expires_in_s=ends_in_s))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def seconds_ahead(moment: datetime | None) -> float | None:
         return None if moment is None else round((moment - now).total_seconds())
@@ -194,7 +194,7 @@ def test_outbox_lifecycle(store: Store):
     first, second = build_reply("suggestion", "more lights"), build_reply("question", "when is the meeting?")
     store.add_reply(first)
     store.add_reply(second)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert [e.client_msg_id for e in store.unanswered(sent_before=now)] == [first.client_msg_id, second.client_msg_id]
     store.mark_sent([first.client_msg_id], at=now)
     assert [e.client_msg_id for e in store.unanswered(sent_before=now)] == [second.client_msg_id]

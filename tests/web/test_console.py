@@ -132,7 +132,8 @@ async def test_sign_in_typed_then_post_once_with_the_browsers_offset(village, br
 
 
 async def test_sign_in_by_link_leaves_the_address_bar_and_signs_out(village, browser):
-    """A /#token= link signs in and vanishes from the address bar; a reload keeps the session; sign out ends it; a worker sees only its pages."""
+    """A /#token= link signs in and vanishes from the address bar; a reload keeps the session; sign out ends it;
+    a worker sees only its pages."""
     async with console_page(browser, village, village.admin) as console:
         assert "token" not in console.page.url and village.admin not in console.page.url
         assert console.page.url.endswith("#/compose")

@@ -20,7 +20,8 @@ TRY_WEBSOCKET = """url => new Promise(resolve => {
 
 
 async def test_a_page_may_open_a_websocket_to_its_own_origin_only(village, browser):
-    """From the kiosk page at 127.0.0.1, ws:// to the same host and port opens; to another host (the same server as `localhost`) is blocked."""
+    """From the kiosk page at 127.0.0.1, ws:// to the same host and port opens; to another host (the same server as
+    `localhost`) is blocked."""
     port = urlsplit(village.url).port
     context = await browser.new_context()
     try:

@@ -9,9 +9,10 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
 import aiohttp
-from playwright.async_api import TimeoutError as PlaywrightTimeoutError, expect
+import pytest
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+from playwright.async_api import expect
 
 from announcements.models import Role
 from screen_client.client import Timing
@@ -525,7 +526,9 @@ async def test_keeps_showing_while_the_server_is_down_and_catches_up_after_resta
 async def test_screenshots_in_both_languages_and_the_choice_is_remembered(village, browser, screenshot):
     """Normal, reply form and emergency views, in Chinese and English; the language toggle survives a reload."""
     gate = await village.screen("刘井屯村委会门口", VILLAGE)
-    await village.post(title="秋季征兵报名开始", body="年满18至22周岁的男青年，请于11月30日前到村委会报名，携带户口本和身份证。", priority="high")
+    await village.post(
+        title="秋季征兵报名开始", body="年满18至22周岁的男青年，请于11月30日前到村委会报名，携带户口本和身份证。", priority="high"
+    )
     await village.post(title="村民大会通知", body="明天上午九点在村委会召开村民大会，讨论村道硬化和路灯安装事宜，请各户派代表参加。")
     await village.post(title="医保缴费提醒", body="2027年度城乡居民医保缴费截至12月31日，可在村委会或手机上缴纳。", priority="low")
     async with kiosk_page(browser, village.url, gate["token"]) as kiosk:
@@ -547,7 +550,12 @@ async def test_screenshots_in_both_languages_and_the_choice_is_remembered(villag
         await kiosk.page.reload()
         await kiosk.online()
         await expect(kiosk.by("kiosk-reply-open")).to_have_text("Send a message")
-        emergency = await village.post(title="暴雨红色预警", body="今夜有特大暴雨，请低洼地区村民立即转移到村小学避险，不要靠近河道。", priority="emergency", speak=False)
+        emergency = await village.post(
+            title="暴雨红色预警",
+            body="今夜有特大暴雨，请低洼地区村民立即转移到村小学避险，不要靠近河道。",
+            priority="emergency",
+            speak=False,
+        )
         await expect(kiosk.by("kiosk-emergency")).to_have_attribute("data-id", emergency["id"])
         await screenshot(kiosk.page, "kiosk-emergency-en")
         await kiosk.page.evaluate("localStorage.setItem('vb.kiosk.lang', 'zh')")
@@ -576,7 +584,9 @@ HTMLMediaElement.prototype.play = function () {
 async def test_screenshots_at_a_phones_width(village, browser, screenshot):
     """The kiosk page opened on a phone (390 px), in Chinese: the list, the clock and the reply form fit."""
     gate = await village.screen("刘井屯村委会门口", VILLAGE)
-    await village.post(title="秋季征兵报名开始", body="年满18至22周岁的男青年，请于11月30日前到村委会报名，携带户口本和身份证。", priority="high")
+    await village.post(
+        title="秋季征兵报名开始", body="年满18至22周岁的男青年，请于11月30日前到村委会报名，携带户口本和身份证。", priority="high"
+    )
     await village.post(title="村民大会通知", body="明天上午九点在村委会召开村民大会，讨论村道硬化和路灯安装事宜，请各户派代表参加。")
     async with kiosk_page(browser, village.url, gate["token"], lang="zh", viewport={"width": 390, "height": 844}) as kiosk:
         await kiosk.online()

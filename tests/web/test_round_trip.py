@@ -9,8 +9,8 @@ import time
 import pytest
 from playwright.async_api import expect
 
-from tests.web.test_console import VILLAGE, console_page, make_areas
 from tests.web.pages import ONLINE_WITHIN_MS, POLL_S, PUSHED_WITHIN_S, visible_within
+from tests.web.test_console import VILLAGE, console_page, make_areas
 
 KIOSK_TIMING = {"backoffInitial": 200, "backoffMax": 1000, "cycleMs": 60000}
 
