@@ -27,6 +27,7 @@ async def test_filters_text_search_overdue_and_paging(village, gate):
     lamp = await http_reply(village, gate["token"], category="complaint", text="村口路灯坏了")
     water = await http_reply(village, gate["token"], category="help", text="自来水管爆了，50%的人家没水")
     well = await http_reply(village, other["token"], category="question", text="水井什么时候修？")
+    wifi = await http_reply(village, gate["token"], category="help", text="第50户门口的WiFi坏了")
     await patch(village, water["ticket"], assignee="王网格员")
     async with village.app[DATABASE].write() as session:  # one taken in nine days ago: past both deadlines
         [old] = await store_requests(
@@ -39,10 +40,12 @@ async def test_filters_text_search_overdue_and_paging(village, gate):
 
     assert tickets(await _requests(village, status="assigned")) == {water["ticket"]}
     assert tickets(await _requests(village, category="question")) == {well["ticket"]}
+    assert tickets(await _requests(village, category="help")) == {water["ticket"], wifi["ticket"]}
     assert tickets(await _requests(village, area=XINCUN)) == {well["ticket"], old.ticket}
     assert tickets(await _requests(village, assignee="王网格员")) == {water["ticket"]}
     assert tickets(await _requests(village, q="水")) == {water["ticket"], well["ticket"]}
-    assert tickets(await _requests(village, q="50%")) == {water["ticket"]}
+    assert tickets(await _requests(village, q="50%")) == {water["ticket"]}  # % is a character, not a wildcard
+    assert tickets(await _requests(village, q="wifi")) == {wifi["ticket"]}  # letters in any case
     assert tickets(await _requests(village, q=lamp["ticket"].lower().replace("-", ""))) == {lamp["ticket"]}
     overdue = await _requests(village, overdue="true")
     assert tickets(overdue) == {old.ticket} and overdue["items"][0]["overdue"] is True
@@ -54,7 +57,24 @@ async def test_filters_text_search_overdue_and_paging(village, gate):
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == len(set(seen)) == 4 and seen[-1] == old.ticket  # newest first
+    assert len(seen) == len(set(seen)) == 5 and seen[-1] == old.ticket  # newest first
+
+
+async def test_pages_of_requests_taken_in_at_the_same_instant_miss_none_and_repeat_none(village):
+    """A batch stored together shares its created_at: the cursor breaks the tie by ticket."""
+    async with village.app[DATABASE].write() as session:
+        batch = await store_requests(
+            session=session, now=utcnow(),
+            items=[NewRequest(area=VILLAGE, category=RequestCategory.OTHER, text=f"同时 {n}") for n in range(7)],
+        )
+    seen, cursor = [], None
+    while True:
+        page = await _requests(village, limit=2, **({"cursor": cursor} if cursor else {}))
+        seen += [r["ticket"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(t.ticket for t in batch)
 
 
 @pytest.mark.parametrize(
@@ -81,13 +101,18 @@ async def test_history_says_who_when_and_what(village, gate):
     committee = await village.token("committee", VILLAGE)
     ticket = (await http_reply(village, gate["token"]))["ticket"]
     await patch(village, ticket, token=committee, assignee="王网格员")
-    detail = await patch(village, ticket, token=committee, status="in_progress", response="明天派人来修。")
+    await patch(village, ticket, token=committee, status="in_progress", response="明天派人来修。")
+    await patch(village, ticket, token=committee, assignee="李网格员")  # handed over while in progress
+    detail = await patch(village, ticket, token=committee, response="李网格员明天上午到。")  # only the answer changes
     rows = [(h["actor"], h["actor_role"], h["from_status"], h["to_status"], h["assignee"], h["response"]) for h in detail["history"]]
     assert rows == [
         ("villager", "villager", None, "received", None, None),
         (f"committee@{VILLAGE}", "committee", "received", "assigned", "王网格员", None),
         (f"committee@{VILLAGE}", "committee", "assigned", "in_progress", None, "明天派人来修。"),
+        (f"committee@{VILLAGE}", "committee", None, None, "李网格员", None),
+        (f"committee@{VILLAGE}", "committee", None, None, None, "李网格员明天上午到。"),
     ]
+    assert (detail["status"], detail["assignee"], detail["response"]) == ("in_progress", "李网格员", "李网格员明天上午到。")
     times = [h["at"] for h in detail["history"]]
     assert times == sorted(times) and detail["first_response_at"] == times[1]
 
@@ -144,8 +169,20 @@ async def test_every_legal_change_and_the_rules_around_them(village, gate):
     ]:
         assert (await patch(village, ticket, **change))["status"] == status
     other = (await http_reply(village, gate["token"]))["ticket"]
-    for body, status in [({"status": "rejected"}, 422), ({}, 422), ({"status": None}, 422), ({"assignee": " "}, 422)]:
-        assert (await village.call("PATCH", f"/requests/{other}", json=body))[0] == status
+    assert (await village.call("PATCH", f"/requests/{other}", json={}))[0] == 422
+    for body, field in [
+        ({"status": "rejected"}, "response"),  # rejecting says why
+        ({"status": "rejected", "response": " "}, "response"),
+        ({"status": None}, "status"),  # may be changed, not removed
+        ({"response": None}, "response"),
+        ({"assignee": "王\x00"}, "assignee"),
+        ({"response": "好\x00"}, "response"),
+    ]:
+        status, problem = await village.call("PATCH", f"/requests/{other}", json=body)
+        assert status == 422 and [e["loc"] for e in problem["errors"]] == [[field]] and problem["errors"][0]["msg"], (body, problem)
+    assert (await village.call("PATCH", f"/requests/{other}", json={"assignee": " "}))[0] == 422
+    _, untouched = await village.call("GET", f"/requests/{other}", expect=200)
+    assert (untouched["status"], untouched["response"], len(untouched["history"])) == ("received", None, 1)
     assert (await patch(village, other, status="rejected", response="这是县里的事，请拨打12345。"))["status"] == "rejected"
 
 
@@ -157,6 +194,7 @@ async def test_scope_worker_of_another_area_gets_404(village, gate):
     assert (await village.call("PATCH", f"/requests/{ticket}", token=stranger, json={"status": "assigned"}))[0] == 404
     assert (await _requests(village, token=stranger))["items"] == []
     assert (await village.call("GET", "/requests/AAA-AAA"))[0] == 404
+    assert (await village.call("GET", "/requests/not%20a%20ticket"))[0] == 404
     assert (await village.call("GET", "/requests", token=gate["token"]))[0] == 403
     worker = await village.token("worker", VILLAGE + "/grid-3")
     assert (await village.call("GET", f"/requests/{ticket}", token=worker))[0] == 404  # a grid below does not see the village

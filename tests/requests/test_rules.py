@@ -51,6 +51,7 @@ def test_a_ticket_as_typed_over_the_phone(typed, canonical):
     [
         ("13812345678", "138****5678"), ("+86 138 1234 5678", "+86 1** **** 5678"), ("0451-8888666", "045*-***8666"),
         ("110", "*10"), ("", ""),
+        ("021-876543", "021-**6543"), ("87654321", "******21"),  # nine digits keep head and tail; eight only two
     ],
 )
 def test_phone_masking(phone, masked):
