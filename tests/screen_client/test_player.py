@@ -156,6 +156,30 @@ async def test_new_revision_replaces_the_queued_one(run_player):
     assert [(r.announcement_id, r.revision) for r in player.records] == [("a1", 2)]
 
 
+async def test_a_new_revision_with_the_same_sound_does_not_restart_the_playing_one(run_player):
+    """A correction of the text while its (unchanged) audio plays goes on playing; the end is reported for the
+    newest revision. New audio waits for the playing one to end, then plays."""
+    player = NullPlayer(time_scale=0.1)
+    finished: list[tuple[str, int]] = []
+
+    async def on_played(announcement: AnnouncementPayload) -> None:
+        finished.append((announcement.id, announcement.revision))
+
+    task = asyncio.create_task(player.run(on_played))
+    try:
+        first = payload("a1", revision=1, duration_s=2.0)
+        player.enqueue(first)
+        await until(lambda: player.playing is not None)
+        player.enqueue(first.model_copy(update={"revision": 2, "title": "corrected"}))
+        player.enqueue(payload("a1", revision=3, duration_s=0.1))
+        await until(lambda: len(finished) == 2)
+        assert finished == [("a1", 2), ("a1", 3)]
+        assert [(r.revision, r.interrupted) for r in player.records] == [(1, False), (3, False)]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_without_audio_or_expired_nothing_plays(run_player):
     """An announcement without audio is not queued; one expired while waiting is skipped."""
     player = NullPlayer()
@@ -207,7 +231,7 @@ async def media(aiohttp_server) -> AsyncIterator:
 
 
 def command_player(media, tmp_path: Path, template: str, **kw) -> CommandPlayer:
-    return CommandPlayer(template, server_url=str(media.make_url("/")), token=TOKEN, cache_dir=tmp_path / "audio", **kw)
+    return CommandPlayer(template, server_url=str(media.make_url("/")), token=TOKEN, cache_dir=tmp_path / "var" / "audio", **kw)
 
 
 # A stand-in for mpg123: the "clip" it is given says its name and how it behaves (`seconds=` it plays,
@@ -294,14 +318,14 @@ async def test_command_player_downloads_with_token_then_runs_the_command(media, 
     """The audio is fetched with the screen's bearer token into the cache and handed to the command
     (the player built from `--player "cp {file} …"` as the command line builds it)."""
     out = tmp_path / "out.mp3"
-    player = make_player(f"cp {{file}} {out}", server_url=str(media.make_url("/")), token=TOKEN, cache_dir=tmp_path / "audio")
+    player = make_player(f"cp {{file}} {out}", server_url=str(media.make_url("/")), token=TOKEN, cache_dir=tmp_path / "var" / "audio")
     played = run_player(player)
     player.enqueue(payload("a1"))
     await played.wait(1)
     assert out.read_bytes() == b"5"
     assert media.requests == ["/media/a1-1.mp3"]
     path = await player.fetch("/media/a1-1.mp3", "mp3")
-    assert path.parent == tmp_path / "audio" and path.suffix == ".mp3"
+    assert path.parent == tmp_path / "var" / "audio" and path.suffix == ".mp3"
     assert media.requests == ["/media/a1-1.mp3"]  # cached: not fetched again
     await player.aclose()
 
@@ -398,6 +422,34 @@ async def test_failed_download_is_skipped_without_receipt(media, tmp_path, run_p
     await played.wait(1)
     assert played.ids == ["next"]
     assert "answered 404" in caplog.text
+    await player.aclose()
+
+
+async def test_a_failing_player_command_is_logged_with_its_last_words_and_not_reported(media, tmp_path, run_player, caplog):
+    """A command that exits non-zero (a broken sound card) is logged with its exit code and the last line it
+    wrote to stderr; the announcement is not reported played, and the next one plays."""
+    script = tmp_path / "broken-player"
+    script.write_text('#!/bin/sh\nif grep -q x "$1"; then echo "starting" >&2; echo "no sound card" >&2; exit 3; fi\n')
+    script.chmod(0o755)
+    media.clips.update({"x": b"x", "next": b"ok"})
+    player = command_player(media, tmp_path, f"{script} {{file}}")
+    played = run_player(player)
+    with caplog.at_level(logging.WARNING):
+        player.enqueue(payload("x"))
+        player.enqueue(payload("next"))
+        await played.wait(1)
+    assert played.ids == ["next"]
+    assert f"could not play x: {script} exited with 3: no sound card" in caplog.text
+    await player.aclose()
+
+
+async def test_an_empty_file_in_the_cache_is_fetched_again(media, tmp_path):
+    """A clip cut off to nothing (the power failed mid-download) is not played from the cache: it is fetched again."""
+    player = command_player(media, tmp_path, "true {file}")
+    path = await player.fetch("/media/a1-1.mp3", "mp3")
+    path.write_bytes(b"")
+    assert (await player.fetch("/media/a1-1.mp3", "mp3")).read_bytes() == b"5"
+    assert media.requests == ["/media/a1-1.mp3", "/media/a1-1.mp3"]
     await player.aclose()
 
 
