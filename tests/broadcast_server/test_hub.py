@@ -351,8 +351,10 @@ async def test_receipts_count_only_for_what_the_screen_was_sent(village):
 
 @pytest.mark.parametrize("setting_overrides", [{"receipt_rate_per_minute": 5}], ids=["5-a-minute"])
 async def test_receipts_are_bounded_per_screen(village):
-    """Past the screen's receipt rate, receipts are refused with when to retry, also after reconnecting."""
+    """Past the screen's receipt rate, receipts are refused with when to retry, also after reconnecting;
+    another screen's receipts still count."""
     screen = await village.screen("gate", "/hongqi/liujingtun")
+    neighbour = await village.screen("market", "/hongqi/liujingtun")
     posted = await village.post()
     ws = await connect(village, screen["token"])
     await until(ws, "synced")
@@ -360,12 +362,86 @@ async def test_receipts_are_bounded_per_screen(village):
         await ws.send_json({"type": "receipt", "announcement_id": posted["id"], "state": "displayed"})
     error = await refused_receipt(ws, posted["id"])
     assert error["code"] == "rate_limited" and error["retry_after_s"] >= 1 and "receipts" in error["message"], error
+    assert error["ref"] == posted["id"]
+    other = await connected(village, neighbour["token"])
+    await other.send_json({"type": "receipt", "announcement_id": posted["id"], "state": "played"})
+    await eventually(lambda: figures(village, posted["id"]), lambda d: d["played"] == 1)
+    await other.close()
     await ws.close()
     ws = await connect(village, screen["token"])
     await until(ws, "synced")
     assert (await refused_receipt(ws, posted["id"]))["code"] == "rate_limited"
-    assert (await figures(village, posted["id"]))["played"] == 0
+    assert (await figures(village, posted["id"]))["played"] == 1  # the neighbour's
     await ws.close()
+
+
+def pause_replays(village, monkeypatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold every handshake between reading its replay and sending it, so live events arrive meanwhile.
+
+    Returns (replaying: set once a handshake is held, release: set it to let the handshake go on)."""
+    hub = village.app[HUB]
+    replay_for = hub._replay_for
+    replaying, release = asyncio.Event(), asyncio.Event()
+
+    async def held_replay(conn, last_seq, upto):
+        result = await replay_for(conn, last_seq, upto)
+        replaying.set()
+        await release.wait()
+        return result
+
+    monkeypatch.setattr(hub, "_replay_for", held_replay)
+    return replaying, release
+
+
+async def post_while_held(village, count: int, **fields) -> list[dict]:
+    """Post `count` announcements to the gate and wait until the hub has fanned each out."""
+    hub = village.app[HUB]
+    head = hub.head_seq
+    posted = [await village.post(title=f"meanwhile {n}", target={"areas": [GATE]}, **fields) for n in range(count)]
+    await eventually(lambda: asyncio.sleep(0, hub.head_seq), lambda seq: seq >= head + count)
+    return posted
+
+
+async def test_events_that_arrive_during_the_handshake_follow_the_replay(village, monkeypatch):
+    """Live events committed while a screen's replay is on its way are held and sent right after `synced`:
+    none lost, none twice, in seq order."""
+    screen = await village.screen("gate", GATE)
+    before = await village.post(title="before", target={"areas": [GATE]})
+    replaying, release = pause_replays(village, monkeypatch)
+    ws = await connect(village, screen["token"])
+    await asyncio.wait_for(replaying.wait(), 5)
+    meanwhile = await post_while_held(village, 2)
+    release.set()
+    frames = await collect(ws, lambda got: sum(f["type"] == "announcement" for f in got) >= 3)
+    kinds = [f["type"] for f in frames]
+    assert kinds.index("synced") == kinds.index("announcement") + 1  # the replay (one event), then synced
+    events = [f for f in frames if f["type"] == "announcement"]
+    assert [e["announcement"]["id"] for e in events] == [before["id"], *(m["id"] for m in meanwhile)]
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    await ws.send_json({"type": "ping"})
+    await until(ws, "pong")
+    await ws.close()
+
+
+@pytest.mark.settings(send_buffer_bytes=8192)
+async def test_a_screen_that_falls_behind_during_its_handshake_is_closed_and_resumes(village, monkeypatch):
+    """Two 6 KB announcements held for a screen still in its handshake pass its 8 KB buffer together (each
+    alone would not): it is closed with 1013, and resuming gets both."""
+    screen = await village.screen("gate", GATE)
+    replaying, release = pause_replays(village, monkeypatch)
+    ws = await connect(village, screen["token"])
+    await asyncio.wait_for(replaying.wait(), 5)
+    meanwhile = await post_while_held(village, 2, body="村" * 2000)
+    release.set()
+    msg = None
+    async with asyncio.timeout(5):
+        while msg is None or msg.type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            msg = await ws.receive()
+    assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 1013)
+    monkeypatch.undo()
+    _, replay, synced = await resume(village, screen["token"], 0)
+    assert synced["reset"] is False
+    assert [f["announcement"]["id"] for f in replay if f["type"] == "announcement"] == [m["id"] for m in meanwhile]
 
 
 @pytest.mark.parametrize("setting_overrides", [{"send_buffer_bytes": 16 * 1024}], ids=["buffer-16k"])

@@ -73,24 +73,39 @@ async def test_a_resend_on_a_new_connection_gets_the_same_ticket(village, gate):
         ({"text": ""}, "text"),
         ({"text": "   "}, "blank"),
         ({"text": "长" * 1001}, "text"),
-        ({"text": "a\x00b"}, "U+0000"),
-        ({"text": "bell\x07"}, "U+0007"),
+        ({"text": "a\x00b"}, ("text: ", "U+0000")),
+        ({"text": "bell\x07"}, ("text: ", "U+0007")),
         ({"contact": {"phone": "1" * 31}}, "phone"),
+        ({"contact": {"phone": "138\x00"}}, ("contact.phone: ", "U+0000")),
+        ({"contact": {"name": "李\x1b"}}, ("contact.name: ", "U+001B")),
         ({"contact": "13812345678"}, "contact"),
         ({"announcement_id": "no-such-announcement"}, "announcement_id"),
+        ({"announcement_id": "a\x00"}, ("announcement_id: ", "U+0000")),
         ({"client_msg_id": 42}, "client_msg_id"),
+        ({"client_msg_id": "id\x00"}, ("client_msg_id: ", "U+0000")),
+        ({"client_msg_id": " "}, ("client_msg_id: ", "blank")),
     ],
 )
 async def test_invalid_reply_is_refused_naming_the_field(village, gate, fields, words):
-    """A bad reply gets error `invalid` naming the field over the WebSocket (which stays open) and 422 over HTTP."""
+    """A bad reply gets error `invalid` naming the field over the WebSocket (which stays open) and 422 over HTTP.
+    Characters no database can hold are refused here, on both databases, before they reach one."""
+    words = (words,) if isinstance(words, str) else words
     await gate["ws"].send_json({"type": "reply", **reply_body(**fields)})
     error = (await until(gate["ws"], "error"))[-1]
-    assert error["code"] == "invalid" and words in error["message"], error
+    assert error["code"] == "invalid" and all(w in error["message"] for w in words), error
     await alive(gate["ws"])
     status, problem = await village.call("POST", "/replies", token=gate["token"], json=reply_body(**fields))
-    assert status == 422 and words in problem["detail"], problem
+    assert status == 422 and all(w in problem["detail"] for w in words), problem
     _, page = await village.call("GET", "/requests", expect=200)
     assert page["items"] == []
+
+
+@pytest.mark.settings(reply_max_chars=200)
+async def test_a_village_that_wants_shorter_replies_gets_them(village, gate):
+    """`reply_max_chars` below the protocol's 1,000: a longer reply is refused naming the text and the limit."""
+    answer = await ws_reply(gate["ws"], text="长" * 201)
+    assert answer["type"] == "error" and "text: at most 200 characters (got 201)" in answer["message"], answer
+    assert (await ws_reply(gate["ws"], text="长" * 200))["type"] == "reply_result"
 
 
 async def test_reply_names_only_an_announcement_sent_to_that_screen(village, gate):
