@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import asyncpg
@@ -98,6 +99,18 @@ async def test_invalid_reply_is_refused_naming_the_field(village, gate, fields, 
     assert status == 422 and all(w in problem["detail"] for w in words), problem
     _, page = await village.call("GET", "/requests", expect=200)
     assert page["items"] == []
+
+
+@pytest.mark.settings(request_deadlines={"help": {"response_hours": 1, "resolution_hours": 8}})
+async def test_a_reply_is_given_the_deadlines_the_village_set(village, gate):
+    """Deadlines come from the settings when the reply is taken in (help: answer within 1 h, resolve within 8 h
+    here), the unchanged categories keep theirs."""
+    for category, response_hours, resolution_hours in [("help", 1, 8), ("complaint", 24, 7 * 24)]:
+        taken = await ws_reply(gate["ws"], category=category)
+        _, detail = await village.call("GET", f"/requests/{taken['ticket']}", expect=200)
+        created = datetime.fromisoformat(detail["created_at"])
+        due = (datetime.fromisoformat(detail["response_due_at"]), datetime.fromisoformat(detail["resolution_due_at"]))
+        assert due == (created + timedelta(hours=response_hours), created + timedelta(hours=resolution_hours)), category
 
 
 @pytest.mark.settings(reply_max_chars=200)
