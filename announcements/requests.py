@@ -61,7 +61,6 @@ from announcements.request_models import (
 from announcements.targeting import Target
 from announcements.tokens import Principal
 
-
 # ---------------------------------------------------------------- tickets
 
 # No 0/O, 1/I/L: a ticket read aloud over the phone cannot be misheard as another.
@@ -192,7 +191,7 @@ async def store_requests(
 
     tickets = await _unused_tickets(session=session, count=len(fresh))
     request_rows, history_rows, key_rows = [], [], []
-    for (index, item), ticket in zip(fresh, tickets):
+    for (index, item), ticket in zip(fresh, tickets, strict=True):
         deadline = deadlines.get(item.category, DEFAULT_DEADLINES[item.category])
         request_rows.append(
             {

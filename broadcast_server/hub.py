@@ -77,7 +77,7 @@ class StoredEvent:
     announcement_id: str | None
 
     @classmethod
-    def from_row(cls, row: Event) -> "StoredEvent":
+    def from_row(cls, row: Event) -> StoredEvent:
         data = event_frame(row.type, row.seq, row.payload)
         return cls(
             seq=row.seq,

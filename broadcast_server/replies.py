@@ -193,7 +193,7 @@ class ReplyDesk:
                 except DomainError as exc:
                     results.append(exc)
         self.batches += 1
-        for waiting, result in zip(batch, results):
+        for waiting, result in zip(batch, results, strict=True):
             if isinstance(result, Taken) and result.created:
                 self.stored += 1
             if waiting.future.done():

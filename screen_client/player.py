@@ -20,14 +20,13 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 
 from announcements.protocol import AnnouncementPayload
 from announcements.quiet_hours import QuietSpan
-
 from screen_client.priority import EMERGENCY, priority_rank
 from screen_client.urls import http_url
 
@@ -62,14 +61,14 @@ class _Entry:
 
 
 def _expired(announcement: AnnouncementPayload) -> bool:
-    return announcement.expires_at is not None and announcement.expires_at <= datetime.now(timezone.utc)
+    return announcement.expires_at is not None and announcement.expires_at <= datetime.now(UTC)
 
 
 class Player:
     """The play queue. Subclasses implement `play()` for one announcement; it must stop when cancelled."""
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._quiet: QuietSpan | None = None
         self._queue: list[_Entry] = []
         self._current: _Entry | None = None

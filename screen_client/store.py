@@ -17,11 +17,10 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from announcements.protocol import AnnouncementPayload, Reply, RequestUpdate, encode
-
 from screen_client.priority import priority_rank
 
 DB_NAME = "screen.db"
@@ -84,11 +83,11 @@ def _ts(moment: datetime | None) -> float | None:
 
 
 def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Store:
