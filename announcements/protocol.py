@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
@@ -19,11 +19,15 @@ from announcements.errors import Conflict, DomainError, Forbidden, Invalid, NotF
 
 PROTOCOL_VERSION = 1
 
-# Close codes of docs/protocol.md §3.11 (SLOW_CONSUMER, 1013, is an addition to PROTOCOL.md version 1).
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_HELLO_TIMEOUT = 4408
-CLOSE_REPLACED = 4409
-CLOSE_SLOW_CONSUMER = 1013  # "try again later": the screen fell too far behind; it resumes by seq
+class CloseCode(IntEnum):
+    """Every WebSocket close code the server or the screen client sends (docs/protocol.md §3.11)."""
+
+    GOING_AWAY = 1001  # the server is shutting down, or the client gave up on a silent link
+    SLOW_CONSUMER = 1013  # "try again later": the screen fell too far behind; it resumes by seq
+    BAD_HELLO = 4400  # the first frame was not a valid hello
+    UNAUTHORIZED = 4401  # the token is unknown, revoked or not a screen's
+    HELLO_TIMEOUT = 4408  # no hello in time
+    REPLACED = 4409  # another connection of the same screen took over
 
 
 class ErrorCode(StrEnum):

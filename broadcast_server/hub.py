@@ -25,12 +25,9 @@ from announcements.errors import RateLimited
 from announcements.events import ANNOUNCEMENT, RETRACT, events_after, head_seq, latest_live_events
 from announcements.models import Event, Screen
 from announcements.protocol import (
-    CLOSE_HELLO_TIMEOUT,
-    CLOSE_REPLACED,
-    CLOSE_SLOW_CONSUMER,
-    CLOSE_UNAUTHORIZED,
     Ack,
     ClientMessage,
+    CloseCode,
     ErrorCode,
     Hello,
     Ping,
@@ -55,7 +52,6 @@ from broadcast_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CLOSE_BAD_HELLO = 4400  # addition: the first frame was not a valid hello (docs/protocol.md §3.11)
 _CATCH_UP_BATCH = 500
 CATCH_UP_WAIT_S = 5.0
 # Connections served between two looks at the rest of the event loop. A pause in the middle of a
@@ -197,7 +193,7 @@ class Hub:
         connections = list(self.connections.values())
         for conn in connections:
             self._unregister(conn)
-        await asyncio.gather(*(conn.close(1001, "server shutting down") for conn in connections), return_exceptions=True)
+        await asyncio.gather(*(conn.close(CloseCode.GOING_AWAY, "server shutting down") for conn in connections), return_exceptions=True)
 
     async def close(self) -> None:
         await self._pump.close()
@@ -294,7 +290,7 @@ class Hub:
     def _drop_slow(self, conn: Connection) -> None:
         log.warning("screen %s is more than %d bytes behind; disconnecting it to resume by seq", conn.screen_id, conn.max_buffer)
         self._unregister(conn)
-        asyncio.get_running_loop().create_task(conn.close(CLOSE_SLOW_CONSUMER, "too far behind; resume from last_seq"))
+        asyncio.get_running_loop().create_task(conn.close(CloseCode.SLOW_CONSUMER, "too far behind; resume from last_seq"))
 
     def send_to(self, conn: Connection, text: str) -> None:
         """A direct answer (pong, error, reply_result) in order with the event stream."""
@@ -316,7 +312,7 @@ class Hub:
             if not peers:
                 del self._by_area[conn.area]
 
-    async def disconnect(self, screen_id: str, *, code: int = CLOSE_UNAUTHORIZED, reason: str = "token revoked") -> None:
+    async def disconnect(self, screen_id: str, *, code: int = CloseCode.UNAUTHORIZED, reason: str = "token revoked") -> None:
         """Close a screen's live connection (its token was revoked, or it was removed)."""
         conn = self.connections.get(screen_id)
         if conn is not None:
@@ -350,10 +346,10 @@ class Hub:
         try:
             msg = await ws.receive(timeout=self._settings.hello_timeout_s)
         except TimeoutError:
-            await ws.close(code=CLOSE_HELLO_TIMEOUT, message=b"no hello in time")
+            await ws.close(code=CloseCode.HELLO_TIMEOUT, message=b"no hello in time")
             return None
         if msg.type != WSMsgType.TEXT:
-            await ws.close(code=CLOSE_BAD_HELLO, message=b"expected a hello frame")
+            await ws.close(code=CloseCode.BAD_HELLO, message=b"expected a hello frame")
             return None
         try:
             hello = parse_client_message(msg.data)
@@ -361,13 +357,13 @@ class Hub:
                 raise ProtocolError(ErrorCode.INVALID, f"the first frame must be a hello, not {hello.type!r}")
         except ProtocolError as exc:
             await ws.send_str(exc.frame())
-            await ws.close(code=CLOSE_BAD_HELLO, message=b"invalid hello")
+            await ws.close(code=CloseCode.BAD_HELLO, message=b"invalid hello")
             return None
 
         screen = await self._screen_for_token(hello.token)
         if screen is None:
             await ws.send_str(error_frame(ErrorCode.UNAUTHORIZED, "the token is unknown, revoked, or not a screen token"))
-            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+            await ws.close(code=CloseCode.UNAUTHORIZED, message=b"unauthorized")
             return None
 
         await self._read_to_the_end()  # the replay then holds everything committed before this hello
@@ -376,7 +372,7 @@ class Hub:
         previous = self.connections.get(screen.id)
         if previous is not None:
             self._unregister(previous)
-            asyncio.get_running_loop().create_task(previous.close(CLOSE_REPLACED, "replaced by a newer connection"))
+            asyncio.get_running_loop().create_task(previous.close(CloseCode.REPLACED, "replaced by a newer connection"))
 
         conn = Connection(screen=screen, ws=ws, transport=transport, max_buffer=self._settings.send_buffer_bytes)
         self._register(conn)  # from here on live events wait in the outbox

@@ -30,12 +30,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from announcements.protocol import (
-    CLOSE_REPLACED,
-    CLOSE_UNAUTHORIZED,
     Ack,
     AnnouncementEvent,
     AnnouncementPayload,
     ClientInfo,
+    CloseCode,
     Contact,
     Error,
     ErrorCode,
@@ -376,11 +375,11 @@ class ScreenClient:
         async with aclosing(connector.__aiter__()) as connections:  # type: ignore[type-var]
             async for ws in connections:
                 code = await self._serve(ws)
-                if code == CLOSE_UNAUTHORIZED:
+                if code == CloseCode.UNAUTHORIZED:
                     raise ScreenUnauthorized(
                         "the server refused this screen's token (close code 4401): it is wrong or was revoked"
                     )
-                if code == CLOSE_REPLACED:
+                if code == CloseCode.REPLACED:
                     delay = self.timing.replaced_delay * (1.0 + self._rng.random())
                     log.warning("another connection with this screen's token replaced us (4409); waiting %.0f s", delay)
                 else:
@@ -569,7 +568,7 @@ class ScreenClient:
             silent = time.monotonic() - link.last_rx
             if silent > self.timing.ping_interval + self.timing.ping_timeout:
                 log.warning("nothing from the server for %.0f s; reconnecting", silent)
-                await link.ws.close(1001, "no pong")
+                await link.ws.close(CloseCode.GOING_AWAY, "no pong")
                 return
             await link.ws.send(_PING)
 
