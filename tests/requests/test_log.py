@@ -20,6 +20,17 @@ async def _requests(village, token=None, **params):
     return page
 
 
+async def _every_page(village, *, limit: int) -> list[str]:
+    """The tickets of GET /requests, page after page by its cursor, in the order given."""
+    seen, cursor = [], None
+    while True:
+        page = await _requests(village, limit=limit, **({"cursor": cursor} if cursor else {}))
+        seen += [r["ticket"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+
+
 async def test_filters_text_search_overdue_and_paging(village, gate):
     """GET /requests filters by status, category, area, assignee, q and overdue, and pages without repeats."""
     village.app[REPLIES].limiter = RateLimiter(0, what="replies")
@@ -50,13 +61,7 @@ async def test_filters_text_search_overdue_and_paging(village, gate):
     overdue = await _requests(village, overdue="true")
     assert tickets(overdue) == {old.ticket} and overdue["items"][0]["overdue"] is True
     assert old.ticket not in tickets(await _requests(village, overdue="false"))
-    seen, cursor = [], None
-    while True:
-        page = await _requests(village, limit=3, **({"cursor": cursor} if cursor else {}))
-        seen += [r["ticket"] for r in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    seen = await _every_page(village, limit=3)
     assert len(seen) == len(set(seen)) == 5 and seen[-1] == old.ticket  # newest first
 
 
@@ -67,13 +72,7 @@ async def test_pages_of_requests_taken_in_at_the_same_instant_miss_none_and_repe
             session=session, now=utcnow(),
             items=[NewRequest(area=VILLAGE, category=RequestCategory.OTHER, text=f"同时 {n}") for n in range(7)],
         )
-    seen, cursor = [], None
-    while True:
-        page = await _requests(village, limit=2, **({"cursor": cursor} if cursor else {}))
-        seen += [r["ticket"] for r in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    seen = await _every_page(village, limit=2)
     assert sorted(seen) == sorted(t.ticket for t in batch)
 
 

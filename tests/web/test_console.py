@@ -372,6 +372,21 @@ async def test_villagers_markup_shows_as_text_and_csv_downloads(village, browser
         console.assert_clean(village.admin)
 
 
+async def shoot_every_page(console, screenshot, *, suffix: str) -> None:
+    """Open each page, wait until what the seeded village shows on it is there, and take its screenshot."""
+    for name in PAGES:
+        await console.open(name)
+        ready = {
+            "compose": console.by("target-screen").first,
+            "announcements": console.page.locator('[data-testid="announcement-row"] [data-testid="fig-targeted"]').first,
+            "screens": console.page.locator('[data-testid="screen-row"][data-online="true"]'),
+            "requests": console.by("request-row").first,
+            "figures": console.by("chart-category"),
+        }[name]
+        await expect(ready).to_be_visible()
+        await screenshot(console.page, f"console-{name}-{suffix}")
+
+
 async def seed_for_screenshots(village) -> dict:
     """Areas, screens (one online), announcements and requests in several states, for pictures that show something."""
     await make_areas(village)
@@ -403,17 +418,7 @@ async def test_screenshots_of_every_page(village, browser, screenshot, tmp_path,
         async with console_page(browser, village, village.admin, lang=lang) as console:
             expected_nav = {"zh": "发布公告", "en": "Compose"}[lang]
             await expect(console.by("nav-compose")).to_have_text(expected_nav)
-            for name in PAGES:
-                await console.open(name)
-                ready = {
-                    "compose": console.by("target-screen").first,
-                    "announcements": console.page.locator('[data-testid="announcement-row"] [data-testid="fig-targeted"]').first,
-                    "screens": console.page.locator('[data-testid="screen-row"][data-online="true"]'),
-                    "requests": console.by("request-row").first,
-                    "figures": console.by("chart-category"),
-                }[name]
-                await expect(ready).to_be_visible()
-                await screenshot(console.page, f"console-{name}-{lang}")
+            await shoot_every_page(console, screenshot, suffix=lang)
             await console.open("requests")
             await console.by("request-row").last.click()
             await expect(console.by("history-item").first).to_be_visible()
@@ -441,15 +446,5 @@ async def test_screenshots_at_a_phones_width(village, browser, screenshot, tmp_p
             await console.by("signin-token").fill(village.admin)
             await console.by("signin-submit").click()
             await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
-            for name in PAGES:
-                await console.open(name)
-                ready = {
-                    "compose": console.by("target-screen").first,
-                    "announcements": console.by("announcement-row").first,
-                    "screens": console.page.locator('[data-testid="screen-row"][data-online="true"]'),
-                    "requests": console.by("request-row").first,
-                    "figures": console.by("chart-category"),
-                }[name]
-                await expect(ready).to_be_visible()
-                await screenshot(console.page, f"console-{name}-zh-390")
+            await shoot_every_page(console, screenshot, suffix="zh-390")
             console.assert_clean(village.admin)
