@@ -29,11 +29,15 @@ class Played:
     """The on_played callback, recording ids in order, with a way to wait for a count."""
 
     def __init__(self) -> None:
-        self.ids: list[str] = []
+        self.announcements: list[AnnouncementPayload] = []
         self.event = asyncio.Event()
 
+    @property
+    def ids(self) -> list[str]:
+        return [a.id for a in self.announcements]
+
     async def __call__(self, announcement: AnnouncementPayload) -> None:
-        self.ids.append(announcement.id)
+        self.announcements.append(announcement)
         self.event.set()
 
     async def wait(self, count: int, timeout: float = 5.0) -> None:
@@ -160,24 +164,15 @@ async def test_a_new_revision_with_the_same_sound_does_not_restart_the_playing_o
     """A correction of the text while its (unchanged) audio plays goes on playing; the end is reported for the
     newest revision. New audio waits for the playing one to end, then plays."""
     player = NullPlayer(time_scale=0.1)
-    finished: list[tuple[str, int]] = []
-
-    async def on_played(announcement: AnnouncementPayload) -> None:
-        finished.append((announcement.id, announcement.revision))
-
-    task = asyncio.create_task(player.run(on_played))
-    try:
-        first = payload("a1", revision=1, duration_s=2.0)
-        player.enqueue(first)
-        await until(lambda: player.playing is not None)
-        player.enqueue(first.model_copy(update={"revision": 2, "title": "corrected"}))
-        player.enqueue(payload("a1", revision=3, duration_s=0.1))
-        await until(lambda: len(finished) == 2)
-        assert finished == [("a1", 2), ("a1", 3)]
-        assert [(r.revision, r.interrupted) for r in player.records] == [(1, False), (3, False)]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    played = run_player(player)
+    first = payload("a1", revision=1, duration_s=2.0)
+    player.enqueue(first)
+    await until(lambda: player.playing is not None)
+    player.enqueue(first.model_copy(update={"revision": 2, "title": "corrected"}))
+    player.enqueue(payload("a1", revision=3, duration_s=0.1))
+    await played.wait(2)
+    assert [(a.id, a.revision) for a in played.announcements] == [("a1", 2), ("a1", 3)]
+    assert [(r.revision, r.interrupted) for r in player.records] == [(1, False), (3, False)]
 
 
 async def test_without_audio_or_expired_nothing_plays(run_player):
