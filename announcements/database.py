@@ -128,16 +128,24 @@ def _upgrade_to_head(sync_conn) -> None:
     command.upgrade(config, "head")
 
 
-
-
 def _sqlite_on_begin(conn) -> None:
     mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def is_postgres(session: AsyncSession) -> bool:
+    """Whether the session talks to PostgreSQL: where replicas share the database and SQL differs from SQLite's."""
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def skip_locked(query, *, session: AsyncSession):
+    """The query as a claim: on PostgreSQL it locks its rows and skips those another replica holds, so no
+    two replicas work on the same row; SQLite has one writer and nothing to skip."""
+    return query.with_for_update(skip_locked=True) if is_postgres(session) else query
+
+
 async def lock_event_order(session: AsyncSession) -> None:
     """Make `seq` allocation and commit happen in one order (PostgreSQL; SQLite has one writer)."""
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
+    if is_postgres(session):
         connection = await session.connection()
         await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": 0x5642_4556})

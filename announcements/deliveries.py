@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from announcements.database import is_postgres
 from announcements.models import Announcement, Delivery, Screen
 from announcements.targeting import Target
 
@@ -88,8 +89,7 @@ async def record_marks(*, session: AsyncSession, marks: list[Mark]) -> int:
     rows = [r for r in _merge(marks) if r["announcement_id"] in known]
     if not rows:
         return 0
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Delivery)
+    insert = (postgresql.insert if is_postgres(session) else sqlite.insert)(Delivery)
     table = Delivery.__table__
     upsert = insert.on_conflict_do_update(
         index_elements=["announcement_id", "screen_id"],

@@ -28,22 +28,16 @@ import argparse
 import asyncio
 import json
 import logging
-import resource
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import WSMsgType, web
 
+from broadcast_server.openfiles import raise_open_file_limit
+
 CONNS = web.AppKey("conns", dict)  # WebSocketResponse -> its transport
 STATE = web.AppKey("state", dict)
-
-
-def raise_open_file_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:

@@ -29,10 +29,8 @@ import multiprocessing as mp
 import os
 import platform
 import random
-import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +39,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
+from netutil import HOST, free_port
+
+from broadcast_server.openfiles import raise_open_file_limit
+
 ROOT = Path(__file__).resolve().parent.parent
 BARE_SERVER = Path(__file__).resolve().parent / "bare_server.py"
 AREAS = 100  # screens are spread over /bench/v0 .. /bench/v99; every post targets all of them
@@ -56,13 +57,6 @@ TARGETS = {
     "kb_per_conn": 20.0,
     "resume_s": 30.0,
 }
-
-
-def raise_open_file_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def now_ns() -> int:
@@ -549,12 +543,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def rss_kb(pid: int) -> int:

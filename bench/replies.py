@@ -30,7 +30,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import resource
 import socket
 import subprocess
 import sys
@@ -39,26 +38,17 @@ import time
 import uuid
 from pathlib import Path
 
+from netutil import HOST, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-HOST = "127.0.0.1"
+from broadcast_server.openfiles import raise_open_file_limit  # noqa: E402
+
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TARGET_RATE = 500
 TEXTS = ["村口路灯坏了，晚上很黑。", "自来水管漏水，请派人看看。", "低保申请需要什么材料？", "建议在小学门口装减速带。",
          "邻居家的狗晚上一直叫。"]
 CATEGORIES = ["complaint", "help", "question", "suggestion", "dispute", "other"]
-
-
-def raise_open_file_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def pct(values: list[float], p: float) -> float:

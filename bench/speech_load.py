@@ -23,8 +23,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fanout  # noqa: E402  (the screen clients and the bulk registration)
+from netutil import HOST, free_port  # noqa: E402
 
 from broadcast_server.app import create_app  # noqa: E402
+from broadcast_server.openfiles import raise_open_file_limit  # noqa: E402
 from broadcast_server.settings import load_settings  # noqa: E402
 
 TICK_S = 0.010
@@ -77,19 +79,19 @@ def summary(lags: list[float]) -> str:
 
 
 async def run(args) -> int:
-    fanout.raise_open_file_limit()
+    raise_open_file_limit()
     with tempfile.TemporaryDirectory(prefix="vb-speech-load-") as tmp:
         data_dir = Path(tmp)
         print(f"registering {args.screens} screens ...", flush=True)
         admin, tokens = await fanout.register(data_dir, args.screens)
-        port = fanout.free_port()
+        port = free_port()
         settings = load_settings(
-            None, data_dir=data_dir, host=fanout.HOST, port=port, speech_enabled=True,
+            None, data_dir=data_dir, host=HOST, port=port, speech_enabled=True,
             speech_workers=args.workers, hello_timeout_s=60, log_level="WARNING",
         )
         runner = web.AppRunner(create_app(settings))
         await runner.setup()
-        await web.TCPSite(runner, fanout.HOST, port).start()
+        await web.TCPSite(runner, HOST, port).start()
         procs = [fanout.ClientProcess(mp.get_context("spawn"), 0)]
         clients = fanout.Clients(procs)
         monitor = LagMonitor()
@@ -109,7 +111,7 @@ async def run(args) -> int:
             async with aiohttp.ClientSession(headers=headers) as http:
                 async def post(i: int) -> None:
                     body = {"title": f"通知 {i}", "body": f"{TEXTS[i % len(TEXTS)]}（第{i}号）", "speak": True}
-                    async with http.post(f"http://{fanout.HOST}:{port}/api/v1/announcements", json=body) as resp:
+                    async with http.post(f"http://{HOST}:{port}/api/v1/announcements", json=body) as resp:
                         assert resp.status == 201, await resp.text()
 
                 await asyncio.gather(*(post(i) for i in range(args.announcements)))

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import logging
-import resource
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from announcements.database import Database
 from announcements.models import Role, ScreenCreate, ScreenKind, TokenCreate
 from announcements.registry import create_screen, create_token
 from broadcast_server.app import create_app
+from broadcast_server.openfiles import raise_open_file_limit
 from broadcast_server.redaction import install_log_redaction
 from broadcast_server.settings import Settings, load_settings
 
@@ -34,14 +34,6 @@ def _settings_args(parser: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace, **extra) -> Settings:
     return load_settings(args.config, data_dir=args.data_dir, **extra)
-
-
-def raise_open_file_limit() -> int:
-    """Each screen holds a socket: lift the soft limit on open files to the hard one (1024 is common)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -36,7 +36,10 @@ from announcements.request_models import (
     RequestStatus,
     ServiceRequest,
 )
-from announcements.requests import NewRequest, Taken, check_text, record_feedback, store_request, store_requests, sweep_no_follow_up
+from announcements.requests.intake import NewRequest, Taken, store_request, store_requests
+from announcements.requests.sweep import sweep_no_follow_up
+from announcements.requests.text import check_text
+from announcements.requests.workflow import record_feedback
 from broadcast_server.hub import Connection, Hub
 from broadcast_server.ratelimit import RateLimiter
 from broadcast_server.settings import Settings

@@ -79,7 +79,7 @@ def main() -> int:
         for line in added:
             print(f"    + {line}")
     print()
-    print(f"{'module':28} {'mutants':>8} {'equivalent':>10} {'caught':>7} {'missed':>7} {'score':>7} {'not run':>8}")
+    print(f"{'module':36} {'mutants':>8} {'equivalent':>10} {'caught':>7} {'missed':>7} {'score':>7} {'not run':>8}")
     below = []
     total = Counter()
     for module, c in sorted(counts.items()):
@@ -102,7 +102,7 @@ def score(c: Counter) -> float:
 def row(module: str, c: Counter) -> str:
     missed = c["run"] - c["equivalent"] - c["caught"]
     return (
-        f"{module:28} {c['run']:8} {c['equivalent']:10} {c['caught']:7} {missed:7} {score(c):7.1%} {c['not run']:8}"
+        f"{module:36} {c['run']:8} {c['equivalent']:10} {c['caught']:7} {missed:7} {score(c):7.1%} {c['not run']:8}"
     )
 
 

@@ -41,7 +41,10 @@ from announcements.areas import normalize_area
 from announcements.errors import Invalid
 from announcements.models import Area, Role
 from announcements.request_models import OPEN_STATUSES, RequestCategory, RequestSource, RequestStatus, ServiceRequest
-from announcements.requests import NewRequest, check_text, find_requests, normalize_ticket
+from announcements.requests.intake import NewRequest
+from announcements.requests.queries import find_requests
+from announcements.requests.text import check_text
+from announcements.requests.tickets import normalize_ticket
 from announcements.timeutil import within_client_range
 from announcements.tokens import Principal, authenticate
 from broadcast_server.auth import bearer_secret

@@ -29,16 +29,9 @@ from announcements.request_models import (
     ServiceRequest,
     Stats,
 )
-from announcements.requests import (
-    RequestFilter,
-    all_requests,
-    is_overdue,
-    list_requests,
-    mask_phone,
-    request_detail,
-    to_public,
-    update_request,
-)
+from announcements.requests.queries import RequestFilter, all_requests, is_overdue, list_requests, request_detail, to_public
+from announcements.requests.text import mask_phone
+from announcements.requests.workflow import update_request
 from announcements.stats import compute_stats
 from announcements.timeutil import ClientDateTime
 from broadcast_server.auth import require_principal

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from announcements.request_models import RequestCategory
-from announcements.requests import NewRequest, store_requests, sweep_no_follow_up
+from announcements.requests.intake import NewRequest, store_requests
+from announcements.requests.sweep import sweep_no_follow_up
 from announcements.timeutil import utcnow
 from broadcast_server.keys import DATABASE, HUB, REPLIES
 from broadcast_server.ratelimit import RateLimiter

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from announcements.models import Role
 from announcements.request_models import ReplyKey, RequestCategory, RequestHistory
-from announcements.requests import NewRequest
+from announcements.requests.intake import NewRequest
 from broadcast_server import replies
 from broadcast_server.app import create_app
 from broadcast_server.keys import DATABASE, REPLIES, SETTINGS

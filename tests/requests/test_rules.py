@@ -9,15 +9,10 @@ from sqlmodel import SQLModel, select
 
 from announcements.errors import Conflict, RateLimited
 from announcements.request_models import RequestCategory, RequestStatus, ServiceRequest
-from announcements.requests import (
-    TICKET_ALPHABET,
-    NewRequest,
-    check_transition,
-    mask_phone,
-    new_ticket,
-    normalize_ticket,
-    store_request,
-)
+from announcements.requests.intake import NewRequest, store_request
+from announcements.requests.text import mask_phone
+from announcements.requests.tickets import TICKET_ALPHABET, new_ticket, normalize_ticket
+from announcements.requests.workflow import check_transition
 from announcements.timeutil import utcnow
 from broadcast_server.keys import DATABASE
 from broadcast_server.ratelimit import RateLimiter

@@ -11,7 +11,9 @@ from announcements.request_models import (
     RequestStatus,
     RequestUpdate,
 )
-from announcements.requests import NewRequest, record_feedback, store_requests, sweep_no_follow_up, update_request
+from announcements.requests.intake import NewRequest, store_requests
+from announcements.requests.sweep import sweep_no_follow_up
+from announcements.requests.workflow import record_feedback, update_request
 from announcements.stats import Durations, durations
 from announcements.timeutil import utcnow
 from announcements.tokens import Principal

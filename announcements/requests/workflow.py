@@ -1,0 +1,176 @@
+"""Working the request log: the status rules, staff changes, villagers' feedback, and telling the screen.
+
+Rules (docs/protocol.md §2.11.3): a request moves received → assigned → in_progress → resolved →
+closed; received, assigned and in_progress may go to rejected (with a response saying why);
+resolved may go back to in_progress (reopened). Anything else is a Conflict (409).
+
+Every change is a row of the request's history in the same transaction, and every change a
+screen must learn of (a new status or response) is also a `request_update` event targeting the
+screen the request came from, so it reaches that screen live or, after a reconnect, by `seq`.
+
+Decisions where the contract is silent:
+- Any change by staff (status, assignee or response) is the request's first response.
+- Setting an assignee on a `received` request moves it to `assigned`.
+- A PATCH that names the current status changes nothing about the status (not a 409).
+- Rejecting needs a `response` in the same change.
+- Feedback `satisfied` or `basically_satisfied` closes a resolved request; `dissatisfied`
+  reopens it to `in_progress` with the villager's comment in its history; the same feedback sent
+  again is a no-op (a resend after a lost connection).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from announcements.errors import Conflict, Invalid, NotFound
+from announcements.events import REQUEST_UPDATE, append_event
+from announcements.request_models import (
+    VILLAGER,
+    FollowUp,
+    HistoryAction,
+    Rating,
+    RequestHistory,
+    RequestStatus,
+    RequestUpdate,
+    ServiceRequest,
+)
+from announcements.requests.queries import get_request
+from announcements.requests.text import check_text
+from announcements.targeting import Target
+from announcements.tokens import Principal
+
+TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.RECEIVED: frozenset({RequestStatus.ASSIGNED, RequestStatus.REJECTED}),
+    RequestStatus.ASSIGNED: frozenset({RequestStatus.IN_PROGRESS, RequestStatus.REJECTED}),
+    RequestStatus.IN_PROGRESS: frozenset({RequestStatus.RESOLVED, RequestStatus.REJECTED}),
+    RequestStatus.RESOLVED: frozenset({RequestStatus.CLOSED, RequestStatus.IN_PROGRESS}),
+    RequestStatus.CLOSED: frozenset(),
+    RequestStatus.REJECTED: frozenset(),
+}
+
+
+def check_transition(current: RequestStatus, new: RequestStatus) -> None:
+    if new not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is final)"
+        raise Conflict(f"a {current.value} request cannot become {new.value}; it may become: {allowed}")
+
+
+def set_status(request: ServiceRequest, new: RequestStatus, now: datetime) -> None:
+    """Move to `new` with the times that go with it (the caller has checked the transition)."""
+    request.status = new
+    if new == RequestStatus.RESOLVED:
+        request.resolved_at = now
+        request.follow_up = None  # a (new) resolution asks the villager again
+        request.follow_up_at = None
+    elif new == RequestStatus.IN_PROGRESS:
+        request.resolved_at = None
+    elif new in (RequestStatus.CLOSED, RequestStatus.REJECTED):
+        request.closed_at = now
+
+
+async def tell_screen(*, session: AsyncSession, request: ServiceRequest) -> None:
+    """A `request_update` event for the screen the request came from (none for Open311 reports)."""
+    if request.screen_id is None:
+        return
+    await append_event(
+        session=session,
+        type=REQUEST_UPDATE,
+        target=Target(screens=(request.screen_id,)),
+        payload={"ticket": request.ticket, "status": RequestStatus(request.status).value, "response": request.response},
+    )
+
+
+async def update_request(
+    *, session: AsyncSession, ticket: str, changes: RequestUpdate, principal: Principal, now: datetime
+) -> ServiceRequest:
+    """Change status, assignee and/or response; history row and (for status or response) screen event."""
+    fields = changes.model_dump(exclude_unset=True)
+    if not fields:
+        raise Invalid("nothing to change: give status, assignee or response")
+    for name in ("status", "response"):
+        if name in fields and fields[name] is None:
+            raise Invalid(f"{name}: may be changed but not removed", errors=[{"loc": [name], "msg": "must not be null"}])
+    check_text(fields.get("assignee"), field="assignee")
+    check_text(fields.get("response"), field="response", required="response" in fields)
+
+    request = await get_request(session=session, ticket=ticket, principal=principal, for_update=True)
+    request.status = RequestStatus(request.status)
+    old_status = request.status
+    new_status = RequestStatus(fields["status"]) if "status" in fields else None
+    assignee_changed = "assignee" in fields and fields["assignee"] != request.assignee
+    if new_status is None and assignee_changed and fields["assignee"] and old_status == RequestStatus.RECEIVED:
+        new_status = RequestStatus.ASSIGNED
+    if new_status == old_status:
+        new_status = None
+    if new_status is not None:
+        check_transition(old_status, new_status)
+    if new_status == RequestStatus.REJECTED and not fields.get("response"):
+        raise Invalid("rejecting a request needs a response saying why", errors=[{"loc": ["response"], "msg": "required to reject"}])
+    response_changed = "response" in fields and fields["response"] != request.response
+    if new_status is None and not assignee_changed and not response_changed:
+        return request  # nothing to do: the same change sent again
+
+    if new_status is not None:
+        set_status(request, new_status, now)
+    if assignee_changed:
+        request.assignee = fields["assignee"]
+    if response_changed:
+        request.response = fields["response"]
+    request.first_response_at = request.first_response_at or now
+    request.updated_at = now
+    session.add(request)
+    session.add(
+        RequestHistory(
+            ticket=request.ticket, at=now, actor=principal.name, actor_role=principal.role.value,
+            action=HistoryAction.UPDATE, from_status=old_status if new_status else None, to_status=new_status,
+            assignee=fields["assignee"] if assignee_changed else None,
+            response=fields["response"] if response_changed else None,
+        )
+    )
+    if new_status is not None or response_changed:
+        await tell_screen(session=session, request=request)
+    await session.flush()
+    return request
+
+
+_RATING_OUTCOME = {
+    Rating.SATISFIED: RequestStatus.CLOSED,
+    Rating.BASICALLY_SATISFIED: RequestStatus.CLOSED,
+    Rating.DISSATISFIED: RequestStatus.IN_PROGRESS,
+}
+
+
+async def record_feedback(
+    *, session: AsyncSession, ticket: str, screen_id: str, rating: Rating, comment: str | None, now: datetime
+) -> tuple[ServiceRequest, bool]:
+    """The villager's answer on a resolved request from this screen; returns (request, changed)."""
+    rating = Rating(rating)
+    check_text(comment, field="comment")
+    try:
+        request = await get_request(session=session, ticket=ticket, for_update=True)
+    except NotFound:
+        request = None
+    if request is None or request.screen_id != screen_id:
+        raise NotFound(f"no request {ticket} from this screen")
+    request.status = RequestStatus(request.status)
+    outcome = _RATING_OUTCOME[rating]
+    if request.follow_up == rating.value and request.status == outcome:
+        return request, False  # the same answer sent again
+    if request.status != RequestStatus.RESOLVED:
+        raise Conflict(f"request {request.ticket} is {request.status.value}; feedback is for a resolved request")
+    request.follow_up = FollowUp(rating.value)
+    request.follow_up_at = now
+    set_status(request, outcome, now)
+    request.updated_at = now
+    session.add(request)
+    session.add(
+        RequestHistory(
+            ticket=request.ticket, at=now, actor=VILLAGER, actor_role=VILLAGER, action=HistoryAction.FEEDBACK,
+            from_status=RequestStatus.RESOLVED, to_status=outcome, rating=rating, note=comment,
+        )
+    )
+    await tell_screen(session=session, request=request)
+    await session.flush()
+    return request, True
