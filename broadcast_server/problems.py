@@ -20,6 +20,7 @@ from announcements.errors import Conflict, DomainError, Forbidden, Invalid, NotF
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "/problems/"
+# The one map from domain errors to HTTP statuses (Open311 narrows these in open311.py's `_STATUS`).
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     Forbidden: 403,
@@ -107,10 +108,9 @@ async def problem_middleware(request: web.Request, handler):
         return await handler(request)
     except Problem as exc:
         return problem_response(exc.status, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers)
-    except RateLimited as exc:
-        return problem_response(429, exc.detail, headers={"Retry-After": str(exc.retry_after_s)})
     except DomainError as exc:
-        return problem_response(_DOMAIN_STATUS.get(type(exc), 400), exc.detail, errors=exc.errors)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+        return problem_response(_DOMAIN_STATUS.get(type(exc), 400), exc.detail, errors=exc.errors, headers=headers)
     except ValidationError as exc:
         errors = validation_errors(exc)
         return problem_response(422, describe(errors), errors=errors)
