@@ -45,6 +45,7 @@ from announcements.request_models import (
     Stats,
     Totals,
 )
+from announcements.requests.queries import past_deadline
 from announcements.tokens import Principal
 
 RECENT_ANNOUNCEMENTS = 10
@@ -163,11 +164,13 @@ def figures(facts: Sequence[Facts], steps: Iterable[Step], *, now: datetime) -> 
         if story.rating is not None:
             rated += 1
             good += story.rating in _GOOD
-        still_open = story.status in OPEN_STATUSES
-        if still_open and (
-            now > fact.resolution_due_at or (story.first_response_at is None and now > fact.response_due_at)
-        ):
-            overdue += 1
+        overdue += past_deadline(
+            still_open=story.status in OPEN_STATUSES,
+            responded=story.first_response_at is not None,
+            response_due_at=fact.response_due_at,
+            resolution_due_at=fact.resolution_due_at,
+            now=now,
+        )
         no_follow_up += story.no_follow_up
         reopened += story.reopened
     return Figures(

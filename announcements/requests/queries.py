@@ -51,14 +51,28 @@ async def request_history(*, session: AsyncSession, ticket: str) -> Sequence[Req
     ).all()
 
 
+def past_deadline(
+    *, still_open: bool, responded: bool, response_due_at: datetime, resolution_due_at: datetime, now: datetime
+) -> bool:
+    """The overdue rule: still open, and no first response by its deadline or not resolved by its own.
+
+    One rule for the request's flag and the figures; `overdue_condition` is its SQL form for filters.
+    """
+    return still_open and (now > resolution_due_at or (not responded and now > response_due_at))
+
+
 def is_overdue(request: ServiceRequest, now: datetime) -> bool:
-    """No first response by its deadline yet, or still open past its resolution deadline."""
-    if request.first_response_at is None and request.status in OPEN_STATUSES and now > request.response_due_at:
-        return True
-    return request.status in OPEN_STATUSES and now > request.resolution_due_at
+    return past_deadline(
+        still_open=request.status in OPEN_STATUSES,
+        responded=request.first_response_at is not None,
+        response_due_at=request.response_due_at,
+        resolution_due_at=request.resolution_due_at,
+        now=now,
+    )
 
 
 def overdue_condition(now: datetime):
+    """`past_deadline` in SQL, so a filtered page counts exactly the requests flagged overdue."""
     still_open = col(ServiceRequest.status).in_([s.value for s in OPEN_STATUSES])
     return sa.and_(
         still_open,
