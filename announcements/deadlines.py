@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CATEGORIES = ("help", "complaint", "dispute", "question", "suggestion", "other")
+from announcements.protocol import RequestCategory
 
 
 class Deadline(BaseModel):
@@ -41,12 +41,12 @@ class Deadline(BaseModel):
 
 
 DEFAULT_DEADLINES: dict[str, Deadline] = {
-    "help": Deadline(response_hours=2, resolution_hours=24),
-    "complaint": Deadline(response_hours=24, resolution_hours=7 * 24),
-    "question": Deadline(response_hours=24, resolution_hours=7 * 24),
-    "other": Deadline(response_hours=24, resolution_hours=7 * 24),
-    "dispute": Deadline(response_hours=24, resolution_hours=15 * 24),
-    "suggestion": Deadline(response_hours=7 * 24, resolution_hours=15 * 24),
+    RequestCategory.HELP: Deadline(response_hours=2, resolution_hours=24),
+    RequestCategory.COMPLAINT: Deadline(response_hours=24, resolution_hours=7 * 24),
+    RequestCategory.QUESTION: Deadline(response_hours=24, resolution_hours=7 * 24),
+    RequestCategory.OTHER: Deadline(response_hours=24, resolution_hours=7 * 24),
+    RequestCategory.DISPUTE: Deadline(response_hours=24, resolution_hours=15 * 24),
+    RequestCategory.SUGGESTION: Deadline(response_hours=7 * 24, resolution_hours=15 * 24),
 }
 
 
@@ -56,9 +56,9 @@ def default_deadlines() -> dict[str, Deadline]:
 
 def merge_deadlines(given: dict[str, Deadline]) -> dict[str, Deadline]:
     """The defaults with the configured categories replaced; an unknown category is an error."""
-    unknown = sorted(set(given) - set(CATEGORIES))
+    unknown = sorted(set(given) - set(RequestCategory))
     if unknown:
-        raise ValueError(f"unknown request categories {', '.join(unknown)}; known: {', '.join(CATEGORIES)}")
+        raise ValueError(f"unknown request categories {', '.join(unknown)}; known: {', '.join(RequestCategory)}")
     for category, deadline in given.items():
         if deadline.resolution_hours < deadline.response_hours:
             raise ValueError(f"{category}: resolution_hours must not be shorter than response_hours")

@@ -16,9 +16,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.database import is_postgres
 from announcements.models import Announcement, Delivery, Screen
+from announcements.protocol import ReceiptState
 from announcements.targeting import Target
 
-STATES = ("received", "displayed", "played")
+STATES = tuple(ReceiptState)
 ROWS_PER_STATEMENT = 500
 
 
@@ -28,7 +29,7 @@ class Mark:
 
     announcement_id: str
     screen_id: str
-    state: str
+    state: ReceiptState
     at: datetime
 
 
@@ -42,7 +43,7 @@ def _merge(marks: list[Mark]) -> list[dict]:
              "received_at": None, "displayed_at": None, "played_at": None},
         )
         row["received_at"] = row["received_at"] or mark.at
-        if mark.state != "received":
+        if mark.state != ReceiptState.RECEIVED:
             row[f"{mark.state}_at"] = row[f"{mark.state}_at"] or mark.at
     return list(rows.values())
 

@@ -15,6 +15,7 @@ from pydantic import StringConstraints, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from announcements.areas import normalize_area
+from announcements.protocol import Language, Priority, ScreenKind
 from announcements.timeutil import ClientDateTime, UTCDateTime, utcnow
 
 
@@ -37,36 +38,11 @@ class Role(StrEnum):
     SCREEN = "screen"
 
 
-class Priority(StrEnum):
-    EMERGENCY = "emergency"
-    HIGH = "high"
-    NORMAL = "normal"
-    LOW = "low"
-
-    @property
-    def rank(self) -> int:
-        """Smaller goes first."""
-        return _PRIORITY_RANK[self]
-
-
-_PRIORITY_RANK = {Priority.EMERGENCY: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
-
-
 class AnnouncementStatus(StrEnum):
     SCHEDULED = "scheduled"
     LIVE = "live"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
-
-
-class Language(StrEnum):
-    ZH = "zh"
-    EN = "en"
-
-
-class ScreenKind(StrEnum):
-    SCREEN = "screen"
-    SPEAKER = "speaker"
 
 
 class ValidAreaPath(SQLModel):
@@ -248,8 +224,8 @@ OPEN_STATUSES = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)  # may s
 
 
 def priority_order():
-    """SQL ordering expression: emergency first, then high, normal, low."""
-    return sa.case({p.value: p.rank for p in Priority}, value=Announcement.__table__.c.priority, else_=9)
+    """SQL ordering expression: emergency first, then high, normal, low; an unknown priority with normal (§7.1)."""
+    return sa.case({p.value: p.rank for p in Priority}, value=Announcement.__table__.c.priority, else_=Priority.NORMAL.rank)
 
 
 class AnnouncementCreate(AnnouncementBase):

@@ -43,6 +43,85 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"
 
 
+# ---------------------------------------------------------------- vocabulary
+#
+# The words the server and the screens share. The server checks what it is given against these; a screen
+# keeps the values it is sent as plain strings (AnnouncementPayload, Welcome, Retract, RequestUpdate), so a value
+# added later never stops an older screen from reading a message (§3.4, §7.1). The console and the kiosk
+# import the same lists from broadcast_server/static/shared/vocabulary.js (tests/web/test_vocabulary.py
+# keeps the two alike). Comments rather than docstrings: a docstring would become a description in the
+# served OpenAPI document.
+
+
+class Priority(StrEnum):
+    # Most urgent first: the order screens show and play in (§7.1).
+    EMERGENCY = "emergency"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """Smaller goes first."""
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {priority: rank for rank, priority in enumerate(Priority)}
+
+
+def priority_rank(priority: str) -> int:
+    """Where a priority as received sorts, smaller first; one this side does not know sorts with `normal` (§7.1)."""
+    return _PRIORITY_RANK.get(priority, Priority.NORMAL.rank)
+
+
+class Language(StrEnum):
+    ZH = "zh"
+    EN = "en"
+
+
+class ScreenKind(StrEnum):
+    SCREEN = "screen"
+    SPEAKER = "speaker"
+
+
+class ReceiptState(StrEnum):
+    # How far an announcement got on a screen, each state implying the ones before it (§3.6).
+    RECEIVED = "received"
+    DISPLAYED = "displayed"
+    PLAYED = "played"
+
+
+class RetractReason(StrEnum):
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class RequestCategory(StrEnum):
+    # What a villager's reply is about: the category of the request it becomes (§3.7).
+    SUGGESTION = "suggestion"
+    COMPLAINT = "complaint"
+    HELP = "help"
+    DISPUTE = "dispute"
+    QUESTION = "question"
+    OTHER = "other"
+
+
+class RequestStatus(StrEnum):
+    RECEIVED = "received"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+
+
+class Rating(StrEnum):
+    # A villager's answer to "are you satisfied?" about a resolved request (§3.8 `feedback`).
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+
+
 class ProtocolError(Exception):
     """A client frame that cannot be accepted; answered with an `error` message, never a dropped connection."""
 
@@ -95,16 +174,10 @@ class Ack(_Message):
     seq: StrictInt = Field(ge=0)
 
 
-ReceiptState = Literal["received", "displayed", "played"]
-
-
 class Receipt(_Message):
     type: Literal["receipt"]
     announcement_id: str = Field(min_length=1, max_length=64)
     state: ReceiptState
-
-
-ReplyCategory = Literal["suggestion", "complaint", "help", "dispute", "question", "other"]
 
 
 class Contact(_Message):
@@ -116,18 +189,15 @@ class Reply(_Message):
     type: Literal["reply"]
     client_msg_id: str = Field(min_length=1, max_length=100)
     announcement_id: str | None = Field(default=None, max_length=64)
-    category: ReplyCategory
+    category: RequestCategory
     text: str = Field(min_length=1, max_length=1000)
     contact: Contact | None = None
-
-
-FeedbackRating = Literal["satisfied", "basically_satisfied", "dissatisfied"]
 
 
 class Feedback(_Message):
     type: Literal["feedback"]
     ticket: str = Field(min_length=1, max_length=40)
-    rating: FeedbackRating
+    rating: Rating
     comment: str | None = Field(default=None, max_length=1000)
 
 
@@ -211,9 +281,9 @@ class AnnouncementPayload(_Message):
     revision: int
     title: str
     body: str
-    priority: str
-    category: str | None = None
-    language: str = "zh"
+    priority: str  # one of Priority; a str so a client keeps working if a priority is added (§7.1)
+    category: str | None = None  # free text, not a vocabulary
+    language: str = "zh"  # one of Language; a str likewise
     published_at: datetime | None = None
     expires_at: datetime | None = None
     audio: Audio | None = None
@@ -231,7 +301,7 @@ class Welcome(_Message):
     type: Literal["welcome"] = "welcome"
     screen_id: str
     area: str
-    kind: str
+    kind: str  # one of ScreenKind; a str so a client keeps working if a kind is added
     server_time: datetime
     head_seq: int
     quiet_hours: QuietHoursInfo | None = None
@@ -253,14 +323,14 @@ class Retract(_Message):
     type: Literal["retract"] = "retract"
     seq: int
     announcement_id: str
-    reason: str  # "cancelled" or "expired"; a str so a client keeps working if a reason is added
+    reason: str  # one of RetractReason; a str so a client keeps working if a reason is added
 
 
 class RequestUpdate(_Message):
     type: Literal["request_update"] = "request_update"
     seq: int
     ticket: str
-    status: str
+    status: str  # one of RequestStatus; a str so a client keeps working if a status is added
     response: str | None = None
 
 

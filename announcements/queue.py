@@ -16,6 +16,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import in_area_subtree
+from announcements.database import skip_locked
 from announcements.errors import Conflict, Invalid, NotFound
 from announcements.events import append_announcement_event, append_retract_event
 from announcements.models import (
@@ -32,6 +33,7 @@ from announcements.models import (
     priority_order,
 )
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
+from announcements.protocol import RetractReason
 from announcements.targeting import Target
 from announcements.tokens import Principal
 from announcements.voicing import SPEECH_PENDING
@@ -210,16 +212,9 @@ async def cancel_announcement(
     announcement.ended_at = now
     session.add(announcement)
     if was_live:
-        await append_retract_event(session=session, announcement=announcement, reason="cancelled")
+        await append_retract_event(session=session, announcement=announcement, reason=RetractReason.CANCELLED)
     await session.flush()
     return announcement
-
-
-def _due(query, *, session: AsyncSession):
-    # Replicas sharing a PostgreSQL database never publish or expire the same row twice.
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query
 
 
 async def publish_due(*, session: AsyncSession, now: datetime) -> list[Announcement]:
@@ -230,7 +225,8 @@ async def publish_due(*, session: AsyncSession, now: datetime) -> list[Announcem
         .order_by(priority_order(), col(Announcement.publish_at))
     )
     published = []
-    for announcement in (await session.exec(_due(query, session=session))).all():
+    # skip_locked: replicas sharing a PostgreSQL database never publish or expire the same row twice.
+    for announcement in (await session.exec(skip_locked(query, session=session))).all():
         if announcement.expires_at <= now:
             announcement.status = AnnouncementStatus.EXPIRED  # its whole window passed while the server was down
             announcement.ended_at = now
@@ -247,11 +243,11 @@ async def expire_due(*, session: AsyncSession, now: datetime) -> list[Announceme
         Announcement.status == AnnouncementStatus.LIVE, col(Announcement.expires_at) <= now
     )
     expired = []
-    for announcement in (await session.exec(_due(query, session=session))).all():
+    for announcement in (await session.exec(skip_locked(query, session=session))).all():
         announcement.status = AnnouncementStatus.EXPIRED
         announcement.ended_at = now
         session.add(announcement)
-        await append_retract_event(session=session, announcement=announcement, reason="expired")
+        await append_retract_event(session=session, announcement=announcement, reason=RetractReason.EXPIRED)
         expired.append(announcement)
     return expired
 

@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from announcements.areas import lineage, normalize_area
+from announcements.protocol import Priority
 
 _SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -72,4 +73,4 @@ class QuietHours:
     def holds(self, *, area: str, priority: str, at: datetime) -> bool:
         """True when an announcement of this priority must wait in this area now."""
         span = self.for_area(area)
-        return priority != "emergency" and span is not None and span.is_quiet(at)
+        return priority != Priority.EMERGENCY and span is not None and span.is_quiet(at)

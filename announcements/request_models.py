@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import get_args
 
 import sqlalchemy as sa
 from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from announcements.models import _time_column
-from announcements.protocol import FeedbackRating, ReplyCategory
+from announcements.protocol import Rating, RequestCategory, RequestStatus
 from announcements.timeutil import utcnow
 
 TICKET_MAX = 16
@@ -26,42 +25,8 @@ RESPONSE_MAX = 2000
 NAME_MAX = 100
 PHONE_MAX = 30
 
-
-class RequestStatus(StrEnum):
-    RECEIVED = "received"
-    ASSIGNED = "assigned"
-    IN_PROGRESS = "in_progress"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-    REJECTED = "rejected"
-
-
 OPEN_STATUSES = (RequestStatus.RECEIVED, RequestStatus.ASSIGNED, RequestStatus.IN_PROGRESS)
 DONE_STATUSES = (RequestStatus.RESOLVED, RequestStatus.CLOSED)
-
-
-class RequestCategory(StrEnum):
-    SUGGESTION = "suggestion"
-    COMPLAINT = "complaint"
-    HELP = "help"
-    DISPUTE = "dispute"
-    QUESTION = "question"
-    OTHER = "other"
-
-
-class Rating(StrEnum):
-    SATISFIED = "satisfied"
-    BASICALLY_SATISFIED = "basically_satisfied"
-    DISSATISFIED = "dissatisfied"
-
-
-class FollowUp(StrEnum):
-    """What came of asking the villager (回访): a rating, or nothing within the configured days."""
-
-    SATISFIED = "satisfied"
-    BASICALLY_SATISFIED = "basically_satisfied"
-    DISSATISFIED = "dissatisfied"
-    NONE = "no_follow_up"
 
 
 class RequestSource(StrEnum):
@@ -77,11 +42,12 @@ class HistoryAction(StrEnum):
     NO_FOLLOW_UP = "no_follow_up"  # no answer within the configured days
 
 
+# A rating, or "no_follow_up" (the word of its history action): built from Rating, so the two cannot drift apart.
+FollowUp = StrEnum("FollowUp", {**{r.name: r.value for r in Rating}, "NONE": HistoryAction.NO_FOLLOW_UP.value}, module=__name__)
+FollowUp.__doc__ = "What came of asking the villager (回访): a rating, or nothing within the configured days."  # the OpenAPI description
+
 VILLAGER = "villager"
 SYSTEM = "system"
-
-assert set(RequestCategory) == set(get_args(ReplyCategory)), "categories differ from the protocol's"
-assert set(Rating) == set(get_args(FeedbackRating)), "ratings differ from the protocol's"
 
 
 # ---------------------------------------------------------------- requests

@@ -28,6 +28,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import in_area_subtree
+from announcements.protocol import Rating, RequestStatus
 from announcements.queue import deliveries, list_announcements
 from announcements.request_models import (
     DONE_STATUSES,
@@ -38,9 +39,7 @@ from announcements.request_models import (
     Durations,
     HistoryAction,
     Rate,
-    Rating,
     RequestHistory,
-    RequestStatus,
     ServiceRequest,
     Stats,
     Totals,

@@ -667,7 +667,8 @@ async def register(data_dir: Path, screens: int) -> tuple[str, list[str]]:
     only the secret's hash), added in bulk: calling it 10,000 times flushes twice per screen (~35 s).
     """
     from announcements.database import Database, sqlite_url
-    from announcements.models import Role, Screen, ScreenKind, Token, TokenCreate
+    from announcements.models import Role, Screen, Token, TokenCreate
+    from announcements.protocol import ScreenKind
     from announcements.registry import create_token, ensure_area
     from announcements.tokens import hash_secret, new_secret
 

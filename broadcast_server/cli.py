@@ -17,7 +17,8 @@ from aiohttp import ClientError, ClientSession, web
 from pydantic import ValidationError
 
 from announcements.database import Database
-from announcements.models import Role, ScreenCreate, ScreenKind, TokenCreate
+from announcements.models import Role, ScreenCreate, TokenCreate
+from announcements.protocol import Language, Priority, ScreenKind
 from announcements.registry import create_screen, create_token
 from broadcast_server.app import create_app
 from broadcast_server.openfiles import raise_open_file_limit
@@ -139,9 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--token", required=True)
     post.add_argument("--title", required=True)
     post.add_argument("--body", required=True)
-    post.add_argument("--priority", default="normal", choices=["emergency", "high", "normal", "low"])
+    post.add_argument("--priority", default=Priority.NORMAL.value, choices=[p.value for p in Priority])
     post.add_argument("--category")
-    post.add_argument("--language", default="zh", choices=["zh", "en"])
+    post.add_argument("--language", default=Language.ZH.value, choices=[lang.value for lang in Language])
     post.add_argument("--area", action="append", default=[], help="target area (repeatable; default: the token's area)")
     post.add_argument("--tag", action="append", default=[], help="target tag (repeatable)")
     post.add_argument("--publish-at", help="RFC 3339 time with offset")

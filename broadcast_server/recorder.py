@@ -12,6 +12,7 @@ from datetime import datetime
 
 from announcements.database import Database
 from announcements.deliveries import Mark, record_cursors, record_marks, record_presence
+from announcements.protocol import ReceiptState
 from broadcast_server.background import BackgroundLoop
 
 
@@ -25,7 +26,7 @@ class DeliveryRecorder:
         self._seen: dict[str, dict | None] = {}
         self._loop = BackgroundLoop("delivery-recorder", self._flush_pass)
 
-    def mark(self, announcement_id: str, screen_id: str, state: str) -> None:
+    def mark(self, announcement_id: str, screen_id: str, state: ReceiptState) -> None:
         self._marks.append(Mark(announcement_id, screen_id, state, self._clock()))
 
     def cursor(self, screen_id: str, seq: int) -> None:

@@ -25,15 +25,12 @@ from sqlalchemy.exc import IntegrityError
 
 from announcements.database import Database
 from announcements.errors import DomainError, RateLimited
-from announcements.protocol import Feedback, ProtocolError, Reply, ReplyResult, encode
+from announcements.protocol import Feedback, ProtocolError, Rating, Reply, ReplyResult, RequestCategory, RequestStatus, encode
 from announcements.request_models import (
     ContactBody,
-    Rating,
     ReplyCreate,
     ReplyKey,
-    RequestCategory,
     RequestSource,
-    RequestStatus,
     ServiceRequest,
 )
 from announcements.requests.intake import NewRequest, Taken, store_request, store_requests

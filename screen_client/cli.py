@@ -14,11 +14,10 @@ import logging
 import os
 import signal
 import sys
-import typing
 from datetime import datetime
 from pathlib import Path
 
-from announcements.protocol import Contact, ReplyCategory
+from announcements.protocol import Contact, RequestCategory
 from screen_client.client import ScreenClient, ScreenUnauthorized, build_reply
 from screen_client.display import make_display
 from screen_client.player import make_player
@@ -72,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     reply = commands.add_parser("reply", help="put a villager's reply into the outbox (the running client sends it)")
     common(reply, "WARNING")
-    reply.add_argument("--category", required=True, choices=typing.get_args(ReplyCategory))
+    reply.add_argument("--category", required=True, choices=[c.value for c in RequestCategory])
     reply.add_argument("--text", required=True)
     reply.add_argument("--name", help="the villager's name (optional)")
     reply.add_argument("--phone", help="the villager's phone number (optional)")

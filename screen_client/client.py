@@ -49,6 +49,7 @@ from announcements.protocol import (
     ReplyResult,
     RequestUpdate,
     Retract,
+    ScreenKind,
     ServerMessage,
     Synced,
     Welcome,
@@ -599,7 +600,7 @@ class ScreenClient:
         assert announcement.audio is not None
         self.store.mark_played(announcement.id, announcement.audio.url)
         self._notify()
-        await self._send_receipt(announcement.id, "played")
+        await self._send_receipt(announcement.id, ReceiptState.PLAYED)
 
     async def _display_loop(self, display: Display) -> None:
         """Show the view on every change, and when the next announcement expires; send `displayed` receipts."""
@@ -607,11 +608,11 @@ class ScreenClient:
             changed = self._changed
             view = self.view()
             display.show(view)
-            if view.identity is not None and view.identity.kind == "screen":
+            if view.identity is not None and view.identity.kind == ScreenKind.SCREEN:
                 for announcement in view.announcements:
                     if announcement.id not in self._displayed:
                         self._displayed.add(announcement.id)
-                        await self._send_receipt(announcement.id, "displayed")
+                        await self._send_receipt(announcement.id, ReceiptState.DISPLAYED)
             expiry = self.store.next_expiry()
             timeout = None if expiry is None else (expiry - datetime.now(UTC)).total_seconds() + 0.05
             try:

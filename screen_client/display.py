@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TextIO
 
-from announcements.protocol import AnnouncementPayload
-from screen_client.priority import EMERGENCY
+from announcements.protocol import AnnouncementPayload, Priority
 from screen_client.store import Identity
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
-_STYLES = {EMERGENCY: "\x1b[1;37;41m", "high": "\x1b[1;33m", "low": "\x1b[2m"}
+_STYLES = {Priority.EMERGENCY: "\x1b[1;37;41m", Priority.HIGH: "\x1b[1;33m", Priority.LOW: "\x1b[2m"}
 _CLEAR = "\x1b[H\x1b[2J"
 _RULE = "─" * 60
 
@@ -56,7 +55,7 @@ def render(view: ScreenView, *, color: bool = False) -> str:
         lines.append("(no announcements)")
     for announcement in view.announcements:
         priority = announcement.priority
-        label = "!!! EMERGENCY !!!" if priority == EMERGENCY else f"[{priority}]"
+        label = "!!! EMERGENCY !!!" if priority == Priority.EMERGENCY else f"[{priority}]"
         lines.append(f"{_style(label, _STYLES.get(priority, ''), color)} {_style(announcement.title, _BOLD, color)}")
         lines.extend(f"    {line}" for line in announcement.body.splitlines() or [""])
         times = []

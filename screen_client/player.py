@@ -25,9 +25,8 @@ from pathlib import Path
 
 import aiohttp
 
-from announcements.protocol import AnnouncementPayload
+from announcements.protocol import AnnouncementPayload, Priority, priority_rank
 from announcements.quiet_hours import QuietSpan
-from screen_client.priority import EMERGENCY, priority_rank
 from screen_client.urls import http_url
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ AUTO_COMMANDS = (
     "paplay {file}",
     "aplay -q {file}",
 )
-_EMERGENCY_RANK = priority_rank(EMERGENCY)
+_EMERGENCY_RANK = Priority.EMERGENCY.rank
 QUIET_RECHECK_S = 1.0
 
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from announcements.protocol import AnnouncementPayload, Reply, RequestUpdate, encode
-from screen_client.priority import priority_rank
+from announcements.protocol import AnnouncementPayload, Reply, RequestUpdate, encode, priority_rank
 
 DB_NAME = "screen.db"
 LOCK_NAME = "screen.lock"

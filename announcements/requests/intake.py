@@ -19,14 +19,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from announcements.deadlines import DEFAULT_DEADLINES, Deadline
 from announcements.deliveries import sent_to
 from announcements.errors import Conflict, DomainError, Invalid
+from announcements.protocol import RequestCategory, RequestStatus
 from announcements.request_models import (
     VILLAGER,
     HistoryAction,
     ReplyKey,
-    RequestCategory,
     RequestHistory,
     RequestSource,
-    RequestStatus,
     ServiceRequest,
 )
 from announcements.requests.tickets import new_ticket

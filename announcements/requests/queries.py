@@ -14,15 +14,14 @@ from announcements.areas import in_area_subtree
 from announcements.database import is_postgres
 from announcements.errors import NotFound
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
+from announcements.protocol import RequestCategory, RequestStatus
 from announcements.request_models import (
     OPEN_STATUSES,
     ContactPublic,
     HistoryPublic,
-    RequestCategory,
     RequestDetail,
     RequestHistory,
     RequestPublic,
-    RequestStatus,
     ServiceRequest,
 )
 from announcements.requests.tickets import normalize_ticket

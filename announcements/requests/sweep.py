@@ -8,7 +8,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.database import skip_locked
-from announcements.request_models import SYSTEM, FollowUp, HistoryAction, RequestHistory, RequestStatus, ServiceRequest
+from announcements.protocol import RequestStatus
+from announcements.request_models import SYSTEM, FollowUp, HistoryAction, RequestHistory, ServiceRequest
 from announcements.requests.workflow import set_status, tell_screen
 
 

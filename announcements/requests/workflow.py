@@ -26,13 +26,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.errors import Conflict, Invalid, NotFound
 from announcements.events import REQUEST_UPDATE, append_event
+from announcements.protocol import Rating, RequestStatus
 from announcements.request_models import (
     VILLAGER,
     FollowUp,
     HistoryAction,
-    Rating,
     RequestHistory,
-    RequestStatus,
     RequestUpdate,
     ServiceRequest,
 )

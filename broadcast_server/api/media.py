@@ -7,7 +7,8 @@ import re
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from announcements.models import Language, Role
+from announcements.models import Role
+from announcements.protocol import Language
 from announcements.speech import SpeechFailed
 from broadcast_server.auth import require_principal
 from broadcast_server.keys import SETTINGS, SPEECH

@@ -40,7 +40,8 @@ from sqlmodel import col, select
 from announcements.areas import normalize_area
 from announcements.errors import Invalid
 from announcements.models import Area, Role
-from announcements.request_models import OPEN_STATUSES, RequestCategory, RequestSource, RequestStatus, ServiceRequest
+from announcements.protocol import RequestCategory, RequestStatus
+from announcements.request_models import OPEN_STATUSES, VILLAGER, RequestSource, ServiceRequest
 from announcements.requests.intake import NewRequest
 from announcements.requests.queries import find_requests
 from announcements.requests.text import check_text
@@ -432,8 +433,8 @@ async def open311_post_request(request: web.Request, fmt: str) -> web.Response:
         contact_phone=_field(fields, "phone", max_chars=30),
         address=_field(fields, "address_string", max_chars=500),
         source=RequestSource.OPEN311,
-        actor="villager" if is_screen else principal.name,
-        actor_role="villager" if is_screen else principal.role.value,
+        actor=VILLAGER if is_screen else principal.name,
+        actor_role=VILLAGER if is_screen else principal.role.value,
     )
     taken = await request.app[REPLIES].take(item, rate_key=principal.screen_id if is_screen else None)
     answer = [

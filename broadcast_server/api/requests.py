@@ -15,15 +15,14 @@ from pydantic import BaseModel, Field, field_validator
 from announcements.areas import normalize_area
 from announcements.models import Role
 from announcements.paging import PageQuery
+from announcements.protocol import RequestCategory, RequestStatus
 from announcements.request_models import (
     FeedbackCreate,
     ReplyAccepted,
     ReplyCreate,
-    RequestCategory,
     RequestDetail,
     RequestPage,
     RequestSource,
-    RequestStatus,
     RequestUpdate,
     RequestUpdatePublic,
     ServiceRequest,

@@ -9,8 +9,12 @@ from announcements.protocol import (
     ErrorCode,
     Hello,
     ProtocolError,
+    Rating,
+    ReceiptState,
+    RequestCategory,
     event_frame,
     parse_client_message,
+    parse_server_message,
     websocket_text_frame,
 )
 
@@ -80,3 +84,35 @@ def test_odd_acks_still_get_validated(frame):
     """An ack whose seq is not a plain non-negative integer is refused by the full validation."""
     with pytest.raises(ProtocolError):
         parse_client_message(frame)
+
+
+@pytest.mark.parametrize(
+    "frame, field",
+    [
+        ({"type": "reply", "client_msg_id": "m1", "category": "praise", "text": "hi"}, "category"),
+        ({"type": "feedback", "ticket": "A7K-3QX", "rating": "delighted"}, "rating"),
+        ({"type": "receipt", "announcement_id": "a", "state": "heard"}, "state"),
+    ],
+)
+def test_what_a_screen_sends_is_held_to_the_vocabulary(frame, field):
+    """A category, rating or receipt state outside the protocol's enums is `invalid`, the error listing the known ones."""
+    enum = {"category": RequestCategory, "rating": Rating, "state": ReceiptState}[field]
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_message(json.dumps(frame))
+    *known, last = (f"'{member.value}'" for member in enum)
+    assert caught.value.code == ErrorCode.INVALID
+    assert caught.value.message == f"{field}: Input should be {', '.join(known)} or {last}"
+
+
+def test_a_screen_reads_values_it_does_not_know():
+    """What the server sends keeps any string where the protocol has a vocabulary, so a value added later parses (§3.4, §7.1)."""
+    announcement = {"id": "a", "revision": 1, "title": "t", "body": "b", "priority": "siren", "category": "harvest", "language": "fr"}
+    frames = [
+        {"type": "announcement", "seq": 1, "announcement": announcement},
+        {"type": "retract", "seq": 2, "announcement_id": "a", "reason": "superseded"},
+        {"type": "request_update", "seq": 3, "ticket": "A7K-3QX", "status": "escalated"},
+        {"type": "welcome", "screen_id": "s", "area": "/", "kind": "billboard", "server_time": "2026-11-24T08:00:00Z", "head_seq": 3},
+    ]
+    event, retract, update, welcome = (parse_server_message(json.dumps(frame)) for frame in frames)
+    assert (event.announcement.priority, event.announcement.category, event.announcement.language) == ("siren", "harvest", "fr")
+    assert (retract.reason, update.status, welcome.kind) == ("superseded", "escalated", "billboard")

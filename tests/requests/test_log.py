@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from announcements.request_models import RequestCategory
+from announcements.protocol import RequestCategory
 from announcements.requests.intake import NewRequest, store_requests
 from announcements.requests.sweep import sweep_no_follow_up
 from announcements.timeutil import utcnow

@@ -11,7 +11,8 @@ from aiohttp import ClientSession
 from sqlmodel import select
 
 from announcements.models import Role
-from announcements.request_models import ReplyKey, RequestCategory, RequestHistory
+from announcements.protocol import RequestCategory
+from announcements.request_models import ReplyKey, RequestHistory
 from announcements.requests.intake import NewRequest
 from broadcast_server import replies
 from broadcast_server.app import create_app

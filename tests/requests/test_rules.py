@@ -8,7 +8,8 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
 from announcements.errors import Conflict, RateLimited
-from announcements.request_models import RequestCategory, RequestStatus, ServiceRequest
+from announcements.protocol import RequestCategory, RequestStatus
+from announcements.request_models import ServiceRequest
 from announcements.requests.intake import NewRequest, store_request
 from announcements.requests.text import mask_phone
 from announcements.requests.tickets import TICKET_ALPHABET, new_ticket, normalize_ticket

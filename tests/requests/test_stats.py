@@ -5,10 +5,8 @@ import statistics
 from datetime import UTC, datetime, timedelta
 
 from announcements.models import Role
+from announcements.protocol import Rating, RequestCategory, RequestStatus
 from announcements.request_models import (
-    Rating,
-    RequestCategory,
-    RequestStatus,
     RequestUpdate,
 )
 from announcements.requests.intake import NewRequest, store_requests

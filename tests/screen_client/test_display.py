@@ -35,6 +35,12 @@ def test_render_colours_emergency_on_a_terminal():
     assert "\x1b[1;37;41m!!! EMERGENCY !!!\x1b[0m" in text
 
 
+def test_render_shows_an_unknown_priority_as_it_comes():
+    """A priority from a newer server is shown by its name, unstyled, like the ones without a style of their own."""
+    text = render(view(payload("s", priority="siren", title="演练")), color=True)
+    assert "[siren] \x1b[1m演练\x1b[0m" in text
+
+
 @pytest.mark.parametrize(
     ("online", "last_seq", "expected"),
     [(True, 7, "online · last seq 7"), (False, None, "OFFLINE · last seq -")],

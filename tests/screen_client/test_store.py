@@ -87,6 +87,18 @@ def test_live_announcements_sorted_by_priority_then_newest_without_expired(store
     assert store.announcements(later) == []
 
 
+def test_an_unknown_priority_is_kept_and_sorts_with_normal(store: Store):
+    """A priority from a newer server is stored as sent and listed with the normal ones, newest first (§7.1)."""
+    store.apply_announcement(1, payload("old-normal", published_ago_s=600))
+    store.apply_announcement(2, payload("low", priority="low"))
+    store.apply_announcement(3, payload("siren", priority="siren", published_ago_s=300))
+    store.apply_announcement(4, payload("high", priority="high"))
+    store.apply_announcement(5, payload("new-normal", published_ago_s=10))
+    assert [(a.id, a.priority) for a in store.announcements()] == [
+        ("high", "high"), ("new-normal", "normal"), ("siren", "siren"), ("old-normal", "normal"), ("low", "low"),
+    ]
+
+
 def test_reset_drops_what_the_replay_did_not_mention(store: Store):
     """synced with reset: every announcement not mentioned during the replay is dropped."""
     for seq, name in enumerate(("a1", "a2", "a3"), start=1):

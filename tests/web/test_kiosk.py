@@ -86,6 +86,23 @@ async def test_shows_a_posted_announcement_at_once_in_priority_order(village, br
         kiosk.assert_clean()
 
 
+async def test_an_unknown_priority_sorts_with_normal(village, browser):
+    """A priority from a newer server is listed with the normal ones, newest first, as the screen client and the SQL do (§7.1)."""
+    held = [("old-normal", "normal", 10), ("low", "low", 0), ("siren", "siren", 5), ("high", "high", 0), ("new-normal", "normal", 1)]
+    async with kiosk_page(browser, village.url, None) as kiosk:
+        order = await kiosk.page.evaluate("""async (held) => {
+            const { Store } = await import("/static/kiosk/store.js");
+            const store = new Store();
+            held.forEach(([id, priority, minutesAgo], i) => {
+                const published_at = new Date(Date.now() - minutesAgo * 60000).toISOString();
+                store.applyAnnouncement(i + 1, { id, revision: 1, priority, published_at });
+            });
+            return store.announcements().map((ann) => ann.id);
+        }""", held)
+        assert order == ["high", "new-normal", "siren", "old-normal", "low"]
+        kiosk.assert_clean()
+
+
 def test_reconnects_on_the_python_clients_schedule():
     """The kiosk's back-off and 4409 wait are screen_client's Timing defaults (seconds there, milliseconds here)."""
     source = (Path(__file__).resolve().parents[2] / "broadcast_server/static/kiosk/client.js").read_text()

@@ -2,7 +2,8 @@
 
 import { ApiError } from './api.js';
 import { h } from '../shared/dom.js';
-import { t } from '../shared/i18n.js';
+import { label, t } from '../shared/i18n.js';
+import { Priority } from '../shared/vocabulary.js';
 
 /** A <select> with [value, label] options. */
 export function select(props, options, current) {
@@ -10,6 +11,11 @@ export function select(props, options, current) {
     options.map(([value, label]) => h('option', { value }, label)));
   if (current !== undefined && current !== null) el.value = current;
   return el;
+}
+
+/** The priorities as [value, label] options, least urgent first (compose and correct both offer them). */
+export function priorityOptions() {
+  return Object.values(Priority).reverse().map((p) => [p, label('priority', p)]);
 }
 
 /** A labelled field: the label, the control and a place for its error. */

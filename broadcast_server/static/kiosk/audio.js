@@ -5,10 +5,11 @@
 // expires. During the area's quiet hours (from welcome) only emergencies play; the rest waits for
 // their end. Where the browser refuses to play without a touch, `blocked` is emitted once and
 // `unlock()` (called from a tap) retries.
-import { PRIORITY_RANK } from "./store.js";
+import { Priority, priorityRank } from "../shared/vocabulary.js";
 
 export const EMERGENCY_GAP_MS = 15000;
 const QUIET_RECHECK_MS = 30000;
+const EMERGENCY_RANK = priorityRank(Priority.EMERGENCY);
 
 function minutesOf(hhmm) {
   const m = /^(\d{1,2}):(\d{2})/.exec(hhmm || "");
@@ -65,7 +66,7 @@ export class Player extends EventTarget {
   /** Queue an announcement's audio; a newer revision replaces a queued one; an emergency preempts. */
   enqueue(ann) {
     if (!ann || !ann.audio || !ann.audio.url) return;
-    const rank = PRIORITY_RANK[ann.priority] ?? 9;
+    const rank = priorityRank(ann.priority);
     if (this.current && this.current.ann.id === ann.id) {
       if (this.current.ann.audio.url === ann.audio.url) { this.current.ann = ann; return; }
     }
@@ -73,7 +74,7 @@ export class Player extends EventTarget {
     const order = queued >= 0 ? this.queue[queued].order : this.order++;
     if (queued >= 0) this.queue.splice(queued, 1);
     this.queue.push({ ann, rank, order });
-    if (this.current && rank === 0 && this.current.rank > 0) {
+    if (this.current && rank === EMERGENCY_RANK && this.current.rank > EMERGENCY_RANK) {
       // An emergency interrupts; the interrupted clip plays again from the start after it.
       if (!this.queue.some((e) => e.ann.id === this.current.ann.id)) this.queue.push(this.current);
       this._stopCurrent();
@@ -110,7 +111,7 @@ export class Player extends EventTarget {
   }
 
   _held(entry) {
-    return entry.rank !== 0 && isQuiet(this.getQuiet());
+    return entry.rank !== EMERGENCY_RANK && isQuiet(this.getQuiet());
   }
 
   _next() {
@@ -146,7 +147,7 @@ export class Player extends EventTarget {
     if (!entry) return;
     this.current = null;
     if (completed) this._emit("played", entry.ann);
-    if (entry.rank === 0 && this.isLive(entry.ann.id)) {
+    if (entry.rank === EMERGENCY_RANK && this.isLive(entry.ann.id)) {
       clearTimeout(this.repeatTimers.get(entry.ann.id));
       this.repeatTimers.set(entry.ann.id, setTimeout(() => {
         this.repeatTimers.delete(entry.ann.id);

@@ -7,6 +7,7 @@
 // Everything from the server or typed by a villager is put on the page with textContent only.
 import { byTestId, h } from "../shared/dom.js";
 import { t, setLang, otherLang, formatTime, formatDate, formatClock, translateStatic, useCatalogues } from "../shared/i18n.js";
+import { Priority, Rating, ReceiptState, RequestStatus } from "../shared/vocabulary.js";
 import zh from "./i18n/zh.js";
 import en from "./i18n/en.js";
 import { Store, loadToken, saveToken, clearAll } from "./store.js";
@@ -121,7 +122,7 @@ class Kiosk {
     this.player.addEventListener("played", (ev) => {
       const ann = ev.detail;
       this.store.markPlayed(ann.id, ann.audio.url);
-      this.client.receipt(ann.id, "played");
+      this.client.receipt(ann.id, ReceiptState.PLAYED);
     });
     this.player.addEventListener("blocked", () => {
       if (this.tapShown) return;
@@ -212,7 +213,7 @@ class Kiosk {
     const stage = byTestId("kiosk-current");
     const ann = list.find((a) => a.id === this.currentId) || null;
     stage.classList.toggle("is-empty", !ann);
-    for (const p of ["emergency", "high", "normal", "low"]) stage.classList.toggle(`p-${p}`, !!ann && ann.priority === p);
+    for (const p of Object.values(Priority)) stage.classList.toggle(`p-${p}`, !!ann && ann.priority === p);
     if (!ann) {
       delete stage.dataset.id;
       delete stage.dataset.priority;
@@ -228,7 +229,7 @@ class Kiosk {
     const meta = [ann.published_at ? t("stage.published", { time: formatTime(ann.published_at, "day") }) : null,
       ann.expires_at ? t("stage.expires", { time: formatTime(ann.expires_at, "day") }) : null].filter(Boolean);
     $(".stage-meta", stage).textContent = meta.join("  ·  ");
-    this.client.receipt(ann.id, "displayed");
+    this.client.receipt(ann.id, ReceiptState.DISPLAYED);
   }
 
   renderList(list) {
@@ -244,7 +245,7 @@ class Kiosk {
 
   renderEmergency(list) {
     const overlay = byTestId("kiosk-emergency");
-    const emergencies = list.filter((a) => a.priority === "emergency");
+    const emergencies = list.filter((a) => a.priority === Priority.EMERGENCY);
     if (!emergencies.length) {
       overlay.hidden = true;
       delete overlay.dataset.id;
@@ -259,7 +260,7 @@ class Kiosk {
     $(".emergency-body", overlay).textContent = ann.body;
     $(".emergency-meta", overlay).textContent = ann.published_at ? t("stage.published", { time: formatTime(ann.published_at, "day") }) : "";
     $(".emergency-more", overlay).replaceChildren(...emergencies.slice(1).map((a) => h("li", { text: a.title })));
-    for (const a of emergencies) this.client.receipt(a.id, "displayed");
+    for (const a of emergencies) this.client.receipt(a.id, ReceiptState.DISPLAYED);
   }
 
   renderAnswers() {
@@ -284,9 +285,9 @@ class Kiosk {
         h("span", { class: "answer-status", testid: "kiosk-answer-status", text: m.status ? t(`status.${m.status}`) : "" })),
       m.response ? h("p", { class: "answer-response", testid: "kiosk-answer-response", text: m.response }) : null);
     const note = this.feedbackNotes.get(m.ticket);
-    if (m.status === "resolved" && !m.rating) {
+    if (m.status === RequestStatus.RESOLVED && !m.rating) {
       const row = h("div", { class: "feedback" }, h("span", { class: "feedback-ask", text: t("answers.ask") }));
-      for (const [rating, testid] of [["satisfied", "kiosk-feedback-satisfied"], ["basically_satisfied", "kiosk-feedback-basically"], ["dissatisfied", "kiosk-feedback-dissatisfied"]]) {
+      for (const [rating, testid] of [[Rating.SATISFIED, "kiosk-feedback-satisfied"], [Rating.BASICALLY_SATISFIED, "kiosk-feedback-basically"], [Rating.DISSATISFIED, "kiosk-feedback-dissatisfied"]]) {
         const button = h("button", { type: "button", class: `feedback-button r-${rating}`, testid, text: t(`rating.${rating}`) });
         button.addEventListener("click", () => this._feedback(m.ticket, rating));
         row.append(button);

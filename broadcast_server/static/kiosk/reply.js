@@ -1,7 +1,9 @@
 // A villager's reply by touch: category, text (on-screen keyboard friendly, 1,000 characters at
 // most, with a counter), optional name and phone. On submit the reply goes into the outbox first
 // (client.reply), then over the WebSocket; the ticket is shown, large, when reply_result comes.
+import { h } from "../shared/dom.js";
 import { t } from "../shared/i18n.js";
+import { RequestCategory } from "../shared/vocabulary.js";
 
 const MAX = 1000;
 const IDLE_CLOSE_MS = 180000; // an abandoned form closes itself (a public screen)
@@ -35,9 +37,11 @@ export class ReplyPanel {
     this.idleTimer = null;
     this.onClose = null;
 
-    for (const button of this.root.querySelectorAll('[data-testid="kiosk-reply-category"]')) {
-      button.addEventListener("click", () => this._choose(button.dataset.category));
-    }
+    $(".categories", this.root).replaceChildren(...Object.values(RequestCategory).map((category) => h("button", {
+      type: "button", class: "category", testid: "kiosk-reply-category", "data-category": category,
+      "data-i18n": `category.${category}`, "aria-pressed": "false", text: t(`category.${category}`),
+      onclick: () => this._choose(category),
+    })));
     this.text.addEventListener("input", () => { this._count(); this._touch(); });
     this.text.addEventListener("focus", () => this.text.scrollIntoView({ block: "start", behavior: "smooth" }));
     for (const input of [this.name, this.phone]) {

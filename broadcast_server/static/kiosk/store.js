@@ -1,8 +1,8 @@
 // What the kiosk holds, kept in localStorage so a reload or a server outage keeps everything shown:
 // the announcements, last_seq, answers to this screen's tickets, the reply outbox and receipts sent.
 // One JSON value under one key, written whole: a crash between two writes never leaves half a state.
+import { RequestStatus, priorityRank } from "../shared/vocabulary.js";
 
-export const PRIORITY_RANK = { emergency: 0, high: 1, normal: 2, low: 3 };
 const STATE_KEY = "vb.kiosk.state";
 const TOKEN_KEY = "vb.kiosk.token";
 const OUTBOX_KEEP = 20; // answered replies kept (their ticket is shown); older ones are forgotten
@@ -128,7 +128,8 @@ export class Store {
   applyRequestUpdate(msg) {
     if (!this._advance(msg.seq)) return false;
     const old = this.state.answers[msg.ticket] || {};
-    const rating = msg.status === "resolved" && old.status !== "resolved" ? null : old.rating ?? null; // resolved again: ask again
+    const resolvedAgain = msg.status === RequestStatus.RESOLVED && old.status !== RequestStatus.RESOLVED; // ask again
+    const rating = resolvedAgain ? null : old.rating ?? null;
     this.state.answers[msg.ticket] = {
       ...old, rating, ticket: msg.ticket, status: msg.status, response: msg.response ?? null, seq: msg.seq, at: Date.now(),
     };
@@ -141,8 +142,8 @@ export class Store {
     return Object.values(this.state.announcements)
       .filter(({ ann }) => !expired(ann, now))
       .sort((a, b) => {
-        const ra = PRIORITY_RANK[a.ann.priority] ?? 9;
-        const rb = PRIORITY_RANK[b.ann.priority] ?? 9;
+        const ra = priorityRank(a.ann.priority);
+        const rb = priorityRank(b.ann.priority);
         if (ra !== rb) return ra - rb;
         const pa = Date.parse(a.ann.published_at) || 0;
         const pb = Date.parse(b.ann.published_at) || 0;
@@ -266,7 +267,7 @@ export class Store {
     const byTicket = new Map();
     for (const e of this.state.outbox) {
       const key = e.ticket || `pending:${e.client_msg_id}`;
-      byTicket.set(key, { ticket: e.ticket, status: e.ticket ? "received" : null, response: null, outbox: e, at: e.created });
+      byTicket.set(key, { ticket: e.ticket, status: e.ticket ? RequestStatus.RECEIVED : null, response: null, outbox: e, at: e.created });
     }
     for (const a of Object.values(this.state.answers)) {
       const prior = byTicket.get(a.ticket);

@@ -3,9 +3,8 @@
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatTime, label, t } from '../../shared/i18n.js';
-import { describeError, errorLine, field, localToRfc3339, select, showError } from '../util.js';
-
-const PRIORITIES = ['low', 'normal', 'high', 'emergency'];
+import { AnnouncementStatus } from '../../shared/vocabulary.js';
+import { describeError, errorLine, field, localToRfc3339, priorityOptions, select, showError } from '../util.js';
 
 /** An RFC 3339 time as a datetime-local value in the browser's zone. */
 function toLocalInput(value) {
@@ -15,7 +14,8 @@ function toLocalInput(value) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-const FILTERS = ['', 'live', 'scheduled', 'expired', 'cancelled'];
+const { LIVE, SCHEDULED, EXPIRED, CANCELLED } = AnnouncementStatus;
+const FILTERS = ['', LIVE, SCHEDULED, EXPIRED, CANCELLED];
 const PAGE_SIZE = 20;
 const POLL_MS = 2000;
 
@@ -62,12 +62,12 @@ export function render(ctx) {
   const drawRow = (id) => {
     const entry = rows.get(id);
     const a = entry.announcement;
-    const cancellable = a.status === 'live' || a.status === 'scheduled';
+    const cancellable = a.status === LIVE || a.status === SCHEDULED;
     const actions = cancellable
       ? [h('button', { type: 'button', class: 'small', testid: 'ann-edit', onclick: () => editOne(id) }, t('ann.edit')),
         h('button', { type: 'button', class: 'danger small', testid: 'ann-cancel', onclick: () => cancelOne(id) }, t('ann.cancel'))]
       : null;
-    const when = a.status === 'scheduled' ? a.publish_at : (a.published_at || a.created_at);
+    const when = a.status === SCHEDULED ? a.publish_at : (a.published_at || a.created_at);
     replace(entry.row,
       h('td', {},
         h('div', { class: 'title', testid: 'ann-title' }, a.title,
@@ -144,7 +144,7 @@ export function render(ctx) {
     const a = rows.get(id).announcement;
     const title = h('input', { type: 'text', name: 'title', maxlength: 200, value: a.title, testid: 'edit-title' });
     const body = h('textarea', { name: 'body', rows: 5, maxlength: 5000, value: a.body, testid: 'edit-body' });
-    const priority = select({ name: 'priority', testid: 'edit-priority' }, PRIORITIES.map((p) => [p, label('priority', p)]), a.priority);
+    const priority = select({ name: 'priority', testid: 'edit-priority' }, priorityOptions(), a.priority);
     const expires = h('input', { type: 'datetime-local', name: 'expires_at', value: toLocalInput(a.expires_at), testid: 'edit-expires-at' });
     const problem = errorLine('edit-error');
     const save = h('button', { type: 'submit', class: 'primary', testid: 'edit-save' }, t('ann.edit.save'));
@@ -205,7 +205,7 @@ export function render(ctx) {
     polling = true;
     try {
       const live = [...rows.entries()]
-        .filter(([id, e]) => visible.has(id) && (e.announcement.status === 'live' || e.announcement.status === 'scheduled'))
+        .filter(([id, e]) => visible.has(id) && (e.announcement.status === LIVE || e.announcement.status === SCHEDULED))
         .map(([id]) => id);
       await Promise.all(live.map((id) => refreshOne(id).catch(() => {})));
     } finally {

@@ -3,10 +3,10 @@
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { label, t } from '../../shared/i18n.js';
-import { areaTree, describeError, errorLine, field, localToRfc3339, randomKey, select, showError } from '../util.js';
+import { Language, Priority } from '../../shared/vocabulary.js';
+import { areaTree, describeError, errorLine, field, localToRfc3339, priorityOptions, randomKey, select, showError } from '../util.js';
 
 const BODY_MAX = 5000;
-const PRIORITIES = ['low', 'normal', 'high', 'emergency'];
 const CATEGORIES = ['', 'notice', 'meeting', 'policy', 'weather', 'safety', 'health', 'agriculture', 'event', 'other'];
 const FIELDS = ['title', 'body', 'priority', 'category', 'language', 'target', 'publish_at', 'expires_at', 'speak', 'repeat'];
 
@@ -25,11 +25,11 @@ export function render(ctx) {
   body.addEventListener('input', updateCount);
 
   const priority = select({ name: 'priority', testid: 'compose-priority' },
-    PRIORITIES.map((p) => [p, label('priority', p)]), 'normal');
+    priorityOptions(), Priority.NORMAL);
   const category = select({ name: 'category', testid: 'compose-category' },
     CATEGORIES.map((c) => [c, c ? label('anncat', c) : t('compose.category.none')]), '');
   const language = select({ name: 'language', testid: 'compose-language' },
-    [['zh', t('lang.zh')], ['en', t('lang.en')]], 'zh');
+    Object.values(Language).map((lang) => [lang, t(`lang.${lang}`)]), Language.ZH);
 
   // target: the area tree, tags and single screens
   const areaBoxes = [];

@@ -3,11 +3,10 @@
 import { api } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatMonth, formatMonthShort, formatNumber, formatPercent, formatTime, label, t } from '../../shared/i18n.js';
+import { RequestCategory, RequestStatus } from '../../shared/vocabulary.js';
 import { barChart, columnChart, rateLines } from '../charts.js';
 import { dateToRfc3339, describeError, formatDuration } from '../util.js';
 
-const STATUSES = ['received', 'assigned', 'in_progress', 'resolved', 'closed', 'rejected'];
-const CATEGORIES = ['suggestion', 'complaint', 'help', 'dispute', 'question', 'other'];
 const TREND_MONTHS = 6;
 
 function monthValue(d) {
@@ -67,8 +66,8 @@ export function render() {
   }
 
   function draw(stats, trend, months, start) {
-    const byCategory = CATEGORIES.map((c) => [label('rqcat', c), stats.totals.by_category[c] || 0]);
-    const byStatus = STATUSES.map((st) => [label('rqstatus', st), stats.totals.by_status[st] || 0, `rq-${st}`]);
+    const byCategory = Object.values(RequestCategory).map((c) => [label('rqcat', c), stats.totals.by_category[c] || 0]);
+    const byStatus = Object.values(RequestStatus).map((st) => [label('rqstatus', st), stats.totals.by_status[st] || 0, `rq-${st}`]);
     const monthLabels = months.map(([a]) => formatMonthShort(a));
     const recent = stats.announcements.slice(0, 10);
     replace(body,

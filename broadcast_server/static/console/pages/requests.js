@@ -3,19 +3,19 @@
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatTime, label, t } from '../../shared/i18n.js';
+import { RequestCategory, RequestStatus } from '../../shared/vocabulary.js';
 import { areaOptions, describeError, download, errorLine, select, showError } from '../util.js';
 
-const STATUSES = ['received', 'assigned', 'in_progress', 'resolved', 'closed', 'rejected'];
-const CATEGORIES = ['suggestion', 'complaint', 'help', 'dispute', 'question', 'other'];
 const PAGE_SIZE = 20;
+const { RECEIVED, ASSIGNED, IN_PROGRESS, RESOLVED, CLOSED, REJECTED } = RequestStatus;
 // docs/protocol.md §2.11.3: the legal changes of status
 const NEXT = {
-  received: ['rejected'],
-  assigned: ['in_progress', 'rejected'],
-  in_progress: ['resolved', 'rejected'],
-  resolved: ['closed', 'in_progress'],
-  closed: [],
-  rejected: [],
+  [RECEIVED]: [REJECTED],
+  [ASSIGNED]: [IN_PROGRESS, REJECTED],
+  [IN_PROGRESS]: [RESOLVED, REJECTED],
+  [RESOLVED]: [CLOSED, IN_PROGRESS],
+  [CLOSED]: [],
+  [REJECTED]: [],
 };
 
 // kept while the console is open, so coming back from a request keeps the list as it was
@@ -35,9 +35,9 @@ function renderList(ctx) {
   let stopped = false;
   const f = state.filters;
   const status = select({ testid: 'filter-status', 'aria-label': t('rq.filter.status') },
-    [['', t('rq.filter.any_status')], ...STATUSES.map((x) => [x, label('rqstatus', x)])], f.status);
+    [['', t('rq.filter.any_status')], ...Object.values(RequestStatus).map((x) => [x, label('rqstatus', x)])], f.status);
   const category = select({ testid: 'filter-category', 'aria-label': t('rq.filter.category') },
-    [['', t('rq.filter.any_category')], ...CATEGORIES.map((x) => [x, label('rqcat', x)])], f.category);
+    [['', t('rq.filter.any_category')], ...Object.values(RequestCategory).map((x) => [x, label('rqcat', x)])], f.category);
   const area = select({ testid: 'filter-area', 'aria-label': t('rq.filter.area') },
     [['', t('rq.filter.any_area')], ...areaOptions(ctx.areas)], f.area);
   const overdue = h('input', { type: 'checkbox', testid: 'filter-overdue', checked: f.overdue });
@@ -209,12 +209,12 @@ function renderDetail(ctx, ticket) {
 
     const statusButtons = (NEXT[r.status] || []).map((to) => {
       const button = h('button', {
-        type: 'button', testid: `req-${{ in_progress: r.status === 'resolved' ? 'reopen' : 'start', resolved: 'resolve', closed: 'close', rejected: 'reject' }[to]}`,
-        class: to === 'rejected' ? 'danger' : (to === 'resolved' ? 'primary' : ''),
-      }, t(`rq.to.${to === 'in_progress' && r.status === 'resolved' ? 'reopen' : to}`));
+        type: 'button', testid: `req-${{ [IN_PROGRESS]: r.status === RESOLVED ? 'reopen' : 'start', [RESOLVED]: 'resolve', [CLOSED]: 'close', [REJECTED]: 'reject' }[to]}`,
+        class: to === REJECTED ? 'danger' : (to === RESOLVED ? 'primary' : ''),
+      }, t(`rq.to.${to === IN_PROGRESS && r.status === RESOLVED ? 'reopen' : to}`));
       button.addEventListener('click', async () => {
         const text = response.value.trim();
-        if (to === 'rejected') {
+        if (to === REJECTED) {
           if (!text) {
             showError(error, new Error(t('rq.reject.needs_response')));
             response.focus();

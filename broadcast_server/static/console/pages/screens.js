@@ -3,6 +3,7 @@
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatTime, label, t } from '../../shared/i18n.js';
+import { ScreenKind } from '../../shared/vocabulary.js';
 import { areaOptions, describeError, errorLine, field, select, showError } from '../util.js';
 
 const REFRESH_MS = 5000;
@@ -89,7 +90,7 @@ export function render(ctx) {
   if (ctx.role === 'admin') {
     const name = h('input', { type: 'text', name: 'name', maxlength: 100, testid: 'screen-add-name' });
     const area = select({ name: 'area', testid: 'screen-add-area' }, areaOptions(ctx.areas), ctx.scope);
-    const kind = select({ name: 'kind', testid: 'screen-add-kind' }, [['screen', label('kind', 'screen')], ['speaker', label('kind', 'speaker')]], 'screen');
+    const kind = select({ name: 'kind', testid: 'screen-add-kind' }, Object.values(ScreenKind).map((k) => [k, label('kind', k)]), ScreenKind.SCREEN);
     const tags = h('input', { type: 'text', name: 'tags', testid: 'screen-add-tags', placeholder: t('compose.tags.placeholder') });
     const addError = errorLine('screen-add-error');
     const submit = h('button', { type: 'submit', class: 'primary', testid: 'screen-add-submit' }, t('screens.add.submit'));
