@@ -1,24 +1,30 @@
 """The event log: every change a screen must learn of, in `seq` order.
 
-Written in the same transaction as the change it describes; the hub sends only what is here.
+Written in the same transaction as the change it describes; the hub sends only what is here, each
+row read back as the protocol message it stands for (`event_message`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import sqlalchemy as sa
+from pydantic import Field, TypeAdapter
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.database import lock_event_order
-from announcements.models import Announcement, Event
-from announcements.protocol import AnnouncementPayload
+from announcements.models import Announcement, AnnouncementStatus, Event
+from announcements.protocol import AnnouncementEvent, AnnouncementPayload, RequestUpdate, Retract, RetractReason
 from announcements.targeting import Target
 
 ANNOUNCEMENT = "announcement"
 RETRACT = "retract"
 REQUEST_UPDATE = "request_update"
+
+EventMessage = Annotated[AnnouncementEvent | Retract | RequestUpdate, Field(discriminator="type")]
+_event_adapter: TypeAdapter[EventMessage] = TypeAdapter(EventMessage)
 
 
 async def append_event(
@@ -59,7 +65,7 @@ async def append_announcement_event(*, session: AsyncSession, announcement: Anno
     )
 
 
-async def append_retract_event(*, session: AsyncSession, announcement: Announcement, reason: str) -> Event:
+async def append_retract_event(*, session: AsyncSession, announcement: Announcement, reason: RetractReason) -> Event:
     return await append_event(
         session=session,
         type=RETRACT,
@@ -67,6 +73,11 @@ async def append_retract_event(*, session: AsyncSession, announcement: Announcem
         payload={"announcement_id": announcement.id, "reason": reason},
         announcement_id=announcement.id,
     )
+
+
+def event_message(row: Event) -> EventMessage:
+    """The message screens are sent for one event row: its type and seq, and the payload it was written with."""
+    return _event_adapter.validate_python({"type": row.type, "seq": row.seq, **row.payload})
 
 
 async def events_after(*, session: AsyncSession, after: int, limit: int = 1000, upto: int | None = None) -> Sequence[Event]:
@@ -85,7 +96,7 @@ async def latest_live_events(*, session: AsyncSession) -> Sequence[Event]:
     newest = (
         select(sa.func.max(Event.seq))
         .join(Announcement, Announcement.id == Event.announcement_id)
-        .where(Announcement.status == "live", Event.type == ANNOUNCEMENT)
+        .where(Announcement.status == AnnouncementStatus.LIVE, Event.type == ANNOUNCEMENT)
         .group_by(Event.announcement_id)
     )
     return (await session.exec(select(Event).where(col(Event.seq).in_(newest)).order_by(col(Event.seq)))).all()

@@ -6,10 +6,9 @@ so the wire format lives in one place and can be tested without a socket.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
@@ -377,23 +376,6 @@ def parse_server_message(text: str | bytes) -> ServerMessage:
 def encode(message: BaseModel) -> str:
     """One JSON text frame (compact, UTF-8 kept as is)."""
     return message.model_dump_json(exclude_none=False)
-
-
-def event_frame(event_type: str, seq: int, payload: dict[str, Any]) -> bytes:
-    """Build the frame of a stored event once, as bytes, to hand to every recipient unchanged."""
-    return json.dumps({"type": event_type, "seq": seq, **payload}, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def websocket_text_frame(payload: bytes) -> bytes:
-    """A whole unmasked WebSocket text frame (RFC 6455 5.2), as a server sends it: built once, written to many."""
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x81, size))
-    elif size < 1 << 16:
-        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
-    return header + payload
 
 
 def error_frame(code: ErrorCode, message: str, ref: str | None = None, *, retry_after_s: int | None = None) -> str:

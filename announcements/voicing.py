@@ -14,16 +14,28 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.events import append_announcement_event
 from announcements.models import OPEN_STATUSES, Announcement, AnnouncementStatus, priority_order
+from announcements.protocol import Audio, Language
 
 SPEECH_PENDING = "pending"
 SPEECH_READY = "ready"
 SPEECH_FAILED = "failed"
+MEDIA_PREFIX = "/media/"  # GET /media/{name} serves the clip files (docs/protocol.md §4)
 
+
+def media_url(name: str) -> str:
+    """The URL an `audio` object gives for a clip file."""
+    return MEDIA_PREFIX + name
+
+
+def media_name(url: str) -> str | None:
+    """The clip file a media URL names (the inverse of `media_url`); None for any other URL."""
+    name = url.removeprefix(MEDIA_PREFIX)
+    return name if url.startswith(MEDIA_PREFIX) and name and "/" not in name else None
 
 
 def spoken_text(announcement: Announcement) -> str:
     """What the loudspeaker says: the title, then the body."""
-    separator = "。" if announcement.language == "zh" else ". "
+    separator = "。" if announcement.language == Language.ZH else ". "
     return f"{announcement.title.rstrip('。.!！ ')}{separator}{announcement.body}"
 
 
@@ -51,12 +63,12 @@ async def _still_waiting(session: AsyncSession, announcement_id: str, text: str)
     return announcement
 
 
-async def attach_audio(*, session: AsyncSession, announcement_id: str, text: str, audio: dict) -> Announcement | None:
+async def attach_audio(*, session: AsyncSession, announcement_id: str, text: str, audio: Audio) -> Announcement | None:
     """Give the announcement its audio; a live one goes out again as the next revision. None if stale."""
     announcement = await _still_waiting(session, announcement_id, text)
     if announcement is None:
         return None
-    announcement.audio = audio
+    announcement.audio = audio.model_dump(mode="json")
     announcement.speech_status = SPEECH_READY
     announcement.speech_error = None
     if announcement.status == AnnouncementStatus.LIVE:

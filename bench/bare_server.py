@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import WSMsgType, web
 
+from broadcast_server.frames import text_frame
 from broadcast_server.openfiles import raise_open_file_limit
 
 CONNS = web.AppKey("conns", dict)  # WebSocketResponse -> its transport
@@ -85,18 +86,6 @@ def announcement_frame(seq: int, body: dict) -> tuple[str, bytes]:
     return ident, frame.encode()
 
 
-def websocket_text_frame(payload: bytes) -> bytes:
-    """A whole unmasked, unfragmented server-to-client text frame (RFC 6455 5.2)."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 65536:
-        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return header + payload
-
-
 async def _send(ws: web.WebSocketResponse, frame: bytes) -> None:
     try:
         await ws.send_frame(frame, WSMsgType.TEXT)
@@ -112,7 +101,7 @@ async def post_announcement(request: web.Request) -> web.Response:
     conns = list(request.app[CONNS].items())
     started = time.perf_counter()
     if state["mode"] == "raw":
-        whole = websocket_text_frame(frame)
+        whole = text_frame(frame)
         for _ws, transport in conns:
             if not transport.is_closing():
                 transport.write(whole)

@@ -4,48 +4,53 @@ Every frame a screen gets comes from the event table. The pump reads new events 
 encodes each once, and writes the same bytes straight to the transport of every connection it
 targets: no task and no queue per screen, the transport's write buffer is the send queue. A screen
 whose buffer grows past `send_buffer_bytes` is disconnected with 1013 (it resumes by `seq`) instead
-of holding memory or slowing the others. See docs/protocol.md §3.
+of holding memory or slowing the others. Every other frame a screen gets (the handshake, answers
+and errors) goes the same way, so all of them keep one order. See docs/protocol.md §3.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import WSMsgType, web
+from aiohttp.abc import AbstractStreamWriter
 from sqlmodel import col, select
 
 from announcements.database import Database
 from announcements.deliveries import sent_to
-from announcements.errors import RateLimited
-from announcements.events import ANNOUNCEMENT, RETRACT, events_after, head_seq, latest_live_events
+from announcements.errors import DomainError, Invalid, NotFound
+from announcements.events import ANNOUNCEMENT, RETRACT, EventMessage, event_message, events_after, head_seq, latest_live_events
 from announcements.models import Event, Screen
 from announcements.protocol import (
     Ack,
     ClientMessage,
     CloseCode,
     ErrorCode,
+    Feedback,
     Hello,
     Ping,
     Pong,
     ProtocolError,
     Receipt,
+    ReceiptState,
+    Reply,
     Synced,
     Welcome,
     encode,
     error_frame,
-    event_frame,
     parse_client_message,
-    websocket_text_frame,
 )
 from announcements.quiet_hours import QuietHours
 from announcements.targeting import Target
 from announcements.tokens import screen_for_secret
 from broadcast_server.background import BackgroundLoop
+from broadcast_server.frames import text_frame
 from broadcast_server.ratelimit import RateLimiter
 from broadcast_server.recorder import DeliveryRecorder
 from broadcast_server.settings import Settings
@@ -63,48 +68,49 @@ FANOUT_SLICE = 20_000
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """An event as the hub keeps it: its target, its JSON, and its WebSocket frame, each built once."""
+    """An event as the hub keeps it: what it is routed by, the message it carries, and that message's frame.
+
+    The message stays a typed object for the hub's listeners (the loudspeaker streams); only the
+    frame, encoded once, is written, the same bytes to every recipient.
+    """
 
     seq: int
     type: str
     target: Target
-    data: bytes  # the JSON text
-    frame: bytes  # the whole WebSocket frame carrying it, written as is to every recipient
     announcement_id: str | None
+    message: EventMessage
+    frame: bytes
 
     @classmethod
     def from_row(cls, row: Event) -> StoredEvent:
-        data = event_frame(row.type, row.seq, row.payload)
+        message = event_message(row)
         return cls(
             seq=row.seq,
             type=row.type,
             target=Target.from_json(row.target),
-            data=data,
-            frame=websocket_text_frame(data),
             announcement_id=row.announcement_id,
+            message=message,
+            frame=text_frame(encode(message)),
         )
 
 
 class Connection:
-    """One screen's live WebSocket: its place in the index and its bounded send buffer.
+    """One WebSocket, a screen's from its hello on: its place in the index and its bounded send buffer.
 
-    Frames are written straight to the socket's transport: the same bytes for every recipient, no task
-    and no encoding per screen. The transport's write buffer is the send queue; a screen whose buffer
-    grows past `max_buffer` bytes is too slow and is disconnected by the hub.
+    Every frame is written straight to the socket's transport by `_write`: the same bytes for every
+    recipient, no task and no encoding per screen. The transport's write buffer is the send queue; a
+    screen whose buffer grows past `max_buffer` bytes is too slow and is disconnected by the hub.
     """
 
     __slots__ = (
-        "screen_id", "area", "tags", "kind", "ws", "transport", "held", "held_bytes", "max_buffer", "streaming",
+        "screen_id", "area", "tags", "kind", "ws", "transport", "writer", "held", "held_bytes", "max_buffer", "streaming",
         "pending", "acked", "last_sent", "closed",
     )
 
-    def __init__(self, *, screen: Screen, ws: web.WebSocketResponse, transport: asyncio.Transport, max_buffer: int):
-        self.screen_id = screen.id
-        self.area = screen.area
-        self.tags = frozenset(screen.tags or ())
-        self.kind = screen.kind
+    def __init__(self, *, ws: web.WebSocketResponse, transport: asyncio.Transport, writer: AbstractStreamWriter, max_buffer: int):
         self.ws = ws
         self.transport = transport
+        self.writer = writer  # the response's writer: how the handshake waits for the screen to read
         self.held: list[bytes] = []  # live frames that arrive while the handshake replays
         self.held_bytes = 0
         self.max_buffer = max_buffer
@@ -113,6 +119,13 @@ class Connection:
         self.acked = 0
         self.last_sent = 0  # the newest seq handed to this screen (replayed or live)
         self.closed = False
+
+    def identify(self, screen: Screen) -> None:
+        """The hello named this screen: index the connection as it from now on."""
+        self.screen_id = screen.id
+        self.area = screen.area
+        self.tags = frozenset(screen.tags or ())
+        self.kind = screen.kind
 
     def wants(self, event: StoredEvent) -> bool:
         return event.target.matches(screen_id=self.screen_id, area=self.area, tags=self.tags)
@@ -125,10 +138,24 @@ class Connection:
             self.held.append(frame)
             self.held_bytes += len(frame)
             return self.held_bytes <= self.max_buffer
+        return self._write(frame, self.max_buffer)
+
+    async def send_paced(self, frame: bytes) -> None:
+        """A handshake frame: written whatever the buffer holds, then waiting while the transport is full.
+
+        A replay may be longer than the send buffer; dropping the screen for it would only repeat at
+        its next resume, so the handshake waits for the screen to read instead.
+        """
+        if not self.closed:
+            self._write(frame, math.inf)
+            await self.writer.drain()
+
+    def _write(self, frame: bytes, limit: float) -> bool:
+        """The one write to the socket: nothing once it is closing; nothing, and False, past `limit` bytes unsent."""
         if self.transport.is_closing():
             self.closed = True
             return True
-        if self.transport.get_write_buffer_size() > self.max_buffer:
+        if self.transport.get_write_buffer_size() > limit:
             return False
         self.transport.write(frame)
         return True
@@ -294,7 +321,7 @@ class Hub:
 
     def send_to(self, conn: Connection, text: str) -> None:
         """A direct answer (pong, error, reply_result) in order with the event stream."""
-        if not conn.send(websocket_text_frame(text.encode())):
+        if not conn.send(text_frame(text)):
             self._drop_slow(conn)
 
     # ------------------------------------------------------------ connections
@@ -327,8 +354,8 @@ class Hub:
             max_msg_size=self._settings.max_frame_bytes,
         )
         await ws.prepare(request)
-        conn = await self._handshake(ws, request.transport)
-        if conn is None:
+        conn = Connection(ws=ws, transport=request.transport, writer=request.writer, max_buffer=self._settings.send_buffer_bytes)
+        if not await self._handshake(conn):
             return ws
         try:
             async for msg in ws:
@@ -342,39 +369,39 @@ class Hub:
             self._recorder.seen(conn.screen_id)
         return ws
 
-    async def _handshake(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> Connection | None:
+    async def _handshake(self, conn: Connection) -> bool:
+        """Hello, then welcome, the replay and synced; True once the connection is live, False if it was refused or went away."""
         try:
-            msg = await ws.receive(timeout=self._settings.hello_timeout_s)
+            msg = await conn.ws.receive(timeout=self._settings.hello_timeout_s)
         except TimeoutError:
-            await ws.close(code=CloseCode.HELLO_TIMEOUT, message=b"no hello in time")
-            return None
+            await conn.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
+            return False
         if msg.type != WSMsgType.TEXT:
-            await ws.close(code=CloseCode.BAD_HELLO, message=b"expected a hello frame")
-            return None
+            await conn.close(CloseCode.BAD_HELLO, "expected a hello frame")
+            return False
         try:
             hello = parse_client_message(msg.data)
             if not isinstance(hello, Hello):
                 raise ProtocolError(ErrorCode.INVALID, f"the first frame must be a hello, not {hello.type!r}")
         except ProtocolError as exc:
-            await ws.send_str(exc.frame())
-            await ws.close(code=CloseCode.BAD_HELLO, message=b"invalid hello")
-            return None
+            await self._refuse(conn, exc.frame(), CloseCode.BAD_HELLO, "invalid hello")
+            return False
 
         screen = await self._screen_for_token(hello.token)
         if screen is None:
-            await ws.send_str(error_frame(ErrorCode.UNAUTHORIZED, "the token is unknown, revoked, or not a screen token"))
-            await ws.close(code=CloseCode.UNAUTHORIZED, message=b"unauthorized")
-            return None
+            unauthorized = error_frame(ErrorCode.UNAUTHORIZED, "the token is unknown, revoked, or not a screen token")
+            await self._refuse(conn, unauthorized, CloseCode.UNAUTHORIZED, "unauthorized")
+            return False
 
         await self._read_to_the_end()  # the replay then holds everything committed before this hello
-        if transport.is_closing():
-            return None  # the client gave up on this attempt meanwhile: it must not replace a newer connection
+        if conn.transport.is_closing():
+            return False  # the client gave up on this attempt meanwhile: it must not replace a newer connection
         previous = self.connections.get(screen.id)
         if previous is not None:
             self._unregister(previous)
             asyncio.get_running_loop().create_task(previous.close(CloseCode.REPLACED, "replaced by a newer connection"))
 
-        conn = Connection(screen=screen, ws=ws, transport=transport, max_buffer=self._settings.send_buffer_bytes)
+        conn.identify(screen)
         self._register(conn)  # from here on live events wait in the outbox
         upto = self.head_seq
         self._recorder.seen(screen.id, hello.client.model_dump())
@@ -389,22 +416,29 @@ class Hub:
                 head_seq=upto,
                 quiet_hours=quiet.to_json() if quiet else None,
             )
-            await ws.send_str(encode(welcome))
+            await conn.send_paced(text_frame(encode(welcome)))
             for event in replay:
                 if event.type == ANNOUNCEMENT:
                     conn.pending[event.seq] = event.announcement_id
                 conn.last_sent = max(conn.last_sent, event.seq)  # live events may already wait in the outbox
-                await ws.send_frame(event.data, WSMsgType.TEXT)
-            await ws.send_str(encode(Synced(head_seq=upto, reset=reset)))
-            if not replay and not reset:
-                self._recorder.cursor(screen.id, upto)  # it had everything meant for it up to the head
-        except (ConnectionError, RuntimeError):
+                await conn.send_paced(event.frame)
+            await conn.send_paced(text_frame(encode(Synced(head_seq=upto, reset=reset))))
+        except ConnectionError:
+            conn.closed = True
+        if conn.closed:  # the socket went away, or a newer connection replaced this one, meanwhile
             self._unregister(conn)
-            return None
+            return False
+        if not replay and not reset:
+            self._recorder.cursor(screen.id, upto)  # it had everything meant for it up to the head
         if not conn.start_streaming():
             self._drop_slow(conn)
-            return None
-        return conn
+            return False
+        return True
+
+    async def _refuse(self, conn: Connection, error: str, code: CloseCode, reason: str) -> None:
+        """Tell a socket why its hello is refused, then close it."""
+        await conn.send_paced(text_frame(error))
+        await conn.close(code, reason)
 
     async def _screen_for_token(self, secret: str) -> Screen | None:
         async with self._db.read() as session:
@@ -431,6 +465,12 @@ class Hub:
     # ------------------------------------------------------------ client messages
 
     async def _on_text(self, conn: Connection, text: str) -> None:
+        """Handle one client frame; whatever cannot be accepted is answered here, once, with an `error`.
+
+        Handlers raise domain errors (or ProtocolError for what only the wire knows); each becomes
+        its error code here, naming the message it refuses (`_ref`).
+        """
+        message: ClientMessage | None = None
         try:
             message = parse_client_message(text)
             handler = self._handlers.get(message.type)
@@ -439,32 +479,29 @@ class Hub:
             await handler(conn, message)
         except ProtocolError as exc:
             self.send_to(conn, exc.frame())
+        except DomainError as exc:
+            self.send_to(conn, ProtocolError.of(exc, _ref(message)).frame())
         except Exception:
             log.exception("error handling a frame from screen %s", conn.screen_id)
             self.send_to(conn, error_frame(ErrorCode.INTERNAL, "the server failed to handle this frame; it has been logged"))
 
     async def _on_ack(self, conn: Connection, message: Ack) -> None:
         if message.seq > self.head_seq:
-            raise ProtocolError(ErrorCode.INVALID, f"seq: {message.seq} is beyond the newest event {self.head_seq}")
+            raise Invalid(f"seq: {message.seq} is beyond the newest event {self.head_seq}")
         if message.seq <= conn.acked:
             return
         conn.acked = message.seq
         for seq in [s for s in conn.pending if s <= message.seq]:
-            self._recorder.mark(conn.pending.pop(seq), conn.screen_id, "received")
+            self._recorder.mark(conn.pending.pop(seq), conn.screen_id, ReceiptState.RECEIVED)
         # Having acked all it was sent, the screen is as far as the head: later events were not for it.
         caught_up = message.seq >= conn.last_sent
         self._recorder.cursor(conn.screen_id, self.head_seq if caught_up else message.seq)
 
     async def _on_receipt(self, conn: Connection, message: Receipt) -> None:
         """Count a receipt only for what this screen was sent, and only as many a minute as a screen needs."""
-        try:
-            self.receipt_limiter.take(conn.screen_id)
-        except RateLimited as exc:
-            raise ProtocolError.of(exc, message.announcement_id) from None
+        self.receipt_limiter.take(conn.screen_id)
         if not await self._was_sent(conn, message.announcement_id):
-            raise ProtocolError(
-                ErrorCode.NOT_FOUND, f"no announcement {message.announcement_id} was sent to this screen", message.announcement_id
-            )
+            raise NotFound(f"no announcement {message.announcement_id} was sent to this screen")
         self._recorder.mark(message.announcement_id, conn.screen_id, message.state)
 
     async def _was_sent(self, conn: Connection, announcement_id: str) -> bool:
@@ -479,4 +516,12 @@ class Hub:
         self.send_to(conn, encode(Pong()))
 
     async def _on_second_hello(self, conn: Connection, message: Hello) -> None:
-        raise ProtocolError(ErrorCode.INVALID, "hello was already received on this connection")
+        raise Invalid("hello was already received on this connection")
+
+
+def _ref(message: ClientMessage | None) -> str | None:
+    """What an error about this message names, so the screen knows which of its messages was refused."""
+    match message:
+        case Reply(client_msg_id=ref) | Receipt(announcement_id=ref) | Feedback(ticket=ref):
+            return ref
+    return None

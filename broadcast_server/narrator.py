@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 from announcements.database import Database
 from announcements.models import Announcement
-from announcements.speech import SpeechFailed, SpeechSynthesizer
-from announcements.voicing import attach_audio, pending_speech, record_speech_failure, spoken_text
+from announcements.protocol import Audio, AudioAlternative
+from announcements.speech import SpeechFailed, SpeechResult, SpeechSynthesizer
+from announcements.voicing import attach_audio, media_url, pending_speech, record_speech_failure, spoken_text
 from broadcast_server.background import BackgroundLoop
 from broadcast_server.hub import Hub
 
@@ -24,8 +25,15 @@ T = TypeVar("T")
 IDLE_POLL_S = 5.0  # look again now and then: another replica may have queued speech
 
 
-def media_url(name: str) -> str:
-    return f"/media/{name}"
+def clip_audio(clip: SpeechResult) -> Audio:
+    """The `audio` screens are sent for a clip: the MP3, with the Ogg Opus as the alternative for slow links."""
+    return Audio(
+        url=media_url(clip.mp3_name),
+        format="mp3",
+        duration_s=clip.duration_s,
+        repeat=clip.repeat,
+        alternatives=[AudioAlternative(url=media_url(clip.ogg_name), format="ogg")],
+    )
 
 
 class Narrator:
@@ -75,19 +83,12 @@ class Narrator:
             log.exception("speech for announcement %s failed unexpectedly; will retry", announcement.id)
             await asyncio.sleep(IDLE_POLL_S)
             return
-        audio = {
-            "url": media_url(clip.mp3_name),
-            "format": "mp3",
-            "duration_s": clip.duration_s,
-            "repeat": clip.repeat,
-            "alternatives": [{"url": media_url(clip.ogg_name), "format": "ogg"}],
-        }
-        attached = await self._write(self._attach(announcement.id, text, audio))
+        attached = await self._write(self._attach(announcement.id, text, clip_audio(clip)))
         if attached:
             log.info("audio ready for %s (%.1f s%s)", announcement.id, clip.duration_s, ", cached" if clip.cached else "")
             self._hub.notify()
 
-    async def _attach(self, announcement_id: str, text: str, audio: dict) -> bool:
+    async def _attach(self, announcement_id: str, text: str, audio: Audio) -> bool:
         async with self._db.write() as session:
             return await attach_audio(session=session, announcement_id=announcement_id, text=text, audio=audio) is not None
 

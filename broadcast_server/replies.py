@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from announcements.database import Database
 from announcements.errors import DomainError, RateLimited
-from announcements.protocol import Feedback, ProtocolError, Rating, Reply, ReplyResult, RequestCategory, RequestStatus, encode
+from announcements.protocol import Feedback, Rating, Reply, ReplyResult, RequestCategory, RequestStatus, encode
 from announcements.request_models import (
     ContactBody,
     ReplyCreate,
@@ -205,11 +205,8 @@ class ReplyDesk:
 
     async def on_reply(self, conn: Connection, message: Reply) -> None:
         """WebSocket `reply` → `reply_result` with the ticket, or an `error` naming what is wrong."""
-        try:
-            item = self.checked(screen_id=conn.screen_id, area=conn.area, reply=message, source=RequestSource.SCREEN)
-            taken = await self.take(item, rate_key=conn.screen_id)
-        except DomainError as exc:
-            raise ProtocolError.of(exc, message.client_msg_id) from None
+        item = self.checked(screen_id=conn.screen_id, area=conn.area, reply=message, source=RequestSource.SCREEN)
+        taken = await self.take(item, rate_key=conn.screen_id)  # a DomainError: the hub answers it with the ref
         self._hub.send_to(conn, encode(ReplyResult(client_msg_id=message.client_msg_id, ticket=taken.ticket)))
 
     # ------------------------------------------------------------ feedback
@@ -225,10 +222,7 @@ class ReplyDesk:
         return request
 
     async def on_feedback(self, conn: Connection, message: Feedback) -> None:
-        try:
-            await self.feedback(screen_id=conn.screen_id, ticket=message.ticket, rating=Rating(message.rating), comment=message.comment)
-        except DomainError as exc:
-            raise ProtocolError.of(exc, message.ticket) from None
+        await self.feedback(screen_id=conn.screen_id, ticket=message.ticket, rating=Rating(message.rating), comment=message.comment)
 
     # ------------------------------------------------------------ no follow-up
 

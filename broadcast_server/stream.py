@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,10 +27,11 @@ from aiohttp import web
 
 from announcements.areas import normalize_area
 from announcements.database import Database
-from announcements.events import ANNOUNCEMENT, RETRACT
-from announcements.models import Area, Priority, Role
+from announcements.models import Area, Role
 from announcements.mp3frames import Frame, audio_frames
+from announcements.protocol import AnnouncementEvent, Retract, priority_rank
 from announcements.quiet_hours import QuietHours
+from announcements.voicing import media_name
 from broadcast_server.auth import require_principal
 from broadcast_server.hub import StoredEvent
 from broadcast_server.problems import Problem
@@ -179,21 +179,17 @@ class Stations:
 
     def on_event(self, event: StoredEvent) -> None:
         """Hub listener: queue announcements with audio for every station their target covers."""
-        if event.type not in (ANNOUNCEMENT, RETRACT) or not self._stations:
+        message = event.message
+        if not isinstance(message, AnnouncementEvent | Retract) or not self._stations:
             return
+        item = _playable(message) if isinstance(message, AnnouncementEvent) else None
         for station in self._stations.values():
             if event.target.tags or not event.target.covers_area(station.area):
                 continue
-            if event.type == RETRACT:
-                station.withdraw(event.announcement_id)
-                continue
-            announcement = json.loads(event.data)["announcement"]
-            audio = announcement.get("audio")
-            if audio and audio.get("format") == "mp3":
-                station.offer(
-                    _Item(Priority(announcement["priority"]).rank, event.seq, announcement["id"],
-                          announcement["priority"], audio["url"].rsplit("/", 1)[-1])
-                )
+            if isinstance(message, Retract):
+                station.withdraw(message.announcement_id)
+            elif item is not None:
+                station.offer(item)
 
     async def listen(self, request: web.Request) -> web.StreamResponse:
         """GET /stream/{area}.mp3: an endless MP3 response.
@@ -272,6 +268,16 @@ class Stations:
                 station.task.cancel()
         await asyncio.gather(*(s.task for s in self._stations.values() if s.task), return_exceptions=True)
         self._stations.clear()
+
+
+def _playable(event: AnnouncementEvent) -> _Item | None:
+    """The clip a station plays for this revision: its MP3, if it has one."""
+    announcement = event.announcement
+    audio = announcement.audio
+    name = media_name(audio.url) if audio is not None and audio.format == "mp3" else None
+    if name is None:
+        return None
+    return _Item(priority_rank(announcement.priority), event.seq, announcement.id, announcement.priority, name)
 
 
 def _unavailable(reason: str) -> Problem:

@@ -12,10 +12,8 @@ from announcements.protocol import (
     Rating,
     ReceiptState,
     RequestCategory,
-    event_frame,
     parse_client_message,
     parse_server_message,
-    websocket_text_frame,
 )
 
 
@@ -52,25 +50,11 @@ def test_reply_error_carries_its_client_msg_id():
     assert caught.value.ref == "m7"
 
 
-def test_event_frame_is_compact_utf8_json():
-    """An event frame is encoded once as UTF-8 JSON bytes with its type and seq first."""
-    frame = event_frame("retract", 9, {"announcement_id": "a", "reason": "cancelled"})
-    assert json.loads(frame) == {"type": "retract", "seq": 9, "announcement_id": "a", "reason": "cancelled"}
-    assert isinstance(parse_client_message('{"type":"ack","seq":9}'), Ack)
-
-
 def test_lone_surrogate_escape_is_refused_without_echo():
     """A frame with a lone surrogate escape is invalid, and its ref is not echoed (it could not be encoded)."""
     with pytest.raises(ProtocolError) as caught:
         parse_client_message('{"type": "reply", "client_msg_id": "\\ud800", "category": "help", "text": "t"}')
     assert caught.value.code == ErrorCode.INVALID and caught.value.ref is None and "surrogate" in caught.value.message
-
-
-@pytest.mark.parametrize("size, header", [(5, b"\x81\x05"), (126, b"\x81\x7e\x00\x7e"), (70000, b"\x81\x7f" + (70000).to_bytes(8, "big"))])
-def test_websocket_text_frame_lengths(size, header):
-    """A server text frame carries its payload length in 7, 16 or 64 bits, unmasked (RFC 6455)."""
-    frame = websocket_text_frame(b"x" * size)
-    assert frame.startswith(header) and len(frame) == len(header) + size
 
 
 @pytest.mark.parametrize("frame", ['{"type": "ack", "seq": 7}', '{"type":"ack","seq":7,"extra":"ignored"}'])

@@ -14,6 +14,8 @@ import pytest
 import soundfile as sf
 
 from announcements.speech import SpeechFailed, SpeechResult, SpeechSynthesizer, audio
+from announcements.voicing import media_name, media_url
+from broadcast_server.narrator import clip_audio
 
 ZH = "明天上午九点在村委会召开村民大会，请各户派代表参加。"
 EN = "The village meeting is tomorrow at nine in the morning. Every household please send someone."
@@ -92,6 +94,24 @@ async def test_ogg_opus_has_the_same_clip(speech: SpeechSynthesizer) -> None:
     assert rate == 48_000
     assert audio.duration_s(samples, rate) == pytest.approx(result.duration_s, abs=0.05)
     assert not audio.is_silent(samples)
+
+
+async def test_a_clips_audio_names_its_files(speech: SpeechSynthesizer) -> None:
+    """The `audio` sent for a clip: the MP3 and its Ogg Opus alternative as media URLs that lead back to the
+    files in the cache, with the clip's length and repeat."""
+    result = await speech.synthesize(ZH, "zh", repeat=2)
+    sent = clip_audio(result)
+    assert (sent.format, sent.duration_s, sent.repeat) == ("mp3", result.duration_s, 2)
+    assert [(a.format, media_name(a.url)) for a in sent.alternatives] == [("ogg", result.ogg_name)]
+    assert media_name(sent.url) == result.mp3_name and (speech.cache_dir / media_name(sent.url)).is_file()
+    assert (speech.cache_dir / result.ogg_name).is_file()
+
+
+@pytest.mark.parametrize("url", ["/media/", "/stream/ab12.mp3", "https://example.org/media/ab12.mp3", "/media/../ab12.mp3"])
+def test_only_a_media_url_names_a_clip(url: str) -> None:
+    """media_name undoes media_url, and names no file for any other URL."""
+    assert media_name(media_url("ab12.mp3")) == "ab12.mp3"
+    assert media_name(url) is None
 
 
 async def test_same_announcement_is_synthesized_once(speech: SpeechSynthesizer, tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ import uuid
 import aiohttp
 import pytest
 
+from announcements.errors import Conflict, Invalid
+from broadcast_server.frames import text_frame
 from broadcast_server.keys import HUB, RECORDER
 from tests.broadcast_server.hubwire import RawScreen
 from tests.wsframes import collect, connect, connected, event_keys, until
@@ -220,6 +222,36 @@ async def test_malformed_frame_gets_error_and_connection_stays(village, frame, c
     assert error["code"] == code and error["message"]
     await ws.send_json({"type": "ping"})
     assert (await until(ws, "pong"))[-1] == {"type": "pong"}
+    await ws.close()
+
+
+@pytest.mark.parametrize(
+    "message, error, code, ref",
+    [
+        ({"type": "feedback", "ticket": "A7K-3QX", "rating": "satisfied"}, Conflict("rated already"), "conflict", "A7K-3QX"),
+        (
+            {"type": "reply", "client_msg_id": "m1", "announcement_id": "a1", "category": "help", "text": "路灯坏了"},
+            Invalid("text: not now"),
+            "invalid",
+            "m1",
+        ),
+    ],
+    ids=["feedback", "reply"],
+)
+async def test_a_handlers_domain_error_is_answered_with_its_code_and_ref(village, message, error, code, ref):
+    """Any handler, also one another package registers, just raises a domain error: the hub answers it with
+    the error's code and the message's ref (a reply's client_msg_id, a feedback's ticket), and the connection stays."""
+    async def refuse(conn, received):
+        raise error
+
+    village.app[HUB].register_handler(message["type"], refuse)
+    screen = await village.screen("gate", GATE)
+    ws = await connected(village, screen["token"])
+    await ws.send_json(message)
+    answer = (await until(ws, "error"))[-1]
+    assert answer == {"type": "error", "code": code, "message": error.detail, "ref": ref}
+    await ws.send_json({"type": "ping"})
+    await until(ws, "pong")
     await ws.close()
 
 
@@ -489,6 +521,34 @@ async def test_slow_screen_is_disconnected_not_waited_for(village):
     assert synced["reset"] is False
     assert event_keys(replay) == [("announcement", i) for i in [*burst, after["id"]]]
     await fast.close()
+
+
+@pytest.mark.settings(send_buffer_bytes=16 * 1024)
+async def test_a_replay_longer_than_the_send_buffer_waits_for_the_screen(village):
+    """A resume whose replay is many times the send buffer is written as fast as the screen reads, not cut
+    with 1013 (which would only repeat at every resume): a screen that reads nothing for a second still
+    gets every event it missed, then synced, and stays connected."""
+    screen = await village.screen("gate", GATE)
+    body = "村委会通知：" + "明天上午九点在村委会召开村民大会，请各户派代表参加。" * 190  # about 14 KB a frame
+    missed = [(await village.post(title=f"missed {n}", body=body, target={"areas": [GATE]}))["id"] for n in range(20)]
+    raw = await RawScreen.open(village.url)
+    try:
+        await raw.hello(screen["token"], last_seq=0)
+        await asyncio.sleep(1)  # what the server writes meanwhile fills the kernel's buffers, then its own
+        frames = await raw.until("synced")
+        assert event_keys(frames) == [("announcement", i) for i in missed] and frames[-1]["reset"] is False
+        await raw.send_json({"type": "ping"})
+        assert (await raw.until("pong"))[-1] == {"type": "pong"}
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("size, header", [(5, b"\x81\x05"), (126, b"\x81\x7e\x00\x7e"), (70000, b"\x81\x7f" + (70000).to_bytes(8, "big"))])
+def test_text_frame_lengths(size, header):
+    """A server text frame carries its payload length in 7, 16 or 64 bits, unmasked (RFC 6455)."""
+    frame = text_frame(b"x" * size)
+    assert frame.startswith(header) and len(frame) == len(header) + size
+    assert text_frame("村" * size) == text_frame(("村" * size).encode())  # text is framed as its UTF-8
 
 
 @pytest.mark.settings(heartbeat_s=0.5)

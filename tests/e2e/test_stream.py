@@ -15,7 +15,12 @@ import av
 import numpy as np
 import pytest
 
+from announcements.models import Event
 from announcements.mp3frames import audio_frames
+from announcements.protocol import AnnouncementPayload, Audio
+from announcements.targeting import Target
+from announcements.voicing import media_url
+from broadcast_server.hub import StoredEvent
 from broadcast_server.keys import STATIONS
 from tests.e2e.screens import SettableClock, eventually
 
@@ -161,6 +166,40 @@ class TestWhatPlays:
         await asyncio.sleep(audio["duration_s"] + 1.5)
         await other.close()
         assert not contains_clip(bytes(other.data), media) and len(other.data) > 0
+
+
+def stored(seq: int, announcement_id: str, *, audio: Audio | None = None, retract: bool = False, **target) -> StoredEvent:
+    """An event as the hub hands it to its listeners, for /hongqi unless `target` says otherwise."""
+    if retract:
+        kind, payload = "retract", {"announcement_id": announcement_id, "reason": "cancelled"}
+    else:
+        announcement = AnnouncementPayload(id=announcement_id, revision=1, title="通知", body="停水。", priority="normal", audio=audio)
+        kind, payload = "announcement", {"announcement": announcement.model_dump(mode="json")}
+    row = Event(seq=seq, type=kind, target=Target(**target or {"areas": ("/hongqi",)}).to_json(), payload=payload,
+                announcement_id=announcement_id)
+    return StoredEvent.from_row(row)
+
+
+async def test_a_station_queues_the_mp3_of_what_is_for_its_area_until_it_is_retracted(village):
+    """From the hub's events a station queues an announcement's MP3 clip by its file name, not one without
+    MP3 audio, for another area or for tagged screens; a retract takes it out again. (At 23:00 a normal
+    announcement waits, so the queue holds still.)"""
+    listener = await listen(village, LIUJINGTUN)
+    stations = village.app[STATIONS]
+    station = stations._stations[LIUJINGTUN]
+    mp3 = Audio(url=media_url("ab12.mp3"), format="mp3", duration_s=3.5, repeat=1)
+    for event in (
+        stored(1, "spoken", audio=mp3),
+        stored(2, "silent"),
+        stored(3, "ogg-only", audio=Audio(url=media_url("ab12.ogg"), format="ogg", duration_s=3.5, repeat=1)),
+        stored(4, "next-door", audio=mp3, areas=(XINCUN,)),
+        stored(5, "tagged", audio=mp3, areas=("/hongqi",), tags=("market",)),
+    ):
+        stations.on_event(event)
+    assert [(item.announcement_id, item.seq, item.media) for item in station._waiting] == [("spoken", 1, "ab12.mp3")]
+    stations.on_event(stored(6, "spoken", retract=True))
+    assert station._waiting == []
+    await listener.close()
 
 
 @pytest.mark.parametrize("area", ["/a b", "/hongqi/a.b", "/hongqi/nowhere", "/elsewhere"])
