@@ -150,3 +150,54 @@ def _decode(payload) -> dict:
     except (TypeError, ValueError):
         return {"type": None, "raw": payload if isinstance(payload, str) else repr(payload)}
     return value if isinstance(value, dict) else {"type": None, "raw": value}
+
+
+# For every rendered control under `root` (a CSS selector): scrolled as far down its scroller as it goes
+# (its bottom edge at the bottom of the view, the hardest place), its centre and edges must hit the
+# control itself, not something drawn over it (a fixed prompt, a neighbour); and no two controls' boxes
+# may overlap. Answers a list of problems, each naming the control and what is in the way.
+COVERED_CONTROLS = """root => {
+  const name = (el) => el ? `${el.tagName.toLowerCase()}${el.dataset.testid ? `[${el.dataset.testid}]` : ""}`
+    + ` "${(el.textContent || el.placeholder || "").trim().slice(0, 20)}"` : "nothing";
+  const controls = [...document.querySelectorAll(`${root} :is(button, input, textarea, select, a[href])`)]
+    .filter((el) => el.checkVisibility() && el.getBoundingClientRect().width > 0);
+  const problems = [];
+  for (const el of controls) {
+    el.scrollIntoView({ block: "end", inline: "nearest" });
+    const r = el.getBoundingClientRect();
+    const inset = Math.min(3, r.width / 4, r.height / 4);
+    const [cx, cy] = [(r.left + r.right) / 2, (r.top + r.bottom) / 2]; // the centre and each edge's middle (corners are rounded)
+    const points = [[cx, cy], [cx, r.top + inset], [cx, r.bottom - inset], [r.left + inset, cy], [r.right - inset, cy]];
+    for (const [x, y] of points) {
+      if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) { problems.push(`${name(el)} off screen at ${x},${y}`); break; }
+      const top = document.elementFromPoint(x, y);
+      if (top !== el && !el.contains(top)) {
+        problems.push(`${name(el)} covered at ${Math.round(x)},${Math.round(y)} by ${name(top)}`);
+        break;
+      }
+    }
+  }
+  const boxes = controls.map((el) => [el, el.getBoundingClientRect()]);
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [a, ra] = boxes[i];
+      const [b, rb] = boxes[j];
+      if (ra.left < rb.right - 0.5 && rb.left < ra.right - 0.5 && ra.top < rb.bottom - 0.5 && rb.top < ra.bottom - 0.5) {
+        problems.push(`${name(a)} and ${name(b)} overlap`);
+      }
+    }
+  }
+  return problems;
+}"""
+
+
+async def covered_controls(page, root: str) -> list[str]:
+    """What is wrong with the reachability of the controls under `root` (empty: every one can be touched)."""
+    return await page.evaluate(COVERED_CONTROLS, root)
+
+
+async def sign_in_with_password(watched: WatchedPage, name: str, password: str) -> None:
+    """Type a name and a password into the console's sign-in form (the page is at the console) and submit it."""
+    await watched.by("signin-name").fill(name)
+    await watched.by("signin-password").fill(password)
+    await watched.by("signin-password-submit").click()

@@ -76,8 +76,11 @@ async def test_post_reply_answer_round_trip(village, browser):
             await console.by("req-resolve").click()
             await expect(console.by("request-status")).to_have_text("已办结")
 
-            # the kiosk shows the answer to its ticket
-            answer = kiosk.locator(f'[data-testid="kiosk-answer"][data-ticket="{ticket}"]')
+            # the villager types the ticket into 我的事项, and the kiosk shows its answer (to whoever has it)
+            await kiosk.get_by_test_id("kiosk-matters-open").click()
+            await kiosk.get_by_test_id("kiosk-matters-ticket").fill(ticket)
+            await kiosk.get_by_test_id("kiosk-matters-submit").click()
+            answer = kiosk.get_by_test_id("kiosk-answer")
             await expect(answer).to_have_attribute("data-status", "resolved")
             await expect(answer.get_by_test_id("kiosk-answer-response")).to_have_text("有，上午十点送水车到村西头。")
             console.assert_clean(village.admin)

@@ -2,18 +2,23 @@
 //
 // Set-up: the device token comes once as /screen#token=..., is kept in localStorage and removed from
 // the address bar. For tests and unusual devices, localStorage "vb.kiosk.timing" may hold a JSON
-// object overriding intervals (see client.js DEFAULT_TIMING, plus cycleMs for the display cycle).
+// object overriding intervals (see client.js DEFAULT_TIMING, plus cycleMs for how long a notice, or
+// one page of a long notice, stays on screen, and idleMs for the return to Chinese and the notices
+// after no touch, idle.js DEFAULT_IDLE_MS).
 //
 // Everything from the server or typed by a villager is put on the page with textContent only.
 import { byTestId, h } from "../shared/dom.js";
-import { t, setLang, otherLang, formatTime, formatDate, formatClock, translateStatic, useCatalogues } from "../shared/i18n.js";
-import { Priority, Rating, ReceiptState, RequestStatus } from "../shared/vocabulary.js";
+import { t, setLang, getLang, otherLang, formatTime, formatDate, formatClock, translateStatic, useCatalogues, DEFAULT_LANG } from "../shared/i18n.js";
+import { Priority, ReceiptState } from "../shared/vocabulary.js";
 import zh from "./i18n/zh.js";
 import en from "./i18n/en.js";
 import { Store, loadToken, saveToken, clearAll } from "./store.js";
 import { KioskClient } from "./client.js";
 import { Player } from "./audio.js";
-import { ReplyPanel, errorText } from "./reply.js";
+import { ReplyPanel } from "./reply.js";
+import { MattersPanel } from "./matters.js";
+import { Pager } from "./pager.js";
+import { IdleWatch, DEFAULT_IDLE_MS } from "./idle.js";
 
 useCatalogues({ zh, en }, { storageKey: "vb.kiosk.lang", titleKey: "page.title" });
 
@@ -57,11 +62,16 @@ class Kiosk {
       getQuiet: () => this.store.state.quietHours,
     });
     this.reply = new ReplyPanel({ client: this.client, store: this.store, current: () => this.currentAnnouncement() });
+    this.matters = new MattersPanel({ client: this.client, store: this.store });
+    this.idle = new IdleWatch({ idleMs: Number(this.timing.idleMs) || DEFAULT_IDLE_MS, onIdle: () => this._backToStart() });
+    this.stagePager = new Pager($(".stage-page"), $(".stage-body"));
+    this.emergencyPager = new Pager($(".emergency-page"), $(".emergency-body"));
+    this.stageKey = ""; // what the stage pager was laid out for: a new notice, revision or language lays it out again
+    this.emergencyKey = "";
     this.currentId = null;
     this.cycleTimer = null;
     this.liveKey = "";
     this.tapShown = false;
-    this.feedbackNotes = new Map(); // ticket -> message shown under it
     this.root = byTestId("kiosk");
   }
 
@@ -73,6 +83,7 @@ class Kiosk {
     this._tick();
     setInterval(() => this._tick(), 1000);
     this._restartCycle();
+    document.fonts?.ready.then(() => this._layoutPagers()); // line heights are known once the fonts are
     // A quiet offline mark, but not in the instant before the first connection opens.
     setTimeout(() => this._renderStatus(), 1500);
     this.client.start();
@@ -102,22 +113,13 @@ class Kiosk {
       this.player.drop(ev.detail);
       this.render();
     });
-    c.addEventListener("answers", () => this.renderAnswers());
-    c.addEventListener("reply_result", (ev) => {
-      this.reply.onResult(ev.detail);
-      this.renderAnswers();
-    });
+    c.addEventListener("answers", () => this.matters.render());
+    c.addEventListener("reply_result", (ev) => this.reply.onResult(ev.detail));
     c.addEventListener("server_error", (ev) => {
       const msg = ev.detail;
       if (msg.ref == null) return;
-      if (this.store.outboxEntry(msg.ref)) {
-        this.reply.onError(msg);
-        this.renderAnswers();
-      } else if (msg.ref in this.store.state.answers) {
-        this.feedbackNotes.set(msg.ref, errorText(msg));
-        this.store.markRated(msg.ref, null); // not taken: ask again
-        this.renderAnswers();
-      }
+      if (this.store.outboxEntry(msg.ref)) this.reply.onError(msg);
+      else if (msg.ref in this.store.state.answers) this.matters.onRefused(msg); // a rating not taken: ask again
     });
     this.player.addEventListener("played", (ev) => {
       const ann = ev.detail;
@@ -128,22 +130,46 @@ class Kiosk {
       if (this.tapShown) return;
       this.tapShown = true;
       byTestId("kiosk-tap-to-enable").hidden = false;
+      document.body.classList.add("has-tap"); // the pages make room for it: it covers no button
+      this._layoutPagers();
     });
     const unlock = () => {
-      byTestId("kiosk-tap-to-enable").hidden = true;
+      if (!byTestId("kiosk-tap-to-enable").hidden) {
+        byTestId("kiosk-tap-to-enable").hidden = true;
+        document.body.classList.remove("has-tap");
+        this._layoutPagers();
+      }
       if (this.player.blocked) this.player.unlock();
     };
     byTestId("kiosk-tap-to-enable").addEventListener("click", unlock);
     document.addEventListener("pointerdown", unlock, { capture: true });
-    byTestId("kiosk-lang").addEventListener("click", () => {
-      setLang(otherLang());
-      translatePage();
-      this.render();
-      this._tick(); // the date under the clock
-      this.reply.relabel();
-    });
+    byTestId("kiosk-lang").addEventListener("click", () => this._switchLang(otherLang()));
     byTestId("kiosk-reply-open").addEventListener("click", () => this.reply.open());
-    this.reply.onClose = () => this.renderAnswers();
+    byTestId("kiosk-matters-open").addEventListener("click", () => this.matters.open());
+    window.addEventListener("resize", () => this._layoutPagers());
+  }
+
+  _switchLang(lang) {
+    setLang(lang);
+    translatePage();
+    this.render();
+    this._tick(); // the date under the clock
+    this.reply.relabel();
+    this.matters.render();
+  }
+
+  /** Nobody has touched the screen for a while: the next villager finds Chinese and the notices. */
+  _backToStart() {
+    this.reply.close();
+    this.matters.close();
+    if (getLang() !== DEFAULT_LANG) this._switchLang(DEFAULT_LANG);
+  }
+
+  /** The room for the text changed (a resize, the sound prompt): page the notices again from their first page. */
+  _layoutPagers() {
+    this.stageKey = "";
+    this.emergencyKey = "";
+    this.render();
   }
 
   _unauthorized() {
@@ -162,12 +188,25 @@ class Kiosk {
     this.cycleTimer = setInterval(() => this._advance(), this.cycleMs);
   }
 
+  /** Every cycleMs: the next page of a long notice, else the next notice (and the emergency's next page, or its first again). */
   _advance() {
+    if (!byTestId("kiosk-emergency").hidden && !this.emergencyPager.next()) this.emergencyPager.show(0);
+    this._markPage(byTestId("kiosk-emergency-page"), this.emergencyPager);
+    if (this.stagePager.next()) {
+      this._markPage(byTestId("kiosk-page"), this.stagePager);
+      return;
+    }
     const list = this.store.announcements();
     if (!list.length) return;
     const at = list.findIndex((a) => a.id === this.currentId);
     this.currentId = list[(at + 1) % list.length].id;
+    this.stageKey = ""; // even when it is the only one: from its first page again
     this.render();
+  }
+
+  _markPage(mark, pager) {
+    mark.hidden = pager.pages < 2;
+    mark.textContent = t("page.mark", { page: pager.page + 1, pages: pager.pages });
   }
 
   /** Every second: the clock, and a redraw when an announcement has expired. */
@@ -199,13 +238,12 @@ class Kiosk {
     this.liveKey = list.map((a) => `${a.id}:${a.revision}`).join(",");
     if (!list.some((a) => a.id === this.currentId)) this.currentId = list.length ? list[0].id : null;
     const identity = this.store.state.identity;
-    byTestId("kiosk-area").textContent = identity ? identity.area : "";
+    byTestId("kiosk-area").textContent = identity?.area_name || ""; // a name, never the area's path
     this.root.dataset.lastSeq = this.store.lastSeq ?? "";
     $(".list-title").textContent = t("list.title", { count: list.length });
     this.renderStage(list);
     this.renderList(list);
     this.renderEmergency(list);
-    this.renderAnswers();
     this._renderStatus();
   }
 
@@ -218,17 +256,25 @@ class Kiosk {
       delete stage.dataset.id;
       delete stage.dataset.priority;
       for (const sel of [".stage-badge", ".stage-count", ".stage-title", ".stage-body", ".stage-meta"]) $(sel, stage).textContent = "";
+      this.stageKey = "";
+      byTestId("kiosk-page").hidden = true;
       return;
     }
     stage.dataset.id = ann.id;
     stage.dataset.priority = ann.priority;
     $(".stage-badge", stage).textContent = t(`priority.${ann.priority}`);
-    $(".stage-count", stage).textContent = list.length > 1 ? `${list.indexOf(ann) + 1} / ${list.length}` : "";
+    $(".stage-count", stage).textContent = list.length > 1 ? t("stage.count", { n: list.indexOf(ann) + 1, count: list.length }) : "";
     $(".stage-title", stage).textContent = ann.title;
     $(".stage-body", stage).textContent = ann.body;
     const meta = [ann.published_at ? t("stage.published", { time: formatTime(ann.published_at, "day") }) : null,
       ann.expires_at ? t("stage.expires", { time: formatTime(ann.expires_at, "day") }) : null].filter(Boolean);
     $(".stage-meta", stage).textContent = meta.join("  ·  ");
+    const key = `${ann.id}:${ann.revision}:${getLang()}`;
+    if (key !== this.stageKey) {
+      this.stageKey = key;
+      this.stagePager.layout();
+    }
+    this._markPage(byTestId("kiosk-page"), this.stagePager);
     this.client.receipt(ann.id, ReceiptState.DISPLAYED);
   }
 
@@ -249,6 +295,7 @@ class Kiosk {
     if (!emergencies.length) {
       overlay.hidden = true;
       delete overlay.dataset.id;
+      this.emergencyKey = "";
       document.body.classList.remove("has-emergency");
       return;
     }
@@ -260,54 +307,13 @@ class Kiosk {
     $(".emergency-body", overlay).textContent = ann.body;
     $(".emergency-meta", overlay).textContent = ann.published_at ? t("stage.published", { time: formatTime(ann.published_at, "day") }) : "";
     $(".emergency-more", overlay).replaceChildren(...emergencies.slice(1).map((a) => h("li", { text: a.title })));
+    const key = `${emergencies.map((a) => `${a.id}:${a.revision}`).join(",")}:${getLang()}`;
+    if (key !== this.emergencyKey) {
+      this.emergencyKey = key;
+      this.emergencyPager.layout();
+    }
+    this._markPage(byTestId("kiosk-emergency-page"), this.emergencyPager);
     for (const a of emergencies) this.client.receipt(a.id, ReceiptState.DISPLAYED);
-  }
-
-  renderAnswers() {
-    const matters = this.store.matters().slice(0, 10);
-    const section = byTestId("kiosk-answers");
-    section.hidden = matters.length === 0;
-    const items = matters.map((m) => this._answerItem(m));
-    $(".answers-list", section).replaceChildren(...items);
-  }
-
-  _answerItem(m) {
-    if (!m.ticket) {
-      const e = m.outbox;
-      const state = e.error ? t("answers.failed", { message: errorText(e.error) }) : (e.notice ? t("reply.retrying") : t("answers.pending"));
-      return h("li", { class: "answer pending", testid: "kiosk-answer-pending", "data-client-msg-id": e.client_msg_id },
-        h("span", { class: "answer-category", text: t(`category.${e.reply.category}`) }),
-        h("span", { class: "answer-status", text: state }));
-    }
-    const li = h("li", { class: `answer s-${m.status}`, testid: "kiosk-answer", "data-ticket": m.ticket, "data-status": m.status || "" },
-      h("div", { class: "answer-head" },
-        h("span", { class: "answer-ticket", text: t("answers.ticket", { ticket: m.ticket }) }),
-        h("span", { class: "answer-status", testid: "kiosk-answer-status", text: m.status ? t(`status.${m.status}`) : "" })),
-      m.response ? h("p", { class: "answer-response", testid: "kiosk-answer-response", text: m.response }) : null);
-    const note = this.feedbackNotes.get(m.ticket);
-    if (m.status === RequestStatus.RESOLVED && !m.rating) {
-      const row = h("div", { class: "feedback" }, h("span", { class: "feedback-ask", text: t("answers.ask") }));
-      for (const [rating, testid] of [[Rating.SATISFIED, "kiosk-feedback-satisfied"], [Rating.BASICALLY_SATISFIED, "kiosk-feedback-basically"], [Rating.DISSATISFIED, "kiosk-feedback-dissatisfied"]]) {
-        const button = h("button", { type: "button", class: `feedback-button r-${rating}`, testid, text: t(`rating.${rating}`) });
-        button.addEventListener("click", () => this._feedback(m.ticket, rating));
-        row.append(button);
-      }
-      li.append(row);
-    } else if (m.rating) {
-      li.append(h("p", { class: "feedback-done", testid: "kiosk-feedback-done", text: `${t(`rating.${m.rating}`)} · ${t("answers.thanks")}` }));
-    }
-    if (note) li.append(h("p", { class: "answer-note", testid: "kiosk-answer-note", text: note }));
-    return li;
-  }
-
-  _feedback(ticket, rating) {
-    if (this.client.feedback(ticket, rating)) {
-      this.feedbackNotes.delete(ticket);
-      this.store.markRated(ticket, rating);
-    } else {
-      this.feedbackNotes.set(ticket, t("feedback.offline"));
-    }
-    this.renderAnswers();
   }
 }
 

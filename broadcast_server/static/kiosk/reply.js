@@ -1,12 +1,13 @@
 // A villager's reply by touch: category, text (on-screen keyboard friendly, 1,000 characters at
-// most, with a counter), optional name and phone. On submit the reply goes into the outbox first
+// most, with a counter), optional name and phone, and optionally the notice it is about: about no
+// notice unless the villager picks one (the notice on screen when the form opened is only offered first). On submit the reply goes into the outbox first
 // (client.reply), then over the WebSocket; the ticket is shown, large, when reply_result comes.
 import { h } from "../shared/dom.js";
 import { t } from "../shared/i18n.js";
 import { RequestCategory } from "../shared/vocabulary.js";
 
 const MAX = 1000;
-const IDLE_CLOSE_MS = 180000; // an abandoned form closes itself (a public screen)
+const ABOUT_CHOICES = 6; // notices offered to pick from, the one on screen first
 const $ = (selector, root) => root.querySelector(selector);
 
 /** A server `error` (or a stored failure) as words for the villager. */
@@ -23,7 +24,7 @@ export class ReplyPanel {
   constructor({ client, store, current }) {
     this.client = client;
     this.store = store;
-    this.current = current;
+    this.current = current; // the notice on screen: offered first
     this.root = document.querySelector('[data-testid="kiosk-reply"]');
     this.form = $(".reply-form", this.root);
     this.text = $('[data-testid="kiosk-reply-text"]', this.root);
@@ -33,19 +34,17 @@ export class ReplyPanel {
     this.result = $('[data-testid="kiosk-reply-result"]', this.root);
     this.category = null;
     this.aboutId = null;
+    this.offered = []; // the notices the villager may say the reply is about
     this.waitingFor = null; // client_msg_id whose ticket we show
-    this.idleTimer = null;
-    this.onClose = null;
 
     $(".categories", this.root).replaceChildren(...Object.values(RequestCategory).map((category) => h("button", {
       type: "button", class: "category", testid: "kiosk-reply-category", "data-category": category,
       "data-i18n": `category.${category}`, "aria-pressed": "false", text: t(`category.${category}`),
       onclick: () => this._choose(category),
     })));
-    this.text.addEventListener("input", () => { this._count(); this._touch(); });
+    this.text.addEventListener("input", () => this._count());
     this.text.addEventListener("focus", () => this.text.scrollIntoView({ block: "start", behavior: "smooth" }));
     for (const input of [this.name, this.phone]) {
-      input.addEventListener("input", () => this._touch());
       input.addEventListener("focus", () => input.scrollIntoView({ block: "center", behavior: "smooth" }));
     }
     this.name.addEventListener("keydown", (ev) => {
@@ -54,54 +53,55 @@ export class ReplyPanel {
     this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this._submit(); });
     $('[data-testid="kiosk-reply-cancel"]', this.root).addEventListener("click", () => this.close());
     $('[data-testid="kiosk-reply-done"]', this.root).addEventListener("click", () => this.close());
-    $('[data-testid="kiosk-reply-about-clear"]', this.root).addEventListener("click", () => {
-      this.aboutId = null;
-      $('[data-testid="kiosk-reply-about"]', this.root).hidden = true;
-    });
   }
 
   open() {
     this._reset();
-    const ann = this.current();
-    this.aboutId = ann ? ann.id : null;
-    const about = $('[data-testid="kiosk-reply-about"]', this.root);
-    about.hidden = !ann;
-    $(".reply-about-text", about).textContent = ann ? t("reply.about", { title: ann.title }) : "";
+    const current = this.current();
+    const live = this.store.announcements().filter((a) => !current || a.id !== current.id);
+    this.offered = (current ? [current, ...live] : live).slice(0, ABOUT_CHOICES);
+    this._drawAbout();
     this.root.hidden = false;
-    this._touch();
   }
 
   close() {
-    clearTimeout(this.idleTimer);
     this.root.hidden = true;
     this._reset();
-    if (this.onClose) this.onClose();
   }
+
+  get isOpen() { return !this.root.hidden; }
 
   /** The language changed: redraw what was set from code. */
   relabel() {
     this._count();
-    if (!this.root.hidden && this.aboutId) {
-      const ann = this.store.get(this.aboutId);
-      if (ann) $(".reply-about-text", this.root).textContent = t("reply.about", { title: ann.title });
-    }
+    if (!this.root.hidden) this._drawAbout();
     if (this.waitingFor) this._showState();
+  }
+
+  /** "About which notice?": "none" (chosen until the villager picks one) and the live notices by title. */
+  _drawAbout() {
+    const choice = (id, text) => h("button", {
+      type: "button", class: "about-choice", testid: "kiosk-reply-about", "data-id": id ?? "",
+      "aria-pressed": String(this.aboutId === id), text,
+      onclick: () => { this.aboutId = id; this._drawAbout(); },
+    });
+    $(".about-choices", this.root).replaceChildren(
+      choice(null, t("reply.about.none")), ...this.offered.map((ann) => choice(ann.id, ann.title)));
+    $(".about-step", this.root).hidden = this.offered.length === 0;
   }
 
   _reset() {
     this.category = null;
+    this.aboutId = null;
+    this.offered = [];
     this.waitingFor = null;
     this.form.reset();
     this.form.hidden = false;
     this.result.hidden = true;
+    $('[data-testid="kiosk-ticket"]', this.root).textContent = ""; // never the last villager's ticket
     this.message.textContent = "";
     for (const b of this.root.querySelectorAll('[data-testid="kiosk-reply-category"]')) b.setAttribute("aria-pressed", "false");
     this._count();
-  }
-
-  _touch() {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.close(), IDLE_CLOSE_MS);
   }
 
   _choose(category) {
@@ -110,7 +110,6 @@ export class ReplyPanel {
       b.setAttribute("aria-pressed", b.dataset.category === category ? "true" : "false");
     }
     this.message.textContent = "";
-    this._touch();
   }
 
   _count() {
@@ -130,7 +129,6 @@ export class ReplyPanel {
     this.result.hidden = false;
     document.activeElement?.blur?.(); // let the on-screen keyboard go away
     this._showState();
-    this._touch();
   }
 
   _showState() {
@@ -155,7 +153,7 @@ export class ReplyPanel {
   }
 
   onResult(msg) {
-    if (msg.client_msg_id === this.waitingFor) { this._showState(); this._touch(); }
+    if (msg.client_msg_id === this.waitingFor) this._showState();
   }
 
   onError(msg) {

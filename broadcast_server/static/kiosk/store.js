@@ -34,6 +34,11 @@ export function clearAll() {
   localStorage.removeItem(STATE_KEY);
 }
 
+/** A ticket as compared: "a7k 3qx" and "A7K-3QX" are the same ticket (docs/protocol.md §2.11.2). */
+function normalTicket(value) {
+  return String(value ?? "").toUpperCase().replace(/[\s-]/g, "");
+}
+
 function expired(ann, now) {
   return ann.expires_at != null && Date.parse(ann.expires_at) <= now;
 }
@@ -66,7 +71,7 @@ export class Store {
 
   beginReplay(resumedFrom, welcome) {
     const s = this.state;
-    s.identity = { screen_id: welcome.screen_id, area: welcome.area, kind: welcome.kind };
+    s.identity = { screen_id: welcome.screen_id, area: welcome.area, area_name: welcome.area_name ?? null, kind: welcome.kind };
     s.quietHours = welcome.quiet_hours || null;
     if (s.lastSeq !== null && typeof welcome.head_seq === "number" && welcome.head_seq < s.lastSeq) {
       // The server's sequence is behind ours (its database was replaced): it replays everything (reset).
@@ -262,17 +267,14 @@ export class Store {
     this.save();
   }
 
-  /** This screen's matters, newest first: answers from request_update, and tickets not yet answered. */
-  matters() {
-    const byTicket = new Map();
-    for (const e of this.state.outbox) {
-      const key = e.ticket || `pending:${e.client_msg_id}`;
-      byTicket.set(key, { ticket: e.ticket, status: e.ticket ? RequestStatus.RECEIVED : null, response: null, outbox: e, at: e.created });
-    }
-    for (const a of Object.values(this.state.answers)) {
-      const prior = byTicket.get(a.ticket);
-      byTicket.set(a.ticket, { ...a, outbox: prior ? prior.outbox : null, at: Math.max(a.at || 0, prior ? prior.at : 0) });
-    }
-    return [...byTicket.values()].sort((a, b) => (b.at || 0) - (a.at || 0));
+  /** The matter with this ticket, as a villager typed or scanned it (case, spaces and dashes ignored, as the
+   * server's lookups), from this screen's answers and its own replies; null for a ticket this screen never had. */
+  matter(typed) {
+    const wanted = normalTicket(typed);
+    if (!wanted) return null;
+    const answer = Object.values(this.state.answers).find((a) => normalTicket(a.ticket) === wanted);
+    if (answer) return answer;
+    const sent = this.state.outbox.find((e) => e.ticket && normalTicket(e.ticket) === wanted);
+    return sent ? { ticket: sent.ticket, status: RequestStatus.RECEIVED, response: null, rating: null } : null;
   }
 }
