@@ -300,6 +300,7 @@ class Welcome(_Message):
     type: Literal["welcome"] = "welcome"
     screen_id: str
     area: str
+    area_name: str | None = None  # addition: the area's name, for people to read (the path is an id)
     kind: str  # one of ScreenKind; a str so a client keeps working if a kind is added
     server_time: datetime
     head_seq: int

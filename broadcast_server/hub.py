@@ -26,7 +26,7 @@ from announcements.database import Database
 from announcements.deliveries import sent_to
 from announcements.errors import DomainError, Invalid, NotFound
 from announcements.events import ANNOUNCEMENT, RETRACT, EventMessage, event_message, events_after, head_seq, latest_live_events
-from announcements.models import Event, Screen
+from announcements.models import Area, Event, Screen
 from announcements.protocol import (
     Ack,
     ClientMessage,
@@ -387,7 +387,7 @@ class Hub:
             await self._refuse(conn, exc.frame(), CloseCode.BAD_HELLO, "invalid hello")
             return False
 
-        screen = await self._screen_for_token(hello.token)
+        screen, area_name = await self._screen_for_token(hello.token)
         if screen is None:
             unauthorized = error_frame(ErrorCode.UNAUTHORIZED, "the token is unknown, revoked, or not a screen token")
             await self._refuse(conn, unauthorized, CloseCode.UNAUTHORIZED, "unauthorized")
@@ -411,6 +411,7 @@ class Hub:
             welcome = Welcome(
                 screen_id=screen.id,
                 area=screen.area,
+                area_name=area_name,
                 kind=screen.kind,
                 server_time=self._clock(),
                 head_seq=upto,
@@ -440,9 +441,12 @@ class Hub:
         await conn.send_paced(text_frame(error))
         await conn.close(code, reason)
 
-    async def _screen_for_token(self, secret: str) -> Screen | None:
+    async def _screen_for_token(self, secret: str) -> tuple[Screen | None, str | None]:
+        """The screen whose token this is, and its area's name (what the kiosk shows people; the path is an id)."""
         async with self._db.read() as session:
-            return await screen_for_secret(session=session, secret=secret)
+            screen = await screen_for_secret(session=session, secret=secret)
+            area = await session.get(Area, screen.area) if screen is not None else None
+        return screen, area.name if area is not None else None
 
     async def _replay_for(self, conn: Connection, last_seq: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
         """What the screen missed: events after `last_seq`, or its whole current state (reset)."""

@@ -53,6 +53,15 @@ async def deliveries(village, announcement_id: str) -> dict:
     return detail["deliveries"]
 
 
+async def test_welcome_names_the_screens_area_for_people(village):
+    """The kiosk's header shows the area's name as the committee gave it; the path stays the id."""
+    await village.call("POST", "/areas", json={"path": "/dongfeng", "name": "东风村"}, expect=201)
+    screen = await village.screen("gate", "/dongfeng")
+    ws = await connect(village, screen["token"])
+    [welcome, *_] = await until(ws, "synced")
+    assert (welcome["area"], welcome["area_name"]) == ("/dongfeng", "东风村")
+
+
 async def test_hello_welcome_reset_replay_then_live(village):
     """A new screen gets welcome, the live state with reset, synced, then live events."""
     screen = await village.screen("gate", "/hongqi/liujingtun")
