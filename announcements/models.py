@@ -153,13 +153,13 @@ class TokenPublic(TokenBase):
 
 
 class Me(SQLModel):
-    """The caller, as its token says: docs/protocol.md §2.8 `GET /me` (`kind` is always `token` here)."""
+    """The caller: docs/protocol.md §2.8 `GET /me`; `kind` is `token` for a bearer token, `user` for a signed-in person."""
 
-    kind: Literal["token"] = "token"
-    token_id: str
+    kind: Literal["token", "user"] = "token"
+    token_id: str | None = Field(description="the token's id; null for a user")
     name: str
     role: Role
-    area: str = Field(description="the token's scope")
+    area: str = Field(description="the token's or user's scope")
     area_name: str | None = Field(default=None, description="the scope's name; null if the area is not on record")
     screen_id: str | None = Field(default=None, description="the screen a screen token belongs to")
 
@@ -167,6 +167,82 @@ class Me(SQLModel):
 class TokenCreated(TokenBase):
     id: str
     token: str
+
+
+# ---------------------------------------------------------------- people: user accounts and their sign-in sessions
+
+USER_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}$"  # typed on a phone to sign in: short, lowercase ASCII
+PASSWORD_MIN_CHARS = 8
+PASSWORD_MAX_CHARS = 200
+
+
+def _sign_in_name(value: Any) -> Any:
+    """Names are compared as lowercase without surrounding spaces: phone keyboards capitalize the first letter."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN_CHARS, max_length=PASSWORD_MAX_CHARS)]
+
+
+class UserBase(SQLModel):
+    name: str = Field(max_length=40, unique=True, description="the sign-in name")
+    display_name: str = Field(min_length=1, max_length=100, description="what the console shows")
+    role: Role = Field(sa_type=sa.String(20))
+    area: str = Field(max_length=600, description="the user's scope, as a token's")
+
+
+class User(UserBase, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    password_hash: str = Field(max_length=200)
+    created_at: datetime = _time_column(default_factory=utcnow)
+    disabled_at: datetime | None = _time_column(default=None)
+
+
+class UserCreate(ValidAreaPath, UserBase):
+    name: Annotated[str, StringConstraints(max_length=40, pattern=USER_NAME_PATTERN)]
+    password: Password
+
+    _name = field_validator("name", mode="before")(_sign_in_name)
+
+    @field_validator("role")
+    @classmethod
+    def _a_person(cls, role: Role) -> Role:
+        if role == Role.SCREEN:
+            raise ValueError("a screen is registered with POST /screens, not as a user")
+        return role
+
+
+class UserPublic(UserBase):
+    id: str
+    created_at: datetime
+    disabled_at: datetime | None = None
+
+
+class PasswordReset(SQLModel):
+    password: Password
+
+
+class PasswordChange(SQLModel):
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX_CHARS)
+    new_password: Password
+
+
+class SignIn(SQLModel):
+    name: str = Field(min_length=1, max_length=40)
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX_CHARS)
+
+    _name = field_validator("name", mode="before")(_sign_in_name)
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser: only a hash of the cookie's secret is kept; it ends at `expires_at` or with its user."""
+
+    __tablename__ = "user_session"
+
+    secret_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=32)
+    created_at: datetime = _time_column(default_factory=utcnow)
+    expires_at: datetime = _time_column(index=True)
 
 
 # ---------------------------------------------------------------- announcements

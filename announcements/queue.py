@@ -33,7 +33,7 @@ from announcements.models import (
     priority_order,
 )
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
-from announcements.protocol import RetractReason
+from announcements.protocol import RetractReason, ScreenKind
 from announcements.targeting import Target
 from announcements.tokens import Principal
 from announcements.voicing import SPEECH_PENDING
@@ -69,17 +69,49 @@ async def _resolve_target(*, session: AsyncSession, spec: TargetSpec | None, pri
     return target
 
 
-async def count_targeted(*, session: AsyncSession, target: Target) -> int:
-    """How many registered screens the target reaches now (counted in SQL; tags checked on two columns)."""
-    in_areas = [in_area_subtree(col(Screen.area), area) for area in target.areas]
+UNREACHED = "target reaches no registered screen or loudspeaker; choose other areas, tags or screens"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How many registered devices a target reaches now, by kind: what the console shows before a post."""
+
+    screens: int
+    speakers: int
+
+    @property
+    def devices(self) -> int:
+        return self.screens + self.speakers
+
+
+async def count_reach(*, session: AsyncSession, target: Target) -> Reach:
+    """The devices the target reaches now, by the rule the hub applies (`Target.matches`).
+
+    Areas alone are counted in SQL; with tags or listed screens the candidates are checked one by one.
+    """
     active = col(Screen.revoked_at).is_(None)
+    in_areas = [in_area_subtree(col(Screen.area), area) for area in target.areas]
     if not target.tags and not target.screens:
         if not in_areas:
-            return 0
-        return (await session.exec(select(sa.func.count()).select_from(Screen).where(active, or_(*in_areas)))).one()
+            return Reach(screens=0, speakers=0)
+        query = select(Screen.kind, sa.func.count()).where(active, or_(*in_areas)).group_by(col(Screen.kind))
+        counts = dict((await session.exec(query)).all())
+        return Reach(screens=counts.get(ScreenKind.SCREEN, 0), speakers=counts.get(ScreenKind.SPEAKER, 0))
     conditions = in_areas + ([col(Screen.id).in_(target.screens)] if target.screens else [])
-    rows = (await session.exec(select(Screen.id, Screen.area, Screen.tags).where(active, or_(*conditions)))).all()
-    return sum(1 for screen_id, area, tags in rows if target.matches(screen_id=screen_id, area=area, tags=tags))
+    query = select(Screen.id, Screen.area, Screen.tags, Screen.kind).where(active, or_(*conditions))
+    rows = (await session.exec(query)).all()
+    kinds = [kind for screen_id, area, tags, kind in rows if target.matches(screen_id=screen_id, area=area, tags=tags)]
+    return Reach(screens=kinds.count(ScreenKind.SCREEN), speakers=kinds.count(ScreenKind.SPEAKER))
+
+
+async def count_targeted(*, session: AsyncSession, target: Target) -> int:
+    """How many registered devices (screens and loudspeakers) the target reaches now."""
+    return (await count_reach(session=session, target=target)).devices
+
+
+async def reach_of(*, session: AsyncSession, spec: TargetSpec | None, principal: Principal) -> Reach:
+    """What a post with this target would reach, checked as a post is (scope, unknown screens)."""
+    return await count_reach(session=session, target=await _resolve_target(session=session, spec=spec, principal=principal))
 
 
 async def _go_live(*, session: AsyncSession, announcement: Announcement, now: datetime) -> None:
@@ -98,8 +130,12 @@ async def create_announcement(
     now: datetime,
     default_lifetime: timedelta,
     idempotency_key: str | None = None,
+    require_reach: bool = False,
 ) -> Created:
-    """Accept an announcement: live at once, or scheduled for `publish_at`."""
+    """Accept an announcement: live at once, or scheduled for `publish_at`.
+
+    `require_reach`: refuse a target that reaches no registered device now (a mistyped tag, an empty area).
+    """
     body_hash = _body_hash(data)
     if idempotency_key is not None:
         record = await session.get(IdempotencyRecord, (principal.token_id, idempotency_key))
@@ -109,6 +145,8 @@ async def create_announcement(
             return Created(await session.get(Announcement, record.announcement_id), replayed=True)
 
     target = await _resolve_target(session=session, spec=data.target, principal=principal)
+    if require_reach and not (await count_reach(session=session, target=target)).devices:
+        raise Invalid(UNREACHED, errors=[{"loc": ["target"], "msg": UNREACHED, "type": "target_unreached"}])
     start = data.publish_at if data.publish_at and data.publish_at > now else now
     expires_at = data.expires_at or start + default_lifetime
     if expires_at <= now:

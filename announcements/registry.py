@@ -92,6 +92,11 @@ async def active_screens(*, session: AsyncSession, scope: str = "/") -> Sequence
     return [s for s in screens if covers(scope, s.area)]
 
 
+async def tags_in_use(*, session: AsyncSession, scope: str = "/") -> list[str]:
+    """The tags the active devices in scope carry, sorted: what a target may usefully name."""
+    return sorted({tag for screen in await active_screens(session=session, scope=scope) for tag in screen.tags})
+
+
 async def get_screen(*, session: AsyncSession, screen_id: str, principal: Principal) -> Screen:
     screen = await session.get(Screen, screen_id)
     if screen is None or screen.revoked_at is not None or not principal.in_scope(screen.area):

@@ -28,25 +28,30 @@ def hash_secret(secret: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a token's role and the area it acts in."""
+    """Who is calling: a token's or a signed-in user's role and the area it acts in.
+
+    `token_id` identifies the caller's credential holder for what it writes (idempotency keys, who posted):
+    the token's id, or for a user (`kind` user) the user's id, the same in every tab and session.
+    """
 
     token_id: str
     role: Role
     area: str
     name: str
     screen_id: str | None = None
+    kind: str = "token"
 
     def in_scope(self, area: str) -> bool:
         return covers(self.area, area)
 
     def require_scope(self, area: str) -> None:
         if not self.in_scope(area):
-            raise Forbidden(f"area {area} is outside this token's scope {self.area}")
+            raise Forbidden(f"area {area} is outside this {self.kind}'s scope {self.area}")
 
     def require_role(self, *roles: Role) -> None:
         if self.role not in roles:
             allowed = ", ".join(r.value for r in roles)
-            raise Forbidden(f"a {self.role.value} token may not do this (needs: {allowed})")
+            raise Forbidden(f"a {self.role.value} {self.kind} may not do this (needs: {allowed})")
 
 
 async def authenticate(*, session: AsyncSession, secret: str) -> Principal | None:

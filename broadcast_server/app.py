@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
+from announcements.accounts import has_admin_user
 from announcements.database import Database
 from announcements.quiet_hours import QuietHours
 from announcements.registry import has_admin
@@ -24,6 +25,7 @@ from broadcast_server.openapi import openapi_route
 from broadcast_server.problems import problem_middleware
 from broadcast_server.recorder import DeliveryRecorder
 from broadcast_server.replies import ReplyDesk
+from broadcast_server.sessions import install_signin_throttle
 from broadcast_server.settings import Settings
 from broadcast_server.stream import Stations
 from broadcast_server.web import add_web_routes, name_server_without_version, security_headers
@@ -44,9 +46,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await db.migrate()
     app[DATABASE] = db
     async with db.read() as session:
-        if not await has_admin(session=session):
+        if not await has_admin(session=session) and not await has_admin_user(session=session):
             log.warning(
-                "no admin token yet; make one with: village-broadcast token create --role admin --area / --name <who>%s",
+                "no admin yet; make one with: village-broadcast user create --role admin --area / --name <who>%s",
                 f" --data-dir {settings.data_dir}" if settings.database_url is None else "",
             )
     yield
@@ -155,6 +157,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[CLOCK] = clock
     # Opened in this order, closed in reverse: the hub closes screens before the database goes away.
     app[QUIET_HOURS] = QuietHours(settings.quiet_hours, settings.timezone)
+    install_signin_throttle(app)
     app.cleanup_ctx.extend([_database, _recorder, _hub, _request_log, _speech, _streams, _dispatcher])
     for table in ROUTE_TABLES:
         table.add_to(app)

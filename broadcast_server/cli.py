@@ -1,13 +1,14 @@
-"""The `village-broadcast` command: serve, token create, screen add, post.
+"""The `village-broadcast` command: serve; user, token and screen management; post.
 
-`token create` and `screen add` work on the database directly (they are how the first admin token
-comes to exist); `post` talks to a running server over HTTP like any other client.
+`user`, `token` and `screen` work on the database directly, as the whole deployment's admin (they are
+how the first admin comes to exist); `post` talks to a running server over HTTP like any other client.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import sys
@@ -16,12 +17,16 @@ from pathlib import Path
 from aiohttp import ClientError, ClientSession, web
 from pydantic import ValidationError
 
+from announcements.accounts import COMMAND_LINE, create_user, disable_user, get_user, hash_password, list_users, set_password
 from announcements.database import Database
-from announcements.models import Role, ScreenCreate, TokenCreate
+from announcements.errors import DomainError
+from announcements.models import PasswordReset, Role, ScreenCreate, TokenCreate, UserCreate
 from announcements.protocol import Language, Priority, ScreenKind
-from announcements.registry import create_screen, create_token
+from announcements.registry import active_screens, create_screen, create_token, list_tokens, revoke_screen, revoke_token
+from announcements.timeutil import utcnow
 from broadcast_server.app import create_app
 from broadcast_server.openfiles import raise_open_file_limit
+from broadcast_server.problems import describe, validation_errors
 from broadcast_server.redaction import install_log_redaction
 from broadcast_server.settings import Settings, load_settings
 
@@ -77,6 +82,89 @@ def _screen_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _on_database(args: argparse.Namespace, action):
+    return asyncio.run(_with_database(_load(args), action))
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The password from one line of standard input (`--password-stdin`), or asked twice without echo."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise CommandFailed("the two passwords differ; nothing was changed")
+    return first
+
+
+class CommandFailed(Exception):
+    """A command that cannot do what was asked: its message is printed, the exit status is 1."""
+
+
+def _user_create(args: argparse.Namespace) -> int:
+    data = UserCreate(
+        name=args.name, display_name=args.display_name or args.name, role=args.role, area=args.area, password=_read_password(args)
+    )
+    password_hash = asyncio.run(hash_password(data.password))
+    user = _on_database(args, lambda s: create_user(session=s, data=data, password_hash=password_hash, principal=COMMAND_LINE))
+    print(f"created {user.role} user {user.name} ({user.display_name}) for area {user.area}; they sign in at the console")
+    return 0
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    for user in _on_database(args, lambda s: list_users(session=s, principal=COMMAND_LINE)):
+        state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
+        print(f"{user.name}\t{user.display_name}\t{user.role}\t{user.area}\t{state}")
+    return 0
+
+
+def _user_disable(args: argparse.Namespace) -> int:
+    async def disable(session):
+        user = await get_user(session=session, principal=COMMAND_LINE, name=args.name.strip().lower())
+        return await disable_user(session=session, user=user, principal=COMMAND_LINE, now=utcnow())
+
+    user = _on_database(args, disable)
+    print(f"disabled {user.name}: they can no longer sign in, and their sessions have ended")
+    return 0
+
+
+def _user_password(args: argparse.Namespace) -> int:
+    password_hash = asyncio.run(hash_password(PasswordReset(password=_read_password(args)).password))
+
+    async def reset(session):
+        user = await get_user(session=session, principal=COMMAND_LINE, name=args.name.strip().lower())
+        await set_password(session=session, user=user, password_hash=password_hash)
+        return user
+
+    user = _on_database(args, reset)
+    print(f"set a new password for {user.name}; their sessions have ended")
+    return 0
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    for token in _on_database(args, lambda s: list_tokens(session=s, principal=COMMAND_LINE)):
+        print(f"{token.id}\t{token.role}\t{token.area}\t{token.name}\t{token.created_at:%Y-%m-%d}")
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    token = _on_database(args, lambda s: revoke_token(session=s, token_id=args.id, principal=COMMAND_LINE))
+    print(f"revoked {token.role} token {token.id} ({token.name}); a connected screen is refused when it reconnects")
+    return 0
+
+
+def _screen_list(args: argparse.Namespace) -> int:
+    for screen in _on_database(args, lambda s: active_screens(session=s)):
+        seen = f"{screen.last_seen:%Y-%m-%d %H:%M}" if screen.last_seen else "never seen"
+        print(f"{screen.id}\t{screen.kind}\t{screen.area}\t{screen.name}\t{seen}")
+    return 0
+
+
+def _screen_remove(args: argparse.Namespace) -> int:
+    screen = _on_database(args, lambda s: revoke_screen(session=s, screen_id=args.id, principal=COMMAND_LINE))
+    print(f"removed {screen.kind} {screen.id} '{screen.name}'; its token no longer works")
+    return 0
+
+
 async def _post_async(args: argparse.Namespace) -> int:
     body: dict = {"title": args.title, "body": args.body, "priority": args.priority, "language": args.language,
                   "repeat": args.repeat, "speak": not args.no_speak}
@@ -126,6 +214,36 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True, help="who holds it")
     create.set_defaults(run=_token_create)
 
+    listing = token.add_parser("list", help="live tokens: id, role, area, name, created (never a secret)")
+    _settings_args(listing)
+    listing.set_defaults(run=_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by its id (from token list)")
+    _settings_args(revoke)
+    revoke.add_argument("id")
+    revoke.set_defaults(run=_token_revoke)
+
+    user = commands.add_parser("user", help="manage people who sign in to the console").add_subparsers(dest="action", required=True)
+    user_create = user.add_parser("create", help="make a user; asks for the password (or reads it with --password-stdin)")
+    _settings_args(user_create)
+    user_create.add_argument("--name", required=True, help="the sign-in name: lowercase letters, digits, . _ - (up to 40)")
+    user_create.add_argument("--display-name", help="the name the console shows, e.g. 李主任 (default: the sign-in name)")
+    user_create.add_argument("--role", required=True, choices=[r.value for r in Role if r != Role.SCREEN])
+    user_create.add_argument("--area", required=True, help="the user's scope, e.g. / or /hongqi/liujingtun")
+    user_create.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
+    user_create.set_defaults(run=_user_create)
+    user_list = user.add_parser("list", help="users: name, display name, role, area, state")
+    _settings_args(user_list)
+    user_list.set_defaults(run=_user_list)
+    user_disable = user.add_parser("disable", help="stop a user signing in; ends their sessions at once")
+    _settings_args(user_disable)
+    user_disable.add_argument("--name", required=True)
+    user_disable.set_defaults(run=_user_disable)
+    user_password = user.add_parser("password", help="set a user's password; ends their sessions")
+    _settings_args(user_password)
+    user_password.add_argument("--name", required=True)
+    user_password.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
+    user_password.set_defaults(run=_user_password)
+
     screen = commands.add_parser("screen", help="manage devices").add_subparsers(dest="action", required=True)
     add = screen.add_parser("add", help="register a screen or speaker; prints its token alone on the last line")
     _settings_args(add)
@@ -134,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--kind", default=ScreenKind.SCREEN.value, choices=[k.value for k in ScreenKind])
     add.add_argument("--tag", action="append", default=[], help="a tag such as market (repeatable)")
     add.set_defaults(run=_screen_add)
+    screen_list = screen.add_parser("list", help="registered devices: id, kind, area, name, last seen")
+    _settings_args(screen_list)
+    screen_list.set_defaults(run=_screen_list)
+    remove = screen.add_parser("remove", help="retire a device by its id (from screen list): its token stops working")
+    _settings_args(remove)
+    remove.add_argument("id")
+    remove.set_defaults(run=_screen_remove)
 
     post = commands.add_parser("post", help="post an announcement to a running server")
     post.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8080")
@@ -157,9 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValidationError, FileNotFoundError) as exc:
+    except ValidationError as exc:  # named field by field, never echoing the input (it may be a password)
+        print(f"error: {describe(validation_errors(exc))}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (DomainError, CommandFailed) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from broadcast_server.narrator import Narrator
     from broadcast_server.recorder import DeliveryRecorder
     from broadcast_server.replies import ReplyDesk
+    from broadcast_server.sessions import SignInThrottle
     from broadcast_server.settings import Settings
     from broadcast_server.stream import Stations
 
@@ -32,3 +33,4 @@ NARRATOR: web.AppKey[Narrator] = web.AppKey("narrator")
 QUIET_HOURS: web.AppKey[QuietHours] = web.AppKey("quiet_hours")
 REPLIES: web.AppKey[ReplyDesk] = web.AppKey("replies")
 STATIONS: web.AppKey[Stations] = web.AppKey("stations")
+SIGNIN_THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("signin_throttle")

@@ -18,6 +18,7 @@ from announcements.areas import AREA_PATTERN
 from broadcast_server.api.announcements import IDEMPOTENCY_KEY
 from broadcast_server.api.open311 import FORMATS
 from broadcast_server.routing import Endpoint, RouteTable, json_response
+from broadcast_server.sessions import COOKIE_NAME
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 OPEN311_PREFIX = "/open311/"
@@ -75,6 +76,11 @@ _OPERATION_STATUSES: dict[str, tuple[int, ...]] = {
     "open311_get_requests": (400, 403),
     "open311_get_one_request": (403,),
     "open311_post_request": (400, 403, 413, 429),
+    "post_session": (401, 403, 429),  # a wrong name or password; another site's Origin; too many failures
+    "delete_session": (403,),  # another site's Origin
+    "post_user": (409,),  # the name is taken
+    "post_disable_user": (409,),  # disabled already
+    "post_my_password": (409,),  # a token has no password
 }
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Headers an operation honours, by operationId.
@@ -215,7 +221,7 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict:
             "content": {"application/json": {"schema": schemas.ref(endpoint.body, "validation")}},
         }
     if endpoint.auth:
-        operation["security"] = [{"bearer": []}]
+        operation["security"] = [{"bearer": []}, {"session": []}]  # either one
     for status in _statuses(endpoint):
         answer = _success(endpoint, schemas) if status < 400 else _error_response(status, open311)
         operation["responses"][str(status)] = answer
@@ -237,7 +243,10 @@ def build_openapi(tables: list[RouteTable], *, version: str) -> dict:
         "paths": paths,
         "components": {
             "schemas": schemas.components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},  # the console's, after POST /session
+            },
         },
     }
 

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     request_deadlines: dict[str, Deadline] = Field(default_factory=default_deadlines)
     open311_public_read: bool = False
 
+    # people signing in to the console (broadcast_server/sessions.py)
+    session_days: float = Field(default=7.0, gt=0, le=90)
+    signin_failures_per_name: int = Field(default=5, ge=1)
+    signin_failures_per_address: int = Field(default=20, ge=1)
+    signin_window_minutes: float = Field(default=15.0, gt=0)
+
     @field_validator("request_deadlines")
     @classmethod
     def _all_categories(cls, given: dict[str, Deadline]) -> dict[str, Deadline]:

@@ -1,12 +1,14 @@
 """HTTP API of docs/protocol.md §2, one module per resource."""
 
-from broadcast_server.api import announcements, areas, me, media, open311, qr, requests, screens, tokens
+from broadcast_server.api import announcements, areas, me, media, open311, qr, requests, screens, session, tokens, users
 
 ROUTE_TABLES = [
     areas.routes,
     screens.routes,
     tokens.routes,
     me.routes,
+    session.routes,
+    users.routes,
     announcements.routes,
     media.routes,
     requests.routes,

@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from announcements.models import (
     AnnouncementCreate,
@@ -13,6 +14,7 @@ from announcements.models import (
     AnnouncementStatus,
     AnnouncementUpdate,
     Role,
+    TargetSpec,
 )
 from announcements.paging import PageQuery
 from announcements.queue import (
@@ -21,6 +23,7 @@ from announcements.queue import (
     deliveries,
     get_announcement,
     list_announcements,
+    reach_of,
     update_announcement,
 )
 from broadcast_server.auth import require_principal
@@ -36,6 +39,19 @@ IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 
 class AnnouncementQuery(PageQuery):
     status: AnnouncementStatus | None = None
+
+
+class PostQuery(BaseModel):
+    require_reach: bool = False  # refuse (422) a target that reaches no registered device now
+
+
+class ReachRequest(BaseModel):
+    target: TargetSpec | None = None
+
+
+class Reach(BaseModel):
+    screens: int
+    speakers: int
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -64,12 +80,14 @@ def _queue_changed(request: web.Request) -> None:
     "/announcements",
     summary="Post an announcement (honours an Idempotency-Key header)",
     body=AnnouncementCreate,
+    query=PostQuery,
     response=AnnouncementPublic,
     status=201,
 )
 async def post_announcement(request: web.Request) -> web.Response:
     principal = await require_principal(request, *POSTERS)
     key = _idempotency_key(request)
+    query = parse_query(request, PostQuery)
     data = await parse_body(request, AnnouncementCreate)
     lifetime = timedelta(hours=request.app[SETTINGS].default_lifetime_hours)
     async with request.app[DATABASE].write() as session:
@@ -80,11 +98,26 @@ async def post_announcement(request: web.Request) -> web.Response:
             now=request.app[CLOCK](),
             default_lifetime=lifetime,
             idempotency_key=key,
+            require_reach=query.require_reach,
         )
         answer = _public(created.announcement)
     _queue_changed(request)
     headers = {"Idempotent-Replayed": "true"} if created.replayed else None
     return json_response(answer, status=201, headers=headers)
+
+
+@routes.post(
+    "/announcements/reach",
+    summary="How many screens and loudspeakers a target would reach now (nothing is posted)",
+    body=ReachRequest,
+    response=Reach,
+)
+async def post_reach(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *POSTERS)
+    data = await parse_body(request, ReachRequest)
+    async with request.app[DATABASE].read() as session:
+        reach = await reach_of(session=session, spec=data.target, principal=principal)
+    return json_response(Reach(screens=reach.screens, speakers=reach.speakers))
 
 
 @routes.get("/announcements", summary="Announcements in scope, newest first", query=AnnouncementQuery, response=AnnouncementPage)

@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from announcements.models import Role, ScreenCreate, ScreenCreated, ScreenPublic
-from announcements.registry import active_screens, create_screen, revoke_screen
+from announcements.registry import active_screens, create_screen, revoke_screen, tags_in_use
 from broadcast_server.auth import require_principal
 from broadcast_server.keys import DATABASE, HUB
 from broadcast_server.routing import RouteTable, json_response, parse_body
@@ -35,6 +35,14 @@ async def get_screens(request: web.Request) -> web.Response:
         for s in screens
     ]
     return json_response(answer)
+
+
+@routes.get("/screens/tags", summary="The tags the devices in scope carry, sorted (what a target may name)", response=list[str])
+async def get_screen_tags(request: web.Request) -> web.Response:
+    principal = await require_principal(request, Role.ADMIN, Role.COMMITTEE)
+    async with request.app[DATABASE].read() as session:
+        tags = await tags_in_use(session=session, scope=principal.area)
+    return json_response(tags)
 
 
 @routes.delete("/screens/{id}", summary="Revoke a device's token and close its connection", status=204)

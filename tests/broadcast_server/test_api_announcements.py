@@ -118,3 +118,76 @@ async def test_many_concurrent_posts_all_land(village):
     """Concurrent posts are all accepted and each gets its own event."""
     results = await asyncio.gather(*(village.post(title=f"c{i}") for i in range(20)))
     assert len({r["id"] for r in results}) == 20
+
+
+async def seed_devices(village) -> dict:
+    """A village's gate screen and market loudspeaker, a tagged screen in the next village, a removed one."""
+    devices = {
+        "gate": await village.screen("gate", "/hongqi/liujingtun", tags=["gate"]),
+        "horn": await village.screen("horn", "/hongqi/liujingtun/grid-3", kind="speaker", tags=["market"]),
+        "other": await village.screen("other", "/hongqi/xincun", tags=["market", "school"]),
+        "gone": await village.screen("gone", "/hongqi/liujingtun", tags=["retired"]),
+    }
+    await village.call("DELETE", f"/screens/{devices['gone']['id']}", expect=204)
+    return devices
+
+
+async def test_reach_counts_screens_and_speakers_by_the_targeting_rule(village):
+    """POST /announcements/reach answers what a post would reach, by kind, and a post then targets exactly that many."""
+    devices = await seed_devices(village)
+    cases = [
+        ({"areas": ["/hongqi"]}, {"screens": 2, "speakers": 1}),
+        ({"areas": ["/hongqi/liujingtun"]}, {"screens": 1, "speakers": 1}),
+        ({"areas": ["/hongqi"], "tags": ["market"]}, {"screens": 1, "speakers": 1}),
+        ({"areas": ["/hongqi/liujingtun"], "tags": ["school"], "screens": [devices["other"]["id"]]}, {"screens": 1, "speakers": 0}),
+        ({"areas": ["/hongqi/liujingtun"], "tags": ["retired"]}, {"screens": 0, "speakers": 0}),
+        ({"areas": ["/dongfeng"]}, {"screens": 0, "speakers": 0}),
+    ]
+    for target, reach in cases:
+        _, answer = await village.call("POST", "/announcements/reach", json={"target": target}, expect=200)
+        assert answer == reach, target
+        posted = await village.post(target=target)
+        _, detail = await village.call("GET", f"/announcements/{posted['id']}", expect=200)
+        assert detail["deliveries"]["targeted"] == reach["screens"] + reach["speakers"], target
+
+    committee = await village.token("committee", "/hongqi/liujingtun")
+    _, own_area = await village.call("POST", "/announcements/reach", json={}, token=committee, expect=200)
+    assert own_area == {"screens": 1, "speakers": 1}
+    await village.call("POST", "/announcements/reach", json={"target": {"areas": ["/hongqi/xincun"]}}, token=committee, expect=403)
+    status, problem = await village.call("POST", "/announcements/reach", json={"target": {"screens": [devices["gone"]["id"]]}})
+    assert status == 422 and problem["errors"][0]["loc"] == ["target", "screens"], problem
+    worker = await village.token("worker", "/hongqi")
+    await village.call("POST", "/announcements/reach", json={}, token=worker, expect=403)
+
+
+async def test_a_post_requiring_reach_is_refused_when_it_reaches_no_device(village):
+    """`?require_reach=true` refuses a target reaching no device with a 422 naming the target, and stores nothing;
+    without it such a post is accepted as before (PROTOCOL.md clients)."""
+    await seed_devices(village)
+    body = {"title": "集市通知", "body": "明天集市照常。"}
+    for target in ({"areas": ["/hongqi/liujingtun"], "tags": ["markte"]}, {"areas": ["/dongfeng"]}):
+        status, problem = await village.call("POST", "/announcements?require_reach=true", json={**body, "target": target})
+        assert status == 422, problem
+        assert "reaches no registered screen or loudspeaker" in problem["detail"]
+        assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(["target"], "target_unreached")]
+    _, page = await village.call("GET", "/announcements", expect=200)
+    assert page["items"] == []
+
+    target = {"areas": ["/hongqi/liujingtun"], "tags": ["market"]}
+    _, posted = await village.call("POST", "/announcements?require_reach=true", json={**body, "target": target}, expect=201)
+    assert posted["target"] == {**target, "screens": []}
+    await village.call("POST", "/announcements", json={**body, "target": {"areas": ["/dongfeng"]}}, expect=201)
+    status, problem = await village.call("POST", "/announcements?require_reach=maybe", json=body)
+    assert status == 422 and problem["errors"][0]["loc"] == ["query", "require_reach"], problem
+
+
+async def test_tags_in_use_are_listed_within_scope(village):
+    """GET /screens/tags lists the tags active devices carry, sorted, within the caller's area; a worker may not."""
+    await seed_devices(village)
+    _, everywhere = await village.call("GET", "/screens/tags", expect=200)
+    assert everywhere == ["gate", "market", "school"]
+    committee = await village.token("committee", "/hongqi/liujingtun")
+    _, own = await village.call("GET", "/screens/tags", token=committee, expect=200)
+    assert own == ["gate", "market"]
+    worker = await village.token("worker", "/hongqi")
+    await village.call("GET", "/screens/tags", token=worker, expect=403)

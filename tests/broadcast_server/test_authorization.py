@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 import xml.etree.ElementTree as ET
 
 import sqlalchemy as sa
@@ -67,6 +68,15 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/open311/v2/requests/{name}"): STAFF,
     ("POST", "/open311/v2/requests.{format}"): {ADMIN, COMMITTEE, SCREEN},
     ("POST", "/api/v1/qr"): {ADMIN, COMMITTEE},
+    ("POST", "/api/v1/announcements/reach"): {ADMIN, COMMITTEE},
+    ("GET", "/api/v1/screens/tags"): {ADMIN, COMMITTEE},
+    ("POST", "/api/v1/session"): PUBLIC,  # signing in and out: name and password, or the cookie
+    ("DELETE", "/api/v1/session"): PUBLIC,
+    ("POST", "/api/v1/me/password"): set(ROLES),  # a token has no password: 409
+    ("GET", "/api/v1/users"): {ADMIN},
+    ("POST", "/api/v1/users"): {ADMIN},
+    ("POST", "/api/v1/users/{id}/disable"): {ADMIN},
+    ("POST", "/api/v1/users/{id}/password"): {ADMIN},
 }
 
 
@@ -111,9 +121,10 @@ class World:
         announcement = await v.post(token=committee, title=f"通知 {place}")
         screen_token = self.place_tokens[place][SCREEN] if reuse else (await v.screen("s", path))["token"]
         _, reply = await v.call("POST", "/replies", token=screen_token, json=reply_body(), expect=201)
+        _, user = await v.call("POST", "/users", json=new_user(path), expect=201)
         if place == "variant":
             await self._rename_stand_in()
-        return {"token": token["id"], "announcement": announcement["id"], "ticket": reply["ticket"]}
+        return {"token": token["id"], "announcement": announcement["id"], "ticket": reply["ticket"], "user": user["id"]}
 
     async def fresh_screen(self, place: str) -> str:
         _, screen = await self.village.call(
@@ -133,8 +144,8 @@ class World:
                 {"new": new, "old": old},
             )
             await connection.execute(sa.text("DELETE FROM area WHERE path = :old"), {"old": old})
-            for table, column in [("screen", "area"), ("token", "area"), ("announcement", "area"), ("service_request", "area")]:
-                await connection.execute(sa.text(f"UPDATE {table} SET {column} = :new WHERE {column} = :old"), {"new": new, "old": old})
+            for table in ("screen", "token", "announcement", "service_request", '"user"'):
+                await connection.execute(sa.text(f"UPDATE {table} SET area = :new WHERE area = :old"), {"new": new, "old": old})
             for announcement in (await session.exec(select(Announcement).where(Announcement.area == new))).all():
                 announcement.target = json.loads(json.dumps(announcement.target).replace(old, new))
                 session.add(announcement)
@@ -146,6 +157,10 @@ class World:
         headers = {"Authorization": f"Bearer {self.tokens[principal]}"} if self.tokens[principal] else {}
         async with self.village.http.request(method, self.village.url + path, headers=headers, **kw) as resp:
             return resp.status, await resp.read(), resp.content_type
+
+
+def new_user(area: str) -> dict:
+    return {"name": f"u{uuid.uuid4().hex[:12]}", "display_name": "王会计", "role": "worker", "area": area, "password": "村里的新密码一二三"}
 
 
 def denied(principal: str, route: tuple[str, str]) -> int | None:
@@ -174,6 +189,8 @@ async def test_single_objects_answer_only_inside_the_scope(village):
         ("GET", "/api/v1/requests/{ticket}"): ("ticket", "/api/v1/requests/{}", {}, 200),
         ("PATCH", "/api/v1/requests/{ticket}"): ("ticket", "/api/v1/requests/{}", {"json": {"assignee": "王"}}, 200),
         ("GET", "/open311/v2/requests/{name}"): ("ticket", "/open311/v2/requests/{}.json", {}, 200),
+        ("POST", "/api/v1/users/{id}/disable"): ("user", "/api/v1/users/{}/disable", {}, 200),
+        ("POST", "/api/v1/users/{id}/password"): ("user", "/api/v1/users/{}/password", {"json": {"password": "另一个新密码四五六"}}, 204),
     }
     changes = {"PATCH", "DELETE", "POST"}
     for route, (kind, template, kw, success) in routes.items():
@@ -203,7 +220,7 @@ async def test_lists_hold_only_rows_inside_the_scope(village):
         match route[1]:
             case "/api/v1/areas":
                 return [a["path"] for a in data]
-            case "/api/v1/screens" | "/api/v1/tokens":
+            case "/api/v1/screens" | "/api/v1/tokens" | "/api/v1/users":
                 return [x["area"] for x in data]
             case "/api/v1/announcements" | "/api/v1/requests":
                 return [x["area"] for x in data["items"]]
@@ -214,7 +231,10 @@ async def test_lists_hold_only_rows_inside_the_scope(village):
 
     lists = [
         ("GET", p)
-        for p in ("/api/v1/areas", "/api/v1/screens", "/api/v1/tokens", "/api/v1/announcements", "/api/v1/requests", "/api/v1/stats")
+        for p in (
+            "/api/v1/areas", "/api/v1/screens", "/api/v1/tokens", "/api/v1/users", "/api/v1/announcements", "/api/v1/requests",
+            "/api/v1/stats",
+        )
     ]
     for route in lists:
         for principal in PRINCIPALS:
@@ -262,6 +282,7 @@ async def test_making_things_is_bounded_by_the_scope(village):
         ("POST", "/api/v1/areas"): lambda path: {"json": {"path": path + "/new", "name": "新"}},
         ("POST", "/api/v1/screens"): lambda path: {"json": {"name": "s", "area": path, "kind": "screen", "tags": []}},
         ("POST", "/api/v1/tokens"): lambda path: {"json": {"role": "worker", "area": path, "name": "w"}},
+        ("POST", "/api/v1/users"): lambda path: {"json": new_user(path)},
         ("POST", "/api/v1/announcements"): lambda path: {"json": {"title": "t", "body": "b", "target": {"areas": [path]}}},
         ("POST", "/open311/v2/requests.{format}"): lambda path: {
             "data": {"service_code": "help", "description": "路灯坏了", "address_id": path}
@@ -294,6 +315,13 @@ async def test_other_routes_answer_by_role(village):
         ("GET", "/media/{name}"): ("/media/" + "0" * 64 + ".mp3", {}, 404),
         ("POST", "/api/v1/speech/preview"): ("/api/v1/speech/preview", {"json": {"text": "你好"}}, 503),  # no speech here
         ("POST", "/api/v1/qr"): ("/api/v1/qr", {"json": {"text": "http://example/screen"}}, 200),
+        ("POST", "/api/v1/announcements/reach"): ("/api/v1/announcements/reach", {"json": {"target": {"areas": [SCOPE]}}}, 200),
+        ("GET", "/api/v1/screens/tags"): ("/api/v1/screens/tags", {}, 200),
+        ("POST", "/api/v1/me/password"): (
+            "/api/v1/me/password", {"json": {"current_password": "x", "new_password": "村里的新密码一二三"}}, 409
+        ),  # a token has no password to change
+        ("POST", "/api/v1/session"): ("/api/v1/session", {"json": {"name": "nobody", "password": "wrong password"}}, 403),  # no Origin
+        ("DELETE", "/api/v1/session"): ("/api/v1/session", {}, 204),  # no session: nothing to end
         ("GET", "/open311/v2/discovery.{format}"): ("/open311/v2/discovery.json", {}, 200),
         ("GET", "/open311/v2/services.{format}"): ("/open311/v2/services.xml", {}, 200),
         ("GET", "/open311/v2/services/{name}"): ("/open311/v2/services/help.json", {}, 200),

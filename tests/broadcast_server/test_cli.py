@@ -70,3 +70,40 @@ def test_post_from_the_shell(settings, tmp_path):
         assert refused.returncode == 1 and "401" in refused.stderr
     finally:
         server.stop()
+
+
+def test_user_commands_from_the_shell(settings, tmp_path):
+    """The first admin is made with `user create`; the password comes from stdin and never shows; list, password, disable."""
+    env = cli_env(settings)
+    made = subprocess.run(
+        [*CLI, "user", "create", "--name", "Li", "--display-name", "李主任", "--role", "admin", "--area", "/", "--password-stdin"],
+        input="村口大槐树-2026\n", capture_output=True, text=True, env={**os.environ, **env}, timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "li" in made.stdout and "村口大槐树" not in made.stdout + made.stderr
+    listed = run_cli("user", "list", env_settings=env).stdout
+    assert "li\t李主任\tadmin\t/\tactive" in listed
+    short = subprocess.run([*CLI, "user", "password", "--name", "li", "--password-stdin"], input="short\n",
+                           capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+    assert short.returncode == 2 and "password" in short.stderr and "short" not in short.stderr  # named, never echoed
+    run_cli("user", "disable", "--name", "li", env_settings=env)
+    assert "disabled" in run_cli("user", "list", env_settings=env).stdout
+    unknown = run_cli("user", "disable", "--name", "nobody", env_settings=env, check=False)
+    assert unknown.returncode == 1 and "no user nobody" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_token_and_screen_list_and_revoke_from_the_shell(settings):
+    env = cli_env(settings)
+    run_cli("token", "create", "--role", "worker", "--area", "/hongqi", "--name", "网格员小张", env_settings=env)
+    run_cli("screen", "add", "--name", "村口大屏", "--area", "/hongqi", env_settings=env)
+    tokens = run_cli("token", "list", env_settings=env).stdout.strip().splitlines()
+    worker = next(line for line in tokens if "网格员小张" in line)
+    assert "vb_" not in "\n".join(tokens)
+    run_cli("token", "revoke", worker.split("\t")[0], env_settings=env)
+    assert "网格员小张" not in run_cli("token", "list", env_settings=env).stdout
+    [screen] = run_cli("screen", "list", env_settings=env).stdout.strip().splitlines()
+    assert "村口大屏" in screen and "never seen" in screen
+    run_cli("screen", "remove", screen.split("\t")[0], env_settings=env)
+    assert run_cli("screen", "list", env_settings=env).stdout.strip() == ""
+    again = run_cli("screen", "remove", screen.split("\t")[0], env_settings=env, check=False)
+    assert again.returncode == 1 and "no screen" in again.stderr

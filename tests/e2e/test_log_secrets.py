@@ -1,4 +1,5 @@
-"""No token reaches the log: every route called with tokens in headers, query strings and Referer.
+"""No secret reaches the log: every route called with tokens in headers, query strings and Referer, with a
+session cookie, and with a password in the body.
 
 The server runs as `village-broadcast serve` at DEBUG, its whole output captured, as county IT would
 read it; the routes come from the route table, so a route added later is covered too.
@@ -52,15 +53,24 @@ async def test_no_token_in_the_log_after_every_route(settings, server_process, t
         async with http.post(f"{url}/api/v1/tokens", json={"role": "committee", "area": "/hongqi", "name": "c"}, headers=headers) as resp:
             committee = (await resp.json())["token"]
         unknown = "vb_" + "Q" * 43
-        secrets = [admin, committee, screen["token"], unknown]
+        password = "Zz9-secret-password-Kx7"
+        user = {"name": "li", "display_name": "李", "role": "admin", "area": "/", "password": password}
+        async with http.post(f"{url}/api/v1/users", json=user, headers=headers) as resp:
+            assert resp.status == 201
+        signed_in = {"name": "li", "password": password}
+        async with http.post(f"{url}/api/v1/session", json=signed_in, headers={"Origin": url}) as resp:
+            session_secret = resp.cookies["vb_session"].value
+        secrets = [admin, committee, screen["token"], unknown, session_secret, password]
 
         for secret in secrets:
             query = "&".join(f"{name}={secret}" for name in SECRET_PARAMETERS)
             for method, path in every_path():
                 async with http.request(
                     method, f"{url}{path}?{query}",
-                    headers={"Authorization": f"Bearer {secret}", "Referer": f"{url}/?api_key={secret}"},
-                    data=f"api_key={secret}&service_code=help&description=x",
+                    headers={"Authorization": f"Bearer {secret}", "Referer": f"{url}/?api_key={secret}",
+                             "Cookie": f"vb_session={secret}", "Origin": url},
+                    data=f'{{"name": "li", "password": "{secret}", "current_password": "{secret}", "new_password": "{secret}"}}'
+                    if path.endswith(("/session", "/password", "/users")) else f"api_key={secret}&service_code=help&description=x",
                 ) as resp:
                     if not path.startswith("/stream/"):  # a stream never ends: its answer's head is enough
                         await resp.read()
@@ -76,3 +86,4 @@ async def test_no_token_in_the_log_after_every_route(settings, server_process, t
     for secret in secrets:
         assert secret not in output
         assert secret[3:19] not in output  # nor a recognizable piece of one
+    assert "POST /api/v1/session" in output  # the sign-ins were logged, without what they carried

@@ -18,7 +18,7 @@ from tests.e2e.screens import running
 from tests.web.pages import WatchedPage
 
 VILLAGE = "/hongqi/liujingtun"
-PAGES = ("compose", "announcements", "screens", "requests", "figures")
+PAGES = ("compose", "announcements", "screens", "requests", "figures", "people")
 MARKUP = "<img src=x onerror=alert(1)>"
 
 
@@ -99,10 +99,12 @@ async def reply(village, screen_token: str, text: str, category: str = "complain
 async def test_sign_in_typed_then_post_once_with_the_browsers_offset(village, browser):
     """A typed token signs in; a double-clicked post makes one announcement, with times in the browser's offset."""
     await make_areas(village)
+    await village.screen("集市", VILLAGE, tags=["market"])
+    await village.screen("校门口", VILLAGE, tags=["school-gate"])
     async with console_page(browser, village) as console:
         await console.by("signin-token").fill("vb_not_a_token")
         await console.by("signin-submit").click()
-        await expect(console.by("signin-error")).to_contain_text("token")
+        await expect(console.by("signin-error")).to_contain_text("令牌无效")
         await console.by("signin-token").fill(village.admin)
         await console.by("signin-submit").click()
         await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
@@ -115,7 +117,8 @@ async def test_sign_in_typed_then_post_once_with_the_browsers_offset(village, br
         await console.by("compose-category").select_option("meeting")
         await console.page.locator(f'[data-testid="target-area"][data-path="{VILLAGE}"]').check()
         await expect(console.page.locator(f'[data-testid="target-area"][data-path="{VILLAGE}/grid-3"]')).to_be_disabled()
-        await console.by("compose-tags").fill("market, school-gate")
+        for tag in ("market", "school-gate"):
+            await console.page.locator(f'[data-testid="target-tag"][data-tag="{tag}"]').check()
         await console.by("compose-expires-at").fill("2030-01-02T09:30")
         await console.by("compose-repeat").fill("2")
         await console.by("compose-submit").dblclick()
@@ -171,11 +174,12 @@ async def test_sign_in_asks_the_server_who_the_token_is(village, browser):
         await console.by("signin-token").fill(committee)
         await console.by("signin-submit").click()
         await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
-        await expect(console.by("who")).to_have_text(f"村委会 · {VILLAGE}")
+        await expect(console.by("who")).to_have_text("村委会 · 刘井屯村")  # the area's name, not its path
         await expect(console.page.locator("nav a")).to_have_count(len(PAGES))
         api_calls = [u.split("/api/v1", 1)[1] for u in console.urls if "/api/v1/" in u]
         assert api_calls[:2] == ["/me", "/me"], api_calls  # the screen's, then the committee's
-        assert not [u for u in api_calls if u.startswith(("/tokens", "/announcements"))], api_calls
+        probes = [u for u in api_calls if u.startswith("/tokens") or u.split("?")[0] == "/announcements"]
+        assert not probes, api_calls  # (the compose page's /announcements/reach preview is not a probe)
         console.assert_clean(committee)
 
 
@@ -219,7 +223,7 @@ async def test_delivery_figures_follow_the_screens_and_cancel_asks_first(village
         await console.by("edit-title").fill("停水通知（更正）")
         await console.by("edit-save").click()
         await expect(row.get_by_test_id("ann-title")).to_contain_text("停水通知（更正）")
-        await expect(row.get_by_test_id("ann-revision")).to_be_visible()
+        await expect(row.get_by_test_id("ann-corrected")).to_have_text("已更正")
         _, detail = await village.call("GET", f"/announcements/{posted['id']}")
         assert (detail["title"], detail["revision"]) == ("停水通知（更正）", 2)
 
@@ -372,8 +376,9 @@ async def test_villagers_markup_shows_as_text_and_csv_downloads(village, browser
         console.assert_clean(village.admin)
 
 
-async def shoot_every_page(console, screenshot, *, suffix: str) -> None:
-    """Open each page, wait until what the seeded village shows on it is there, and take its screenshot."""
+async def shoot_every_page(console, screenshot, *, suffix: str, check=None) -> None:
+    """Open each page, wait until what the seeded village shows on it is there, `check(name)` it if given,
+    and take its screenshot."""
     for name in PAGES:
         await console.open(name)
         ready = {
@@ -382,8 +387,11 @@ async def shoot_every_page(console, screenshot, *, suffix: str) -> None:
             "screens": console.page.locator('[data-testid="screen-row"][data-online="true"]'),
             "requests": console.by("request-row").first,
             "figures": console.by("chart-category"),
+            "people": console.by("token-row").first,
         }[name]
         await expect(ready).to_be_visible()
+        if check:
+            await check(name)
         await screenshot(console.page, f"console-{name}-{suffix}")
 
 

@@ -1,6 +1,6 @@
-// The committee console: sign-in, navigation (hash routes like #/compose) and the page frame.
+// The committee console: sign-in (a name and a password, or a token), navigation (hash routes like #/compose) and the page frame.
 
-import { api, ApiError, session, whenUnauthorized } from './api.js';
+import { api, ApiError, passwordSession, session, whenUnauthorized } from './api.js';
 import { h, replace } from '../shared/dom.js';
 import { getLang, languages, setLang, t, useCatalogues } from '../shared/i18n.js';
 import zh from './i18n/zh.js';
@@ -11,6 +11,7 @@ import * as announcements from './pages/announcements.js';
 import * as screens from './pages/screens.js';
 import * as requests from './pages/requests.js';
 import * as figures from './pages/figures.js';
+import * as people from './pages/people.js';
 
 useCatalogues({ zh, en }, { storageKey: 'vb.console.lang', titleKey: 'app.title' });
 
@@ -20,21 +21,25 @@ const PAGES = [
   { name: 'screens', module: screens, roles: ['admin', 'committee'] },
   { name: 'requests', module: requests, roles: ['admin', 'committee', 'worker'] },
   { name: 'figures', module: figures, roles: ['admin', 'committee', 'worker'] },
+  { name: 'people', module: people, roles: ['admin', 'committee', 'worker'] },
 ];
 
 const root = document.getElementById('app');
-let who = null; // {role, scope, name, areas}
+let who = null; // {kind, role, scope, name, areas}
 let current = null; // the page on screen: {el, stop}
 let signInMessage = '';
 
 // ------------------------------------------------------------ sign-in
 
-/** Who the token is (GET /me: its role and area) and the areas it sees; a token no console page admits (a screen's) is refused. */
+/**
+ * Who is signed in (GET /me: role and area) and the areas they see: the token's, or without one the
+ * session cookie's. A token no console page admits (a screen's) is refused.
+ */
 async function identify(token) {
   const me = await api('GET', '/me', { token });
-  if (!PAGES.some((p) => p.roles.includes(me.role))) throw new ApiError(403, t('signin.not_staff'));
+  if (!PAGES.some((p) => p.roles.includes(me.role))) throw new ApiError(403, '', [{ type: 'not_staff' }]);
   const areas = await api('GET', '/areas', { token });
-  return { role: me.role, scope: me.area, name: me.name, areas };
+  return { kind: me.kind, role: me.role, scope: me.area, name: me.name, areas };
 }
 
 async function signIn(token) {
@@ -42,8 +47,21 @@ async function signIn(token) {
   session.set(token);
 }
 
-function signOut(message = '') {
+/** Sign in with a name and a password: the server sets the session cookie, kept across tabs for a working week. */
+async function signInWithPassword(name, password) {
+  await api('POST', '/session', { body: { name, password } });
+  passwordSession.remember(true);
+  who = await identify();
+}
+
+async function signOut(message = '') {
   stopPage();
+  if (passwordSession.remembered) {
+    passwordSession.remember(false);
+    try {
+      await api('DELETE', '/session');
+    } catch (e) { /* the session has ended already */ }
+  }
   session.clear();
   who = null;
   signInMessage = message;
@@ -55,40 +73,78 @@ whenUnauthorized((error) => {
   if (who) signOut(error.describe());
 });
 
-function showSignIn() {
-  const input = h('input', {
-    type: 'password', id: 'token', autocomplete: 'off', spellcheck: 'false', testid: 'signin-token',
-    placeholder: t('signin.placeholder'), required: true,
-  });
-  const error = h('p', { class: 'error', testid: 'signin-error', role: 'alert', hidden: !signInMessage }, signInMessage);
-  const button = h('button', { type: 'submit', class: 'primary', testid: 'signin-submit' }, t('signin.submit'));
-  const form = h('form', { class: 'card signin', testid: 'signin-form' },
-    h('h1', {}, t('app.title')),
-    h('p', { class: 'muted' }, t('signin.intro')),
-    h('label', { for: 'token' }, t('signin.token')),
-    input,
-    button,
-    error);
+/** Run a sign-in attempt from a form: its button busy meanwhile, the shell after, or the error worded in the page's language. */
+function signInForm(form, button, error, attempt) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const token = input.value.trim();
-    if (!token) return;
     button.disabled = true;
     error.hidden = true;
     try {
-      await signIn(token);
+      if (!(await attempt())) return;
       signInMessage = '';
       if (!location.hash.startsWith('#/')) history.replaceState(null, '', '#/' + defaultPage());
       showShell();
     } catch (e) {
+      who = null;
       error.textContent = e instanceof ApiError ? e.describe() : String(e);
       error.hidden = false;
     } finally {
       button.disabled = false;
     }
   });
-  replace(root, h('div', { class: 'signin-wrap' }, languagePicker(() => showSignIn()), form));
-  input.focus();
+}
+
+function showSignIn() {
+  const error = h('p', { class: 'error', testid: 'signin-error', role: 'alert', hidden: !signInMessage }, signInMessage);
+
+  const name = h('input', {
+    type: 'text', id: 'signin-name', name: 'username', autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false',
+    maxlength: 40, testid: 'signin-name', required: true,
+  });
+  const password = h('input', {
+    type: 'password', id: 'signin-password', name: 'password', autocomplete: 'current-password', maxlength: 200,
+    testid: 'signin-password', required: true,
+  });
+  const passwordButton = h('button', { type: 'submit', class: 'primary', testid: 'signin-password-submit' }, t('signin.submit'));
+  const passwordForm = h('form', { class: 'signin-form', testid: 'signin-password-form' },
+    h('label', { for: 'signin-name' }, t('signin.name')), name,
+    h('label', { for: 'signin-password' }, t('signin.password')), password,
+    passwordButton);
+  signInForm(passwordForm, passwordButton, error, async () => {
+    if (!name.value.trim() || !password.value) {
+      error.textContent = t('signin.fill_both');
+      error.hidden = false;
+      return false;
+    }
+    await signInWithPassword(name.value.trim(), password.value);
+    return true;
+  });
+
+  const input = h('input', {
+    type: 'password', id: 'token', autocomplete: 'off', spellcheck: 'false', testid: 'signin-token',
+    placeholder: t('signin.placeholder'), required: true,
+  });
+  const button = h('button', { type: 'submit', testid: 'signin-submit' }, t('signin.token_submit'));
+  const tokenForm = h('form', { class: 'signin-form token', testid: 'signin-form' },
+    h('label', { for: 'token' }, t('signin.token')), input,
+    h('p', { class: 'muted' }, t('signin.token_hint')),
+    button);
+  signInForm(tokenForm, button, error, async () => {
+    const token = input.value.trim();
+    if (!token) return false;
+    await signIn(token);
+    return true;
+  });
+
+  const card = h('div', { class: 'card signin' },
+    h('h1', {}, t('app.title')),
+    h('p', { class: 'muted' }, t('signin.intro')),
+    error,
+    passwordForm,
+    h('p', { class: 'signin-or muted' }, t('signin.or_token')),
+    tokenForm);
+  replace(root, h('div', { class: 'signin-wrap' }, languagePicker(() => showSignIn()), card));
+  name.focus();
 }
 
 // ------------------------------------------------------------ frame and routing
@@ -153,11 +209,18 @@ function showShell() {
     h('div', { class: 'brand' }, h('strong', {}, t('app.title')), h('span', { class: 'muted' }, t('app.subtitle'))),
     nav,
     h('div', { class: 'who' },
-      h('span', { class: 'muted', testid: 'who', title: who.name }, t('app.who', { role: t(`role.${who.role}`), scope: who.scope })),
+      h('span', { class: 'muted', testid: 'who', title: who.name }, t('app.who', { role: t(`role.${who.role}`), scope: areaName(who.scope) })),
       languagePicker(() => showShell()),
       h('button', { type: 'button', testid: 'sign-out', onclick: () => signOut() }, t('app.signout'))));
   replace(root, header, notice, view, dialog);
   route();
+}
+
+/** An area's name where it has one of its own (the root's, unnamed, is "every area"), else its path. */
+function areaName(path) {
+  const area = who && who.areas.find((a) => a.path === path);
+  if (area && area.name && area.name !== path) return area.name;
+  return path === '/' ? t('area.root') : path;
 }
 
 function route() {
@@ -175,8 +238,11 @@ function route() {
   stopPage();
   const ctx = {
     role: who.role,
+    kind: who.kind,
+    name: who.name,
     scope: who.scope,
     areas: who.areas,
+    areaName,
     params: parts.slice(1),
     navigate: (hash) => { location.hash = hash; },
     confirm: confirmDialog,
@@ -217,10 +283,25 @@ async function startWith(token) {
   }
 }
 
+/** Without a token: a session cookie from an earlier sign-in (in this tab or another) signs in; none shows the form. */
+async function resumeSession() {
+  try {
+    who = await identify();
+    if (!location.hash.startsWith('#/')) history.replaceState(null, '', '#/' + defaultPage());
+    showShell();
+  } catch (e) {
+    who = null;
+    passwordSession.remember(false);
+    signInMessage = e instanceof ApiError ? e.describe() : String(e);
+    showSignIn();
+  }
+}
+
 function start() {
   const fromLink = takeTokenFromHash();
   const token = fromLink || session.token;
   if (token) startWith(token);
+  else if (passwordSession.remembered) resumeSession();
   else showSignIn();
 }
 

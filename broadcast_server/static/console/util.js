@@ -5,10 +5,11 @@ import { h } from '../shared/dom.js';
 import { label, t } from '../shared/i18n.js';
 import { Priority } from '../shared/vocabulary.js';
 
-/** A <select> with [value, label] options. */
+/** A <select> with [value, label] options; `current` is also what a form reset returns to (not the first option). */
 export function select(props, options, current) {
   const el = h('select', props,
     options.map(([value, label]) => h('option', { value }, label)));
+  for (const option of el.options) option.defaultSelected = option.value === current;
   if (current !== undefined && current !== null) el.value = current;
   return el;
 }
@@ -81,13 +82,24 @@ export function areaTree(areas) {
   return roots;
 }
 
-/** Area options for a <select>: indented by depth, "name (path)". */
+/** What people call an area: its name; "everywhere" for the root; the path only when it has no name of its own. */
+export function areaName(areas, path) {
+  const area = areas.find((a) => a.path === path);
+  if (area && area.name && area.name !== path && area.name !== path.slice(path.lastIndexOf('/') + 1)) return area.name;
+  return path === '/' ? t('area.everywhere') : path;
+}
+
+/** A table cell that keeps its column's heading, shown beside the value where the table is laid out as cards (a phone). */
+export function cell(heading, props, ...children) {
+  return h('td', { ...props, 'data-label': heading || null }, ...children);
+}
+
+/** Area options for a <select>: each area by its name (areaName), indented by depth. */
 export function areaOptions(areas) {
   const out = [];
   const walk = (nodes, depth) => {
     for (const n of nodes) {
-      const name = n.name && n.name !== n.path ? `${n.name} (${n.path})` : n.path;
-      out.push([n.path, `${'\u00a0\u00a0'.repeat(depth)}${name}`]);
+      out.push([n.path, `${'\u00a0\u00a0'.repeat(depth)}${areaName(areas, n.path)}`]);
       walk(n.children, depth + 1);
     }
   };

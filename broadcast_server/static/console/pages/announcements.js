@@ -4,7 +4,7 @@ import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatTime, label, t } from '../../shared/i18n.js';
 import { AnnouncementStatus } from '../../shared/vocabulary.js';
-import { describeError, errorLine, field, localToRfc3339, priorityOptions, select, showError } from '../util.js';
+import { cell, describeError, errorLine, field, localToRfc3339, priorityOptions, select, showError } from '../util.js';
 
 /** An RFC 3339 time as a datetime-local value in the browser's zone. */
 function toLocalInput(value) {
@@ -15,6 +15,21 @@ function toLocalInput(value) {
 }
 
 const { LIVE, SCHEDULED, EXPIRED, CANCELLED } = AnnouncementStatus;
+
+/**
+ * What changed since the post, as the clerk thinks of it. `revision` also grows when the speech is attached
+ * to a live announcement (docs/protocol.md §2.9.3), so it is not shown as a version number: a spoken
+ * announcement whose speech is ready owes one revision to its audio, any further one is a correction.
+ */
+function changeNotes(a) {
+  const audioRevisions = a.speak && a.speech_status === 'ready' ? 1 : 0;
+  const notes = [];
+  if (a.revision > 1 + audioRevisions) notes.push(h('span', { class: 'badge note', testid: 'ann-corrected' }, t('ann.corrected')));
+  if (a.speak && (a.speech_status === 'ready' || a.speech_status === 'pending')) {
+    notes.push(h('span', { class: `badge note speech-${a.speech_status}`, testid: 'ann-speech' }, t(`ann.speech.${a.speech_status}`)));
+  }
+  return notes;
+}
 const FILTERS = ['', LIVE, SCHEDULED, EXPIRED, CANCELLED];
 const PAGE_SIZE = 20;
 const POLL_MS = 2000;
@@ -52,9 +67,9 @@ export function render(ctx) {
   });
 
   const figureCell = (d) => {
-    if (!d) return h('td', { class: 'figures muted' }, '…');
+    if (!d) return cell(t('ann.col.figures'), { class: 'figures muted' }, '…');
     const n = (name, value) => h('span', { class: `fig fig-${name}`, testid: `fig-${name}`, title: t(`ann.col.${name}`) }, String(value));
-    return h('td', { class: 'figures', testid: 'ann-figures' },
+    return cell(t('ann.col.figures'), { class: 'figures', testid: 'ann-figures' },
       n('received', d.received), ' / ', n('displayed', d.displayed), ' / ', n('played', d.played),
       h('span', { class: 'muted' }, ` ${t('ann.of')} `), n('targeted', d.targeted));
   };
@@ -69,17 +84,17 @@ export function render(ctx) {
       : null;
     const when = a.status === SCHEDULED ? a.publish_at : (a.published_at || a.created_at);
     replace(entry.row,
-      h('td', {},
-        h('div', { class: 'title', testid: 'ann-title' }, a.title,
-          a.revision > 1 ? h('span', { class: 'muted small', testid: 'ann-revision' }, ` ${t('ann.revision', { n: a.revision })}`) : null),
+      cell(null, { class: 'lead' },
+        h('div', { class: 'title', testid: 'ann-title' }, a.title),
+        h('div', { class: 'notes' }, changeNotes(a)),
         h('div', { class: 'muted clip', testid: 'ann-body' }, a.body),
         a.speech_status === 'failed' ? h('div', { class: 'muted small', testid: 'ann-speech-failed' }, t('ann.speech_failed', { reason: a.speech_error || '' })) : null),
-      h('td', {}, h('span', { class: `badge prio-${a.priority}` }, label('priority', a.priority))),
-      h('td', {}, h('span', { class: `badge st-${a.status}`, testid: 'ann-status' }, label('annstatus', a.status))),
-      h('td', { class: 'time' }, formatTime(when)),
-      h('td', { class: 'time' }, formatTime(a.expires_at)),
+      cell(t('ann.col.priority'), {}, h('span', { class: `badge prio-${a.priority}` }, label('priority', a.priority))),
+      cell(t('ann.col.status'), {}, h('span', { class: `badge st-${a.status}`, testid: 'ann-status' }, label('annstatus', a.status))),
+      cell(t('ann.col.published'), { class: 'time' }, formatTime(when)),
+      cell(t('ann.col.expires'), { class: 'time' }, formatTime(a.expires_at)),
       figureCell(entry.figures),
-      h('td', { class: 'row-actions' }, actions),
+      cell(null, { class: 'row-actions' }, actions),
     );
     entry.row.dataset.status = a.status;
   };

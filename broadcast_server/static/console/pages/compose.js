@@ -1,19 +1,29 @@
-// Compose: write an announcement, hear it, post it (once, even on a double click).
+// Compose: write an announcement, see whom it will reach, hear it, post it (once, even on a double click).
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
-import { label, t } from '../../shared/i18n.js';
+import { formatTime, label, t } from '../../shared/i18n.js';
 import { Language, Priority } from '../../shared/vocabulary.js';
-import { areaTree, describeError, errorLine, field, localToRfc3339, priorityOptions, randomKey, select, showError } from '../util.js';
+import { areaName, areaTree, describeError, errorLine, field, localToRfc3339, priorityOptions, randomKey, select, showError } from '../util.js';
 
 const BODY_MAX = 5000;
 const CATEGORIES = ['', 'notice', 'meeting', 'policy', 'weather', 'safety', 'health', 'agriculture', 'event', 'other'];
 const FIELDS = ['title', 'body', 'priority', 'category', 'language', 'target', 'publish_at', 'expires_at', 'speak', 'repeat'];
+const REACH_DELAY_MS = 250; // ask once the clerk stops ticking boxes
+const UNREACHED = 'target_unreached'; // docs/protocol.md §2.9.5
+
+/** "将送达 12 块屏幕、5 个喇叭": the reach as a person reads it. */
+function reachText(reach) {
+  return reach.screens + reach.speakers ? t('compose.reach', reach) : t('compose.reach.none');
+}
 
 export function render(ctx) {
   let idempotencyKey = null;
   let audioUrl = null;
   let posting = false;
+  let reach = null; // {screens, speakers} of the target as it is now, once the server has answered
+  let reachAsked = 0;
+  let reachTimer = null;
 
   const title = h('input', { type: 'text', name: 'title', maxlength: 200, testid: 'compose-title' });
   const body = h('textarea', { name: 'body', rows: 6, maxlength: BODY_MAX, testid: 'compose-body' });
@@ -24,21 +34,19 @@ export function render(ctx) {
   updateCount();
   body.addEventListener('input', updateCount);
 
-  const priority = select({ name: 'priority', testid: 'compose-priority' },
-    priorityOptions(), Priority.NORMAL);
+  const priority = select({ name: 'priority', testid: 'compose-priority' }, priorityOptions(), Priority.NORMAL);
   const category = select({ name: 'category', testid: 'compose-category' },
     CATEGORIES.map((c) => [c, c ? label('anncat', c) : t('compose.category.none')]), '');
   const language = select({ name: 'language', testid: 'compose-language' },
     Object.values(Language).map((lang) => [lang, t(`lang.${lang}`)]), Language.ZH);
 
-  // target: the area tree, tags and single screens
+  // target: the area tree, the tags the devices carry, single devices
   const areaBoxes = [];
   const treeList = (nodes) => h('ul', { class: 'tree' }, nodes.map((node) => {
     const box = h('input', { type: 'checkbox', value: node.path, testid: 'target-area', dataset: { path: node.path } });
     areaBoxes.push(box);
-    const name = node.name && node.name !== node.path ? node.name : '';
     return h('li', {},
-      h('label', { class: 'check' }, box, h('span', {}, name || node.path), name ? h('span', { class: 'muted path' }, node.path) : null),
+      h('label', { class: 'check' }, box, h('span', {}, areaName(ctx.areas, node.path))),
       node.children.length ? treeList(node.children) : null);
   }));
   const tree = treeList(areaTree(ctx.areas));
@@ -53,22 +61,32 @@ export function render(ctx) {
   };
   tree.addEventListener('change', coverChildren);
 
-  const tags = h('input', { type: 'text', name: 'tags', testid: 'compose-tags', placeholder: t('compose.tags.placeholder') });
-  const screenList = h('div', { class: 'screen-picks', testid: 'target-screens' }, h('p', { class: 'muted' }, t('common.loading')));
+  const pickList = (testid) => h('div', { class: 'picks', testid }, h('p', { class: 'muted' }, t('common.loading')));
+  const tagList = pickList('target-tags');
+  const screenList = pickList('target-screens');
+  api('GET', '/screens/tags').then((tags) => {
+    replace(tagList, tags.length
+      ? tags.map((tag) => h('label', { class: 'check chip' },
+        h('input', { type: 'checkbox', value: tag, testid: 'target-tag', dataset: { tag } }), h('span', {}, tag)))
+      : h('p', { class: 'muted' }, t('compose.tags.none')));
+  }).catch((e) => replace(tagList, h('p', { class: 'error' }, describeError(e))));
   api('GET', '/screens').then((screens) => {
-    if (!screens.length) {
-      replace(screenList, h('p', { class: 'muted' }, t('compose.screens.none')));
-      return;
-    }
-    replace(screenList, screens.map((sc) => h('label', { class: 'check' },
-      h('input', { type: 'checkbox', value: sc.id, testid: 'target-screen', dataset: { id: sc.id } }),
-      h('span', {}, sc.name), h('span', { class: 'muted path' }, sc.area))));
+    replace(screenList, screens.length
+      ? screens.map((sc) => h('label', { class: 'check' },
+        h('input', { type: 'checkbox', value: sc.id, testid: 'target-screen', dataset: { id: sc.id } }),
+        h('span', {}, sc.name), h('span', { class: 'muted small' }, `${label('kind', sc.kind)} · ${areaName(ctx.areas, sc.area)}`)))
+      : h('p', { class: 'muted' }, t('compose.screens.none')));
   }).catch((e) => replace(screenList, h('p', { class: 'error' }, describeError(e))));
+
+  const reachLine = h('p', { class: 'reach', testid: 'compose-reach', role: 'status', 'aria-live': 'polite' }, t('compose.reach.wait'));
+  const targetError = h('p', { class: 'field-error', testid: 'error-target', hidden: true }); // filled by showFieldErrors
 
   const publishAt = h('input', { type: 'datetime-local', name: 'publish_at', testid: 'compose-publish-at' });
   const expiresAt = h('input', { type: 'datetime-local', name: 'expires_at', testid: 'compose-expires-at' });
   const speak = h('input', { type: 'checkbox', name: 'speak', testid: 'compose-speak', checked: true });
   const repeat = h('input', { type: 'number', name: 'repeat', min: 1, max: 5, value: '1', testid: 'compose-repeat' });
+  speak.defaultChecked = true; // what a form reset returns to
+  repeat.defaultValue = '1';
 
   const formError = errorLine('compose-error');
   const done = h('div', { class: 'success', testid: 'compose-done', role: 'status', hidden: true });
@@ -96,9 +114,10 @@ export function render(ctx) {
       h('div', { class: 'target-grid' },
         h('div', {}, h('h3', {}, t('compose.target.areas')), tree),
         h('div', {},
-          h('h3', {}, t('compose.target.tags')), tags,
+          h('h3', {}, t('compose.tags.heading')), tagList,
           h('h3', {}, t('compose.target.screens')), screenList)),
-      h('p', { class: 'field-error', testid: 'error-target', hidden: true })),
+      reachLine,
+      targetError),
     h('div', { class: 'actions' }, listenButton, player, submit));
 
   const clearErrors = () => {
@@ -115,30 +134,69 @@ export function render(ctx) {
     for (const item of error.errors || []) {
       const name = Array.isArray(item.loc) && FIELDS.includes(String(item.loc[0])) ? String(item.loc[0]) : null;
       const slot = name && form.querySelector(`[data-testid="error-${name}"]`);
+      const msg = item.type === UNREACHED ? t('compose.reach.none') : item.msg;
       if (!slot) {
-        general.push(item.msg);
+        general.push(msg);
         continue;
       }
-      slot.textContent = slot.textContent ? `${slot.textContent}; ${item.msg}` : item.msg;
+      slot.textContent = slot.textContent ? `${slot.textContent}; ${msg}` : msg;
       slot.hidden = false;
       const control = form.querySelector(`[name="${name}"]`);
       if (control) control.setAttribute('aria-invalid', 'true');
     }
-    const message = (error.errors || []).length ? t('compose.fix_fields') : error.describe();
+    const errors = error.errors || [];
+    const unreachedOnly = errors.length && errors.every((item) => item.type === UNREACHED);
+    const message = unreachedOnly ? t('compose.reach.refused') : (errors.length ? t('compose.fix_fields') : error.describe());
     formError.textContent = general.length ? `${message} ${general.join('; ')}` : message;
     formError.hidden = false;
   };
+
+  const chosenTarget = () => ({
+    areas: areaBoxes.filter((b) => b.checked && !b.disabled).map((b) => b.value),
+    tags: [...tagList.querySelectorAll('input:checked')].map((b) => b.value),
+    screens: [...screenList.querySelectorAll('input:checked')].map((b) => b.value),
+  });
+  const targetOf = () => {
+    const target = chosenTarget();
+    return target.areas.length || target.tags.length || target.screens.length ? target : null;
+  };
+
+  /** Ask the server whom the target reaches (the hub's own rule); answers to older questions are dropped. */
+  const askReach = async () => {
+    const asked = ++reachAsked;
+    try {
+      const answer = await api('POST', '/announcements/reach', { body: { target: targetOf() } });
+      if (asked !== reachAsked) return reach;
+      reach = answer;
+      reachLine.textContent = reachText(reach);
+      reachLine.classList.toggle('none', !(reach.screens + reach.speakers));
+      reachLine.dataset.screens = reach.screens;
+      reachLine.dataset.speakers = reach.speakers;
+    } catch (e) {
+      if (asked === reachAsked) {
+        reach = null;
+        reachLine.textContent = describeError(e);
+        reachLine.classList.add('none');
+      }
+    }
+    return reach;
+  };
+  const targetChanged = () => {
+    reach = null;
+    delete reachLine.dataset.screens;
+    delete reachLine.dataset.speakers;
+    reachLine.textContent = t('compose.reach.wait');
+    clearTimeout(reachTimer);
+    reachTimer = setTimeout(askReach, REACH_DELAY_MS);
+  };
+  form.querySelector('fieldset.target').addEventListener('change', targetChanged);
+  askReach();
 
   // any change makes a new draft: a new idempotency key on the next post
   form.addEventListener('input', () => { idempotencyKey = null; });
   form.addEventListener('change', () => { idempotencyKey = null; });
 
   const payload = () => {
-    const target = {
-      areas: areaBoxes.filter((b) => b.checked && !b.disabled).map((b) => b.value),
-      tags: tags.value.split(/[,，\s]+/).map((x) => x.trim()).filter(Boolean),
-      screens: [...screenList.querySelectorAll('input:checked')].map((b) => b.value),
-    };
     const data = {
       title: title.value.trim(),
       body: body.value.trim(),
@@ -149,10 +207,39 @@ export function render(ctx) {
       repeat: Number(repeat.value || 1),
       publish_at: localToRfc3339(publishAt.value),
     };
-    if (target.areas.length || target.tags.length || target.screens.length) data.target = target;
+    const target = targetOf();
+    if (target) data.target = target;
     const expires = localToRfc3339(expiresAt.value);
     if (expires) data.expires_at = expires;
     return data;
+  };
+
+  /** An emergency turns every reached screen red and cuts into the loudspeakers: say so and ask first. */
+  const confirmEmergency = (data, counts) => ctx.confirm(
+    t(data.publish_at ? 'compose.emergency.confirm.scheduled' : 'compose.emergency.confirm',
+      { title: data.title, time: formatTime(data.publish_at), ...counts }),
+    { yes: t('compose.emergency.yes') });
+
+  const showDone = (created, counts) => {
+    const scheduled = created.status === 'scheduled';
+    const text = scheduled
+      ? t('compose.done.scheduled', { title: created.title, time: formatTime(created.publish_at) })
+      : t('compose.done', { title: created.title, ...counts });
+    replace(done,
+      h('span', { testid: 'compose-done-text' }, text),
+      ' ',
+      h('a', { href: '#/announcements', testid: 'compose-done-link' }, t('compose.done.link')));
+    done.dataset.id = created.id;
+    done.dataset.status = created.status;
+    done.hidden = false;
+    ctx.notify(t(scheduled ? 'compose.done.short.scheduled' : 'compose.done.short'));
+  };
+
+  const resetForm = () => {
+    form.reset(); // every select returns to its default (priority: normal), not to its first option
+    coverChildren();
+    updateCount();
+    targetChanged();
   };
 
   form.addEventListener('submit', async (event) => {
@@ -162,22 +249,24 @@ export function render(ctx) {
     submit.disabled = true;
     clearErrors();
     done.hidden = true;
-    if (!idempotencyKey) idempotencyKey = randomKey();
     try {
-      const created = await api('POST', '/announcements', { body: payload(), headers: { 'Idempotency-Key': idempotencyKey } });
+      const data = payload();
+      const counts = reach || await askReach();
+      if (!counts) {
+        formError.textContent = t('compose.reach.unknown');
+        formError.hidden = false;
+        return;
+      }
+      // a target reaching nothing is the server's to refuse (require_reach), after it has checked the other fields
+      const reachesSome = counts.screens + counts.speakers > 0;
+      if (data.priority === Priority.EMERGENCY && reachesSome && !(await confirmEmergency(data, counts))) return;
+      if (!idempotencyKey) idempotencyKey = randomKey();
+      const created = await api('POST', '/announcements', {
+        body: data, query: { require_reach: 'true' }, headers: { 'Idempotency-Key': idempotencyKey },
+      });
       idempotencyKey = null;
-      form.reset();
-      repeat.value = '1';
-      speak.checked = true;
-      coverChildren();
-      updateCount();
-      replace(done,
-        h('span', { testid: 'compose-done-text' }, t('compose.done', { title: created.title, status: label('annstatus', created.status) })),
-        ' ',
-        h('a', { href: '#/announcements', testid: 'compose-done-link' }, t('compose.done.link')));
-      done.dataset.id = created.id;
-      done.hidden = false;
-      ctx.notify(t('compose.done.short'));
+      resetForm();
+      showDone(created, counts);
     } catch (e) {
       if (e instanceof ApiError && e.status === 422) showFieldErrors(e);
       else showError(formError, e);
@@ -215,6 +304,7 @@ export function render(ctx) {
   return {
     el: form,
     stop() {
+      clearTimeout(reachTimer);
       player.pause();
       if (audioUrl) URL.revokeObjectURL(audioUrl);
     },

@@ -4,7 +4,7 @@ import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatTime, label, t } from '../../shared/i18n.js';
 import { RequestCategory, RequestStatus } from '../../shared/vocabulary.js';
-import { areaOptions, describeError, download, errorLine, select, showError } from '../util.js';
+import { areaName, areaOptions, cell, describeError, download, errorLine, select, showError } from '../util.js';
 
 const PAGE_SIZE = 20;
 const { RECEIVED, ASSIGNED, IN_PROGRESS, RESOLVED, CLOSED, REJECTED } = RequestStatus;
@@ -72,14 +72,14 @@ function renderList(ctx) {
     replace(tbody, items.map((r) => {
       const row = h('tr', { testid: 'request-row', class: r.overdue ? 'clickable overdue' : 'clickable', tabindex: 0,
         dataset: { ticket: r.ticket, status: r.status, overdue: r.overdue ? 'true' : 'false' } },
-        h('td', { class: 'mono' }, h('a', { href: `#/requests/${encodeURIComponent(r.ticket)}`, testid: 'request-link' }, r.ticket)),
-        h('td', { class: 'time' }, formatTime(r.created_at)),
-        h('td', {}, r.area),
-        h('td', {}, label('rqcat', r.category)),
-        h('td', { class: 'text' }, h('div', { class: 'clip', testid: 'request-text' }, r.text)),
-        h('td', {}, statusBadge(r.status),
+        cell(null, { class: 'mono lead' }, h('a', { href: `#/requests/${encodeURIComponent(r.ticket)}`, testid: 'request-link' }, r.ticket)),
+        cell(t('rq.col.created'), { class: 'time' }, formatTime(r.created_at)),
+        cell(t('rq.col.area'), {}, areaName(ctx.areas, r.area)),
+        cell(t('rq.col.category'), {}, label('rqcat', r.category)),
+        cell(t('rq.col.text'), { class: 'text' }, h('div', { class: 'clip', testid: 'request-text' }, r.text)),
+        cell(t('rq.col.status'), {}, statusBadge(r.status),
           r.overdue ? h('span', { class: 'badge overdue', testid: 'request-overdue' }, t('rq.overdue')) : null),
-        h('td', { testid: 'request-assignee' }, r.assignee || '—'));
+        cell(t('rq.col.assignee'), { testid: 'request-assignee' }, r.assignee || '—'));
       const open = () => ctx.navigate(`#/requests/${encodeURIComponent(r.ticket)}`);
       row.addEventListener('click', (event) => { if (!event.target.closest('a')) open(); });
       row.addEventListener('keydown', (event) => { if (event.key === 'Enter') open(); });
@@ -239,7 +239,7 @@ function renderDetail(ctx, ticket) {
           h('blockquote', { class: 'villager', testid: 'request-detail-text' }, r.text),
           dl([
             [t('rq.col.category'), label('rqcat', r.category)],
-            [t('rq.col.area'), r.area],
+            [t('rq.col.area'), areaName(ctx.areas, r.area)],
             [t('rq.contact'), contact, 'request-contact'],
             [t('rq.col.created'), formatTime(r.created_at)],
             [t('rq.col.assignee'), r.assignee || '—', 'request-detail-assignee'],

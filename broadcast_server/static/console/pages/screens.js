@@ -4,7 +4,7 @@ import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatTime, label, t } from '../../shared/i18n.js';
 import { ScreenKind } from '../../shared/vocabulary.js';
-import { areaOptions, describeError, errorLine, field, select, showError } from '../util.js';
+import { areaName, areaOptions, cell, describeError, errorLine, field, select, showError } from '../util.js';
 
 const REFRESH_MS = 5000;
 
@@ -38,16 +38,16 @@ export function render(ctx) {
       const client = sc.client && (sc.client.name || sc.client.version)
         ? [sc.client.name, sc.client.version].filter(Boolean).join(' ') : '—';
       return h('tr', { testid: 'screen-row', dataset: { id: sc.id, online: sc.online ? 'true' : 'false' } },
-        h('td', { testid: 'screen-name' }, h('div', { class: 'title' }, sc.name),
+        cell(null, { class: 'lead', testid: 'screen-name' }, h('div', { class: 'title' }, sc.name),
           sc.tags && sc.tags.length ? h('div', { class: 'muted' }, sc.tags.join(', ')) : null),
-        h('td', {}, sc.area),
-        h('td', {}, label('kind', sc.kind)),
-        h('td', {}, h('span', { class: sc.online ? 'badge ok' : 'badge off', testid: 'screen-online' },
+        cell(t('screens.col.area'), {}, areaName(ctx.areas, sc.area)),
+        cell(t('screens.col.kind'), {}, label('kind', sc.kind)),
+        cell(t('screens.col.state'), {}, h('span', { class: sc.online ? 'badge ok' : 'badge off', testid: 'screen-online' },
           sc.online ? t('screens.online') : t('screens.offline'))),
-        h('td', { class: 'time', testid: 'screen-last-seen' }, formatTime(sc.last_seen)),
-        h('td', { testid: 'screen-client' }, client),
-        h('td', { class: 'num', testid: 'screen-behind' }, sc.behind > 0 ? t('screens.behind', { n: sc.behind }) : t('screens.up_to_date')),
-        h('td', {}, ctx.role === 'admin'
+        cell(t('screens.col.last_seen'), { class: 'time', testid: 'screen-last-seen' }, formatTime(sc.last_seen)),
+        cell(t('screens.col.client'), { testid: 'screen-client' }, client),
+        cell(t('screens.col.behind'), { class: 'num', testid: 'screen-behind' }, sc.behind > 0 ? t('screens.behind', { n: sc.behind }) : t('screens.up_to_date')),
+        cell(null, { class: 'row-actions' }, ctx.role === 'admin'
           ? h('button', { type: 'button', class: 'danger small', testid: 'screen-revoke', onclick: () => revoke(sc) }, t('screens.revoke'))
           : null));
     }));
@@ -91,7 +91,13 @@ export function render(ctx) {
     const name = h('input', { type: 'text', name: 'name', maxlength: 100, testid: 'screen-add-name' });
     const area = select({ name: 'area', testid: 'screen-add-area' }, areaOptions(ctx.areas), ctx.scope);
     const kind = select({ name: 'kind', testid: 'screen-add-kind' }, Object.values(ScreenKind).map((k) => [k, label('kind', k)]), ScreenKind.SCREEN);
-    const tags = h('input', { type: 'text', name: 'tags', testid: 'screen-add-tags', placeholder: t('compose.tags.placeholder') });
+    // tags: the ones devices already carry, ticked; a new one only when typed on purpose
+    const knownTags = h('div', { class: 'picks', testid: 'screen-add-known-tags' });
+    const loadTags = () => api('GET', '/screens/tags').then((known) => replace(knownTags, known.map((tag) => h('label', { class: 'check chip' },
+      h('input', { type: 'checkbox', value: tag, testid: 'screen-add-tag', dataset: { tag } }), h('span', {}, tag)))))
+      .catch((e) => replace(knownTags, h('p', { class: 'error' }, describeError(e))));
+    loadTags();
+    const tags = h('input', { type: 'text', name: 'tags', testid: 'screen-add-tags' });
     const addError = errorLine('screen-add-error');
     const submit = h('button', { type: 'submit', class: 'primary', testid: 'screen-add-submit' }, t('screens.add.submit'));
     addForm = h('form', { class: 'card', novalidate: true, testid: 'screen-add-form' },
@@ -101,7 +107,8 @@ export function render(ctx) {
         field(t('screens.add.name'), name, { name: 'name' }),
         field(t('screens.add.area'), area, { name: 'area' }),
         field(t('screens.add.kind'), kind, { name: 'kind' }),
-        field(t('screens.add.tags'), tags, { name: 'tags' })),
+        h('div', { class: 'field wide' }, h('span', { class: 'label' }, t('screens.add.tags')), knownTags,
+          field(t('screens.add.new_tags'), tags, { name: 'tags', hint: h('span', { class: 'muted small' }, t('screens.add.new_tags.hint')) }))),
       h('div', { class: 'actions' }, submit),
       result);
     addForm.addEventListener('submit', async (event) => {
@@ -113,13 +120,14 @@ export function render(ctx) {
         const created = await api('POST', '/screens', {
           body: {
             name: name.value.trim(), area: area.value, kind: kind.value,
-            tags: tags.value.split(/[,，\s]+/).map((x) => x.trim()).filter(Boolean),
+            tags: [...knownTags.querySelectorAll('input:checked')].map((b) => b.value)
+              .concat(tags.value.split(/[,，、\s]+/).map((x) => x.trim()).filter(Boolean)),
           },
         });
         await showCreated(created);
         addForm.reset();
         area.value = ctx.scope;
-        await load();
+        await Promise.all([load(), loadTags()]);
       } catch (e) {
         if (e instanceof ApiError && e.errors && e.errors.length) {
           addError.textContent = `${e.describe()}`;

@@ -1,0 +1,126 @@
+"""Console sessions over HTTP: the cookie, the Origin check for cookie-borne writes, and the sign-in throttle.
+
+The session cookie is HttpOnly (no script reads it) and SameSite=Strict (no other site's page sends
+it); a write carried by it must also come from this server's own pages, by its Origin header. A bearer
+token carries no ambient authority (a page elsewhere cannot make a browser send it), so it needs neither.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from announcements.errors import RateLimited
+from broadcast_server.keys import SETTINGS, SIGNIN_THROTTLE
+from broadcast_server.problems import Problem
+
+COOKIE_NAME = "vb_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def session_lifetime(app: web.Application) -> timedelta:
+    return timedelta(days=app[SETTINGS].session_days)
+
+
+def session_secret(request: web.Request) -> str | None:
+    secret = request.cookies.get(COOKIE_NAME, "").strip()
+    return secret if secret and secret.isascii() else None
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, secret: str) -> None:
+    response.set_cookie(
+        COOKIE_NAME, secret, max_age=int(session_lifetime(request.app).total_seconds()), path="/",
+        httponly=True, samesite="Strict", secure=request.secure,
+    )
+
+
+def clear_session_cookie(response: web.StreamResponse) -> None:
+    response.del_cookie(COOKIE_NAME, path="/", samesite="Strict")
+
+
+def require_same_origin(request: web.Request) -> None:
+    """A cookie-borne write must name this server as its Origin: 403 otherwise (a forged cross-site request)."""
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("Origin", "")
+    if not origin or urlsplit(origin).netloc != request.host:
+        raise Problem(
+            403, "a change made with a session cookie must come from this server's own pages (Origin)",
+            errors=[{"loc": ["header", "Origin"], "msg": "not this server", "type": "origin_mismatch"}],
+        )
+
+
+class FailureLimiter:
+    """At most `limit` failures per key within a sliding `window_s`; past it, refused until the oldest one ages out."""
+
+    def __init__(self, limit: int, window_s: float, *, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        failures = self._failures.get(key, deque())
+        while failures and failures[0] <= now - self.window_s:
+            failures.popleft()
+        if not failures:
+            self._failures.pop(key, None)
+        return failures
+
+    def retry_after_s(self, key: str) -> int:
+        """0 when `key` may try now, else the whole seconds to wait."""
+        now = self._clock()
+        failures = self._recent(key, now)
+        if len(failures) < self.limit:
+            return 0
+        return max(1, math.ceil(failures[-self.limit] + self.window_s - now))
+
+    def fail(self, key: str) -> None:
+        now = self._clock()
+        self._failures[key] = self._recent(key, now)
+        self._failures[key].append(now)
+        if len(self._failures) > 100_000:  # an address sweep: forget the oldest keys, not the memory
+            for stale in list(self._failures)[:50_000]:
+                del self._failures[stale]
+
+    def clear(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+
+class SignInThrottle:
+    """Failed sign-ins per name and per client address (settings `signin_failures_per_*`, `signin_window_minutes`)."""
+
+    def __init__(self, *, per_name: int, per_address: int, window_minutes: float, clock: Callable[[], float] = time.monotonic):
+        window_s = window_minutes * 60.0
+        self.names = FailureLimiter(per_name, window_s, clock=clock)
+        self.addresses = FailureLimiter(per_address, window_s, clock=clock)
+
+    def check(self, *, name: str, address: str) -> None:
+        """RateLimited, with the seconds to wait, when either the name or the address has failed too often."""
+        retry = max(self.names.retry_after_s(name), self.addresses.retry_after_s(address))
+        if retry:
+            refused = RateLimited(f"too many failed sign-ins; try again in {math.ceil(retry / 60)} min", retry_after_s=retry)
+            refused.errors = [{"loc": [], "msg": "too many failed sign-ins", "type": "signin_throttled"}]
+            raise refused
+
+    def failed(self, *, name: str, address: str) -> None:
+        self.names.fail(name)
+        self.addresses.fail(address)
+
+    def succeeded(self, *, name: str) -> None:
+        self.names.clear(name)
+
+
+def install_signin_throttle(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    app[SIGNIN_THROTTLE] = SignInThrottle(
+        per_name=settings.signin_failures_per_name,
+        per_address=settings.signin_failures_per_address,
+        window_minutes=settings.signin_window_minutes,
+    )

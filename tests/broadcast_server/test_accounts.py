@@ -1,0 +1,86 @@
+"""User accounts over the API (admin): create, list, disable, reset; passwords stored as argon2id, never answered;
+bad input named field by field and changing nothing. On both databases."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+from sqlmodel import select
+
+from announcements.models import User
+from broadcast_server.keys import DATABASE
+
+VILLAGE = "/hongqi/liujingtun"
+PASSWORD = "村口大槐树-2026"
+
+
+def new_user(**fields) -> dict:
+    return {"name": "li", "display_name": "李主任", "role": "committee", "area": VILLAGE, "password": PASSWORD, **fields}
+
+
+async def stored_users(village) -> list[User]:
+    async with village.app[DATABASE].read() as session:
+        return list((await session.exec(select(User).order_by(User.name))).all())
+
+
+async def test_a_password_is_stored_as_an_argon2id_hash_and_never_answered(village):
+    _, user = await village.call("POST", "/users", json=new_user(), expect=201)
+    assert set(user) == {"id", "name", "display_name", "role", "area", "created_at", "disabled_at"}
+    [stored] = await stored_users(village)
+    assert stored.password_hash.startswith("$argon2id$") and PASSWORD not in stored.password_hash
+    assert PasswordHasher().verify(stored.password_hash, PASSWORD)
+    _, listed = await village.call("GET", "/users", expect=200)
+    assert [u["name"] for u in listed] == ["li"] and "password_hash" not in listed[0]
+    assert PASSWORD not in str(listed)
+
+
+async def test_two_users_with_the_same_password_get_different_hashes(village):
+    await village.call("POST", "/users", json=new_user(name="li"), expect=201)
+    await village.call("POST", "/users", json=new_user(name="wang"), expect=201)
+    first, second = await stored_users(village)
+    assert first.password_hash != second.password_hash  # salted
+
+
+@pytest.mark.parametrize(
+    "fields, field, kind",
+    [
+        pytest.param({"name": "l" * 500}, "name", "string_too_long", id="500-character name"),
+        pytest.param({"name": "李"}, "name", "string_pattern_mismatch", id="Chinese sign-in name"),
+        pytest.param({"password": "short"}, "password", "string_too_short", id="short password"),
+        pytest.param({"display_name": ""}, "display_name", "string_too_short", id="no display name"),
+        pytest.param({"role": "screen"}, "role", "value_error", id="screen role"),
+        pytest.param({"area": "刘井屯"}, "area", "value_error", id="not an area path"),
+    ],
+)
+async def test_bad_input_names_the_field_and_creates_nobody(village, fields, field, kind):
+    _, problem = await village.call("POST", "/users", json=new_user(**fields), expect=422)
+    assert problem["errors"][0]["loc"] == [field] and problem["errors"][0]["type"] == kind
+    assert PASSWORD not in str(problem)
+    assert await stored_users(village) == []
+
+
+async def test_a_taken_name_is_a_conflict_naming_the_field(village):
+    await village.call("POST", "/users", json=new_user(), expect=201)
+    _, problem = await village.call("POST", "/users", json=new_user(name="LI", display_name="另一个李"), expect=409)
+    assert problem["errors"] == [{"loc": ["name"], "msg": "taken", "type": "name_taken"}]
+    assert len(await stored_users(village)) == 1
+
+
+async def test_an_admin_manages_only_users_in_its_scope(village):
+    hongqi_admin = await village.token("admin", "/hongqi")
+    await village.call("POST", "/users", json=new_user(name="far", area="/other"), expect=201)
+    _, mine = await village.call("POST", "/users", json=new_user(name="near"), token=hongqi_admin, expect=201)
+    await village.call("POST", "/users", json=new_user(name="x", area="/other"), token=hongqi_admin, expect=403)
+    _, listed = await village.call("GET", "/users", token=hongqi_admin, expect=200)
+    assert [u["name"] for u in listed] == ["near"]
+    _, everyone = await village.call("GET", "/users", expect=200)
+    far = next(u for u in everyone if u["name"] == "far")
+    await village.call("POST", f"/users/{far['id']}/disable", token=hongqi_admin, expect=404)
+    await village.call("POST", f"/users/{mine['id']}/disable", token=hongqi_admin, expect=200)
+
+
+@pytest.mark.parametrize("role", ["committee", "worker"])
+async def test_only_admins_manage_users(village, role):
+    token = await village.token(role, VILLAGE)
+    await village.call("GET", "/users", token=token, expect=403)
+    await village.call("POST", "/users", json=new_user(), token=token, expect=403)
