@@ -20,9 +20,9 @@ from aiohttp.test_utils import TestServer
 from announcements.database import Database
 from announcements.models import Role, TokenCreate
 from announcements.registry import create_token
-from announcements.timeutil import utcnow
 from broadcast_server.app import create_app
 from broadcast_server.settings import Settings, load_settings
+from tests.clock import SettableClock
 from tests.outage import DatabaseOutage
 from tests.serverprocess import ServerProcess
 
@@ -147,9 +147,9 @@ class Village:
 
 
 @pytest.fixture
-def clock():
-    """The server's clock; a test that needs to set the time overrides this with its own callable."""
-    return utcnow
+def clock() -> SettableClock:
+    """The server's clock: the real time until a test sets `clock.at` or moves it by `clock.shift`."""
+    return SettableClock()
 
 
 @pytest.fixture

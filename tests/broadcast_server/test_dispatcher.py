@@ -4,9 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-import pytest
 
-from announcements.timeutil import utcnow
 from broadcast_server.app import create_app
 from tests.wsframes import collect, connect, event_keys, until
 
@@ -59,21 +57,6 @@ async def test_emergencies_due_together_go_live_first(village):
     await ws.close()
 
 
-class ShiftedClock:
-    """The real time plus an offset the test moves forward: a server that was down for a while, without waiting."""
-
-    def __init__(self):
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.offset
-
-
-@pytest.fixture
-def clock():
-    return ShiftedClock()
-
-
 async def test_restart_catches_up(settings, aiohttp_server, village, clock):
     """What fell due while the server was down is published at start, and what expired is retracted."""
     screen = await village.screen("gate", "/hongqi/liujingtun")
@@ -83,7 +66,7 @@ async def test_restart_catches_up(settings, aiohttp_server, village, clock):
     short = await village.post(title="short", expires_at=in_seconds(1.5))
     scheduled = await village.post(title="later", publish_at=in_seconds(1.5))
     await village.server.close()  # the server is down while both fall due
-    clock.offset = timedelta(seconds=2)
+    clock.shift = timedelta(seconds=2)
     server = await aiohttp_server(create_app(settings, clock=clock))
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(str(server.make_url("/ws")))

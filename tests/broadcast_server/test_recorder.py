@@ -19,7 +19,8 @@ from announcements.database import Database, sqlite_url
 from announcements.models import Delivery
 from broadcast_server.keys import DATABASE, SETTINGS
 from broadcast_server.recorder import DeliveryRecorder
-from tests.e2e.screens import SettableClock, eventually
+from tests.clock import SettableClock
+from tests.e2e.screens import eventually
 
 VILLAGE = "/hongqi/liujingtun"
 UNREACHABLE = (DBAPIError, OSError)  # what a write raises when the database is locked or out of reach

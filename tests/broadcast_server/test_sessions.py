@@ -8,25 +8,8 @@ from datetime import timedelta
 import pytest
 from aiohttp import ClientSession, CookieJar
 
-from announcements.timeutil import utcnow
-
 VILLAGE = "/hongqi/liujingtun"
 PASSWORD = "村口大槐树-2026"
-
-
-class ShiftableClock:
-    """The server's clock, which a test moves forward (to let a session expire)."""
-
-    def __init__(self):
-        self.shift = timedelta(0)
-
-    def __call__(self):
-        return utcnow() + self.shift
-
-
-@pytest.fixture
-def clock():
-    return ShiftableClock()
 
 
 class Browser:

@@ -49,13 +49,3 @@ async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not true within {timeout} s")
         await asyncio.sleep(interval)
-
-
-class SettableClock:
-    """A clock the test sets: for quiet hours on the server or on a device."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self):
-        return self.at

@@ -10,7 +10,8 @@ import soundfile as sf
 
 from broadcast_server.keys import RECORDER
 from screen_client.player import NullPlayer
-from tests.e2e.screens import SettableClock, eventually, running
+from tests.clock import SettableClock
+from tests.e2e.screens import eventually, running
 
 
 @pytest.fixture

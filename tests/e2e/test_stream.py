@@ -22,7 +22,8 @@ from announcements.targeting import Target
 from announcements.voicing import media_url
 from broadcast_server.hub import StoredEvent
 from broadcast_server.keys import STATIONS
-from tests.e2e.screens import SettableClock, eventually
+from tests.clock import SettableClock
+from tests.e2e.screens import eventually
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 LIUJINGTUN, XINCUN = "/hongqi/liujingtun", "/hongqi/xincun"

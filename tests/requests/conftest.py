@@ -7,8 +7,6 @@ import uuid
 
 import pytest
 
-from announcements.timeutil import utcnow
-from tests.e2e.screens import SettableClock
 from tests.wsframes import connect, until
 
 TICKET = re.compile(r"^[2-9A-HJKMNP-Z]{3}-[2-9A-HJKMNP-Z]{3}$")
@@ -58,21 +56,6 @@ async def alive(ws) -> None:
     """The connection still answers: ping gets pong."""
     await ws.send_json({"type": "ping"})
     assert (await until(ws, "pong"))[-1] == {"type": "pong"}
-
-
-class ServerClock(SettableClock):
-    """The server's clock in these tests: the real time until a test sets `at`."""
-
-    def __init__(self):
-        super().__init__(None)
-
-    def __call__(self):
-        return self.at or utcnow()
-
-
-@pytest.fixture
-def clock():
-    return ServerClock()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from aiohttp import web
 from announcements.protocol import AnnouncementPayload
 from announcements.quiet_hours import QuietSpan
 from screen_client.player import CommandPlayer, NullPlayer, Player, make_player
-from tests.e2e.screens import SettableClock
+from tests.clock import SettableClock
 
 from .conftest import TOKEN, payload
 

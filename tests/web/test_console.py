@@ -22,21 +22,6 @@ PAGES = ("compose", "announcements", "screens", "requests", "figures", "people")
 MARKUP = "<img src=x onerror=alert(1)>"
 
 
-class ShiftableClock:
-    """The server's clock, which a test may move forward (to make requests overdue)."""
-
-    def __init__(self):
-        self.shift = timedelta(0)
-
-    def __call__(self):
-        return utcnow() + self.shift
-
-
-@pytest.fixture
-def clock():
-    return ShiftableClock()
-
-
 class Console(WatchedPage):
     """One console page in its own browser context."""
 
