@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.errors import Conflict, Invalid, NotFound
-from announcements.models import Role, User, UserCreate, UserSession
+from announcements.models import Role, User, UserCreate, UserSession, UserUpdate
 from announcements.registry import ensure_area
 from announcements.tokens import Principal, hash_secret, new_secret
 
@@ -87,6 +87,29 @@ async def disable_user(*, session: AsyncSession, user: User, principal: Principa
     user.disabled_at = user.disabled_at or now
     session.add(user)
     await end_sessions(session=session, user_id=user.id)
+    return user
+
+
+async def update_user(
+    *, session: AsyncSession, user: User, data: UserUpdate, password_hash: str | None, principal: Principal, now: datetime
+) -> User:
+    """PATCH /users/{name}: each field given is changed; a new password (hashed before the transaction) or a
+    disabled account ends the user's sessions at once. A new area must be inside the admin's own scope."""
+    if data.area is not None:
+        principal.require_scope(data.area)
+        await ensure_area(session=session, path=data.area)
+        user.area = data.area
+    if data.display_name is not None:
+        user.display_name = data.display_name
+    if data.role is not None:
+        user.role = data.role
+    if data.disabled:
+        await disable_user(session=session, user=user, principal=principal, now=now)
+    elif data.disabled is False:
+        user.disabled_at = None
+    if password_hash is not None:
+        await set_password(session=session, user=user, password_hash=password_hash)
+    session.add(user)
     return user
 
 

@@ -6,6 +6,7 @@ kind, not one transaction per screen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,8 +16,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.database import is_postgres
-from announcements.models import Announcement, Delivery, Screen
-from announcements.protocol import ReceiptState
+from announcements.models import Announcement, AnnouncementStatus, Delivery, Screen
+from announcements.protocol import ReceiptState, priority_rank
 from announcements.targeting import Target
 
 STATES = tuple(ReceiptState)
@@ -132,3 +133,32 @@ async def record_presence(*, session: AsyncSession, seen: dict[str, dict | None]
     if without:
         statement = sa.update(screens).where(screens.c.id == sa.bindparam("screen"))
         await connection.execute(statement.values(last_seen=sa.bindparam("at")), without)
+
+
+async def now_showing(*, session: AsyncSession, screens: Sequence[Screen]) -> dict[str, Announcement]:
+    """Per screen, the live announcement it was sent that it puts first: the most urgent, then the newest.
+
+    What the console shows as "showing now"; a screen with nothing live is left out.
+    """
+    live = (await session.exec(select(Announcement).where(Announcement.status == AnnouncementStatus.LIVE))).all()
+    ranked = sorted(live, key=lambda a: (priority_rank(a.priority), -(a.published_at or a.created_at).timestamp()))
+    targets = [(a, Target.from_json(a.target)) for a in ranked]
+    showing = {}
+    for screen in screens:
+        for announcement, target in targets:
+            if target.matches(screen_id=screen.id, area=screen.area, tags=screen.tags or ()):
+                showing[screen.id] = announcement
+                break
+    return showing
+
+
+async def last_received(*, session: AsyncSession, screen_ids: Sequence[str]) -> dict[str, datetime]:
+    """When each screen last acknowledged receiving an announcement (its newest delivery mark)."""
+    if not screen_ids:
+        return {}
+    rows = await session.exec(
+        select(Delivery.screen_id, sa.func.max(Delivery.received_at))
+        .where(col(Delivery.screen_id).in_(list(screen_ids)))
+        .group_by(Delivery.screen_id)
+    )
+    return {screen_id: at for screen_id, at in rows.all() if at is not None}

@@ -74,6 +74,12 @@ class AreaPublic(AreaBase):
     created_at: datetime
 
 
+class AreaRename(SQLModel):
+    """PATCH /areas/{path}: the name people read; the path (the id machines use) never changes."""
+
+    name: str = Field(min_length=1, max_length=100)
+
+
 # ---------------------------------------------------------------- screens
 
 class ScreenBase(SQLModel):
@@ -92,16 +98,35 @@ class Screen(ScreenBase, table=True):
     cursor: int = 0  # the highest seq the screen has acknowledged (cumulative ack)
 
 
+def _tag_set(tags: list[str] | None) -> list[str] | None:
+    """A device's tags: each 1 to 40 characters, kept once each, in order (what targeting compares)."""
+    if tags is None:
+        return None
+    for tag in tags:
+        if not tag or len(tag) > 40:
+            raise ValueError("each tag is 1 to 40 characters")
+    return sorted(set(tags))
+
+
 class ScreenCreate(ValidAreaPath, ScreenBase):
     tags: list[str] = Field(default_factory=list, max_length=20)
 
-    @field_validator("tags")
+    _tags = field_validator("tags")(_tag_set)
+
+
+class ScreenUpdate(SQLModel):
+    """PATCH /screens/{id}: what an admin may change about a device; a field left out stays as it is."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    area: str | None = Field(default=None, max_length=600)
+    tags: list[str] | None = Field(default=None, max_length=20)
+
+    _tags = field_validator("tags")(_tag_set)
+
+    @field_validator("area", mode="before")
     @classmethod
-    def _valid_tags(cls, tags: list[str]) -> list[str]:
-        for tag in tags:
-            if not tag or len(tag) > 40:
-                raise ValueError("each tag is 1 to 40 characters")
-        return sorted(set(tags))
+    def _valid_area(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_area(value)
 
 
 class ScreenPublic(ScreenBase):
@@ -119,6 +144,24 @@ class ScreenCreated(ScreenBase):
     id: str
     tags: list[str]
     token: str
+
+
+class Showing(SQLModel):
+    """The announcement a screen puts first now."""
+
+    id: str
+    title: str
+    priority: str
+
+
+class ScreenStatus(ScreenPublic):
+    """A device as the console lists it: where (by name), what it shows, and whether it needs a look."""
+
+    area_name: str | None = Field(default=None, description="the area's name; null if the area is not on record")
+    showing: Showing | None = Field(default=None, description="the live announcement it was sent that comes first")
+    last_received_at: datetime | None = Field(default=None, description="when it last acknowledged an announcement")
+    offline_s: float | None = Field(default=None, description="seconds since it was last seen, while offline")
+    offline_alert: bool = Field(default=False, description="offline longer than screen_offline_alert_minutes")
 
 
 # ---------------------------------------------------------------- tokens
@@ -157,7 +200,8 @@ class Me(SQLModel):
 
     kind: Literal["token", "user"] = "token"
     token_id: str | None = Field(description="the token's id; null for a user")
-    name: str
+    name: str = Field(description="the token's name, or the user's sign-in name")
+    display_name: str = Field(description="what the console shows: the user's display name, or the token's name")
     role: Role
     area: str = Field(description="the token's or user's scope")
     area_name: str | None = Field(default=None, description="the scope's name; null if the area is not on record")
@@ -184,6 +228,12 @@ def _sign_in_name(value: Any) -> Any:
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN_CHARS, max_length=PASSWORD_MAX_CHARS)]
 
 
+def _a_person(role: Role | None) -> Role | None:
+    if role == Role.SCREEN:
+        raise ValueError("a screen is registered with POST /screens, not as a user")
+    return role
+
+
 class UserBase(SQLModel):
     name: str = Field(max_length=40, unique=True, description="the sign-in name")
     display_name: str = Field(min_length=1, max_length=100, description="what the console shows")
@@ -203,13 +253,24 @@ class UserCreate(ValidAreaPath, UserBase):
     password: Password
 
     _name = field_validator("name", mode="before")(_sign_in_name)
+    _role = field_validator("role")(_a_person)
 
-    @field_validator("role")
+
+class UserUpdate(SQLModel):
+    """PATCH /users/{name} (PROTOCOL.md §5): what an admin changes about a person; a field left out stays as it is."""
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    role: Role | None = None
+    area: str | None = Field(default=None, max_length=600)
+    disabled: bool | None = None
+    password: Password | None = None
+
+    _role = field_validator("role")(_a_person)
+
+    @field_validator("area", mode="before")
     @classmethod
-    def _a_person(cls, role: Role) -> Role:
-        if role == Role.SCREEN:
-            raise ValueError("a screen is registered with POST /screens, not as a user")
-        return role
+    def _valid_area(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_area(value)
 
 
 class UserPublic(UserBase):

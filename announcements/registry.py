@@ -12,9 +12,11 @@ from announcements.errors import Conflict, NotFound
 from announcements.models import (
     Area,
     AreaCreate,
+    AreaRename,
     Role,
     Screen,
     ScreenCreate,
+    ScreenUpdate,
     Token,
     TokenCreate,
 )
@@ -40,6 +42,20 @@ async def create_area(*, session: AsyncSession, data: AreaCreate, principal: Pri
     area.name = data.name
     session.add(area)
     return area
+
+
+async def rename_area(*, session: AsyncSession, path: str, data: AreaRename, principal: Principal) -> Area:
+    area = await session.get(Area, path)
+    if area is None or not principal.in_scope(path):
+        raise NotFound(f"no area {path} in scope")
+    area.name = data.name
+    session.add(area)
+    return area
+
+
+async def area_names(*, session: AsyncSession) -> dict[str, str]:
+    """Every area's name by path: what CSV files and figures show beside (or instead of) a path."""
+    return dict((await session.exec(select(Area.path, Area.name))).all())
 
 
 async def list_areas(*, session: AsyncSession, principal: Principal) -> list[Area]:
@@ -102,6 +118,31 @@ async def get_screen(*, session: AsyncSession, screen_id: str, principal: Princi
     if screen is None or screen.revoked_at is not None or not principal.in_scope(screen.area):
         raise NotFound(f"no screen {screen_id} in scope")
     return screen
+
+
+async def update_screen(*, session: AsyncSession, screen_id: str, data: ScreenUpdate, principal: Principal) -> tuple[Screen, bool]:
+    """Rename, move or re-tag a device; a move takes its token's scope along.
+
+    Returns the screen and whether its targeting changed (area or tags): a live connection must then
+    hand-shake again for the hub to index it under its new area and tags.
+    """
+    screen = await get_screen(session=session, screen_id=screen_id, principal=principal)
+    retarget = False
+    if data.area is not None and data.area != screen.area:
+        principal.require_scope(data.area)
+        await ensure_area(session=session, path=data.area)
+        screen.area = data.area
+        retarget = True
+    if data.tags is not None and sorted(set(data.tags)) != sorted(screen.tags or []):
+        screen.tags = sorted(set(data.tags))
+        retarget = True
+    if data.name is not None:
+        screen.name = data.name
+    session.add(screen)
+    for token in (await session.exec(select(Token).where(Token.screen_id == screen_id))).all():
+        token.area, token.name = screen.area, screen.name
+        session.add(token)
+    return screen, retarget
 
 
 async def revoke_screen(*, session: AsyncSession, screen_id: str, principal: Principal) -> Screen:

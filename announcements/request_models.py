@@ -40,6 +40,8 @@ class HistoryAction(StrEnum):
     UPDATE = "update"  # a change by staff: status, assignee and/or response
     FEEDBACK = "feedback"  # the villager's answer to "are you satisfied?"
     NO_FOLLOW_UP = "no_follow_up"  # no answer within the configured days
+    NOTE = "note"  # staff's internal note (in `note`): never shown to villagers, screens or Open311
+    CONTACT_EXPORT = "contact_export"  # an admin exported the phone number unmasked (for a call-back)
 
 
 # A rating, or "no_follow_up" (the word of its history action): built from Rating, so the two cannot drift apart.
@@ -173,6 +175,9 @@ class RequestPublic(ServiceRequestBase):
     closed_at: datetime | None
     follow_up: FollowUp | None
     overdue: bool = False
+    due_at: datetime | None = None  # the deadline that matters now: first response until there is one, then resolution
+    due_soon: bool = False  # open, not overdue, and less than a quarter of that deadline's time left
+    due_in_s: int | None = None  # seconds from the server's now to `due_at` (negative once past): no trust in a phone's clock
 
 
 class RequestDetail(RequestPublic):
@@ -197,6 +202,31 @@ class RequestUpdate(SQLModel):
         if value is not None and not value.strip():
             raise ValueError("assignee is a grid worker's name; use null to unassign")
         return value
+
+
+class NoteCreate(SQLModel):
+    """POST /api/v1/requests/{ticket}/notes: staff's internal note, kept in the history only."""
+
+    text: str = Field(min_length=1, max_length=RESPONSE_MAX)
+
+
+class Assignee(SQLModel):
+    """A worker account a request may be assigned to: `assignee` holds its sign-in `name`, people read `display_name`."""
+
+    name: str
+    display_name: str
+    area: str
+
+
+class RequestSummary(SQLModel):
+    """GET /api/v1/requests/summary: what the clerk's front page and the console's badge show."""
+
+    waiting: int  # received: nobody assigned yet, waiting for the clerk
+    overdue: int
+    due_soon: int
+    mine: int  # open and assigned to the signed-in person (a worker's 我的事项)
+    new: int  # taken in after `since` (0 without it)
+    latest_created_at: datetime | None  # the newest request in scope: the next poll's `since`
 
 
 class FeedbackCreate(SQLModel):

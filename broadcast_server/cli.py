@@ -1,6 +1,6 @@
-"""The `village-broadcast` command: serve; user, token and screen management; post.
+"""The `village-broadcast` command: serve; user, token, area and screen management; post.
 
-`user`, `token` and `screen` work on the database directly, as the whole deployment's admin (they are
+`user`, `token`, `area` and `screen` work on the database directly, as the whole deployment's admin (they are
 how the first admin comes to exist); `post` talks to a running server over HTTP like any other client.
 """
 
@@ -18,11 +18,22 @@ from aiohttp import ClientError, ClientSession, web
 from pydantic import ValidationError
 
 from announcements.accounts import COMMAND_LINE, create_user, disable_user, get_user, hash_password, list_users, set_password
+from announcements.areas import normalize_area
 from announcements.database import Database
 from announcements.errors import DomainError
-from announcements.models import PasswordReset, Role, ScreenCreate, TokenCreate, UserCreate
+from announcements.models import AreaCreate, AreaRename, PasswordReset, Role, ScreenCreate, TokenCreate, UserCreate
 from announcements.protocol import Language, Priority, ScreenKind
-from announcements.registry import active_screens, create_screen, create_token, list_tokens, revoke_screen, revoke_token
+from announcements.registry import (
+    active_screens,
+    create_area,
+    create_screen,
+    create_token,
+    list_areas,
+    list_tokens,
+    rename_area,
+    revoke_screen,
+    revoke_token,
+)
 from announcements.timeutil import utcnow
 from broadcast_server.app import create_app
 from broadcast_server.openfiles import raise_open_file_limit
@@ -152,6 +163,26 @@ def _token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _area_add(args: argparse.Namespace) -> int:
+    data = AreaCreate(path=args.path, name=args.name)
+    area = _on_database(args, lambda s: create_area(session=s, data=data, principal=COMMAND_LINE))
+    print(f"area {area.path} is now called '{area.name}' (areas above it that were missing were made too)")
+    return 0
+
+
+def _area_rename(args: argparse.Namespace) -> int:
+    path, data = normalize_area(args.path), AreaRename(name=args.name)
+    area = _on_database(args, lambda s: rename_area(session=s, path=path, data=data, principal=COMMAND_LINE))
+    print(f"area {area.path} is now called '{area.name}'")
+    return 0
+
+
+def _area_list(args: argparse.Namespace) -> int:
+    for area in _on_database(args, lambda s: list_areas(session=s, principal=COMMAND_LINE)):
+        print(f"{area.path}\t{area.name}")
+    return 0
+
+
 def _screen_list(args: argparse.Namespace) -> int:
     for screen in _on_database(args, lambda s: active_screens(session=s)):
         seen = f"{screen.last_seen:%Y-%m-%d %H:%M}" if screen.last_seen else "never seen"
@@ -243,6 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
     user_password.add_argument("--name", required=True)
     user_password.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
     user_password.set_defaults(run=_user_password)
+
+    area = commands.add_parser("area", help="manage the area tree (a path is the id, the name is what people read)")
+    area_actions = area.add_subparsers(dest="action", required=True)
+    area_add = area_actions.add_parser("add", help="create an area (and any missing above it) with its name")
+    area_rename = area_actions.add_parser("rename", help="give an existing area a new name; its path stays")
+    for parser_ in (area_add, area_rename):
+        _settings_args(parser_)
+        parser_.add_argument("path", help="e.g. /hongqi/liujingtun")
+        parser_.add_argument("--name", required=True, help="e.g. 刘井屯村")
+    area_add.set_defaults(run=_area_add)
+    area_rename.set_defaults(run=_area_rename)
+    area_list = area_actions.add_parser("list", help="areas: path and name")
+    _settings_args(area_list)
+    area_list.set_defaults(run=_area_list)
 
     screen = commands.add_parser("screen", help="manage devices").add_subparsers(dest="action", required=True)
     add = screen.add_parser("add", help="register a screen or speaker; prints its token alone on the last line")

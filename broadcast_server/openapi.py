@@ -79,7 +79,7 @@ _OPERATION_STATUSES: dict[str, tuple[int, ...]] = {
     "post_session": (401, 403, 429),  # a wrong name or password; another site's Origin; too many failures
     "delete_session": (403,),  # another site's Origin
     "post_user": (409,),  # the name is taken
-    "post_disable_user": (409,),  # disabled already
+    "patch_user": (409,),  # disabling oneself
     "post_my_password": (409,),  # a token has no password
 }
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     signin_failures_per_address: int = Field(default=20, ge=1)
     signin_window_minutes: float = Field(default=15.0, gt=0)
 
+    # the console flags a screen not seen for longer than this (GET /screens `offline_alert`)
+    screen_offline_alert_minutes: float = Field(default=30.0, gt=0)
+
     @field_validator("request_deadlines")
     @classmethod
     def _all_categories(cls, given: dict[str, Deadline]) -> dict[str, Deadline]:

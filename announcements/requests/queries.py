@@ -12,8 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import in_area_subtree
 from announcements.database import is_postgres
-from announcements.errors import NotFound
-from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
+from announcements.errors import Invalid, NotFound
+from announcements.models import Role, User
+from announcements.paging import PAGE_LIMIT_DEFAULT, decode_cursor, newest_first, split_page
 from announcements.protocol import RequestCategory, RequestStatus
 from announcements.request_models import (
     OPEN_STATUSES,
@@ -22,6 +23,7 @@ from announcements.request_models import (
     RequestDetail,
     RequestHistory,
     RequestPublic,
+    RequestSummary,
     ServiceRequest,
 )
 from announcements.requests.tickets import normalize_ticket
@@ -70,6 +72,24 @@ def is_overdue(request: ServiceRequest, now: datetime) -> bool:
     )
 
 
+def due_at(request: ServiceRequest) -> datetime | None:
+    """The deadline that matters now for an open request: the first response until there is one, then resolution."""
+    if request.status not in OPEN_STATUSES:
+        return None
+    return request.response_due_at if request.first_response_at is None else request.resolution_due_at
+
+
+DUE_SOON_SHARE = 0.25  # "nearly due": less than this share of the deadline's whole time is left
+
+
+def is_due_soon(request: ServiceRequest, now: datetime) -> bool:
+    """Open, not yet overdue, and less than a quarter of the time to its current deadline left (30 min of a 2 h one)."""
+    due = due_at(request)
+    if due is None or is_overdue(request, now):
+        return False
+    return due - now < (due - request.created_at) * DUE_SOON_SHARE
+
+
 def overdue_condition(now: datetime):
     """`past_deadline` in SQL, so a filtered page counts exactly the requests flagged overdue."""
     still_open = col(ServiceRequest.status).in_([s.value for s in OPEN_STATUSES])
@@ -89,10 +109,16 @@ def to_public(request: ServiceRequest, *, now: datetime, principal: Principal | 
     if show_contact and (request.contact_name or request.contact_phone):
         contact = ContactPublic(name=request.contact_name, phone=request.contact_phone)
     data = {name: getattr(request, name) for name in _PUBLIC_FIELDS}
-    return RequestPublic.model_validate({**data, "contact": contact, "overdue": is_overdue(request, now)})
+    due = due_at(request)
+    worklist = {
+        "overdue": is_overdue(request, now), "due_at": due, "due_soon": is_due_soon(request, now),
+        "due_in_s": None if due is None else int((due - now).total_seconds()),
+    }
+    return RequestPublic.model_validate({**data, "contact": contact, **worklist})
 
 
-_PUBLIC_FIELDS = tuple(name for name in RequestPublic.model_fields if name not in ("contact", "overdue"))
+_COMPUTED = ("contact", "overdue", "due_at", "due_soon", "due_in_s")
+_PUBLIC_FIELDS = tuple(name for name in RequestPublic.model_fields if name not in _COMPUTED)
 
 
 async def request_detail(
@@ -150,6 +176,35 @@ def _filtered(query, *, principal: Principal, filters: RequestFilter, now: datet
     return query
 
 
+async def sign_in_name(*, session: AsyncSession, principal: Principal) -> str:
+    """What `assignee` holds for this person: a user's sign-in name (stable, unique), else the token's name."""
+    if principal.kind == "user":
+        name = (await session.exec(select(User.name).where(User.id == principal.token_id))).first()
+        if name:
+            return name
+    return principal.name
+
+
+async def assignable_workers(*, session: AsyncSession, principal: Principal) -> Sequence[User]:
+    """Worker accounts (not disabled) whose scope lies within the caller's: whom a request may be assigned to."""
+    query = select(User).where(
+        User.role == Role.WORKER.value, col(User.disabled_at).is_(None), in_area_subtree(col(User.area), principal.area)
+    )
+    return (await session.exec(query.order_by(col(User.display_name), col(User.name)))).all()
+
+
+def urgent_rank():
+    """1 for an open request for help (求助, urgent), else 0: the worklist puts these first."""
+    open_help = sa.and_(
+        ServiceRequest.category == RequestCategory.HELP.value, col(ServiceRequest.status).in_([s.value for s in OPEN_STATUSES])
+    )
+    return sa.case((open_help, 1), else_=0)
+
+
+def _rank_of(request: ServiceRequest) -> int:
+    return int(request.category == RequestCategory.HELP and request.status in OPEN_STATUSES)
+
+
 async def list_requests(
     *,
     session: AsyncSession,
@@ -158,12 +213,64 @@ async def list_requests(
     now: datetime,
     limit: int = PAGE_LIMIT_DEFAULT,
     cursor: str | None = None,
+    urgent_first: bool = True,
 ) -> tuple[list[ServiceRequest], str | None]:
-    """Newest first, one page, and the cursor of the next page (None on the last)."""
+    """One page and the cursor of the next (None on the last): open requests for help first, then newest first.
+
+    Sorted in SQL so paging is right; the urgent rank rides in the cursor's key ("1:A7K3QX"). A request
+    that changes rank between two pages (resolved meanwhile) may be shown twice or skipped, as with any live list.
+    """
     query = _filtered(select(ServiceRequest), principal=principal, filters=filters, now=now)
-    query = newest_first(query, created=col(ServiceRequest.created_at), key=col(ServiceRequest.ticket), cursor=cursor, limit=limit)
+    if not urgent_first:
+        query = newest_first(query, created=col(ServiceRequest.created_at), key=col(ServiceRequest.ticket), cursor=cursor, limit=limit)
+        rows = (await session.exec(query)).all()
+        return split_page(rows, limit=limit, created_of=lambda r: r.created_at, key_of=lambda r: r.ticket)
+    rank, created, ticket = urgent_rank(), col(ServiceRequest.created_at), col(ServiceRequest.ticket)
+    if cursor:
+        at, key = decode_cursor(cursor)
+        last_rank, _, last_ticket = key.partition(":")
+        if last_rank not in ("0", "1") or not last_ticket:
+            raise Invalid("cursor is not one this server gave out", errors=[{"loc": ["cursor"], "msg": "invalid cursor"}])
+        query = query.where(
+            or_(
+                rank < int(last_rank),
+                sa.and_(rank == int(last_rank), or_(created < at, sa.and_(created == at, ticket < last_ticket))),
+            )
+        )
+    query = query.order_by(rank.desc(), created.desc(), ticket.desc()).limit(limit + 1)
     rows = (await session.exec(query)).all()
-    return split_page(rows, limit=limit, created_of=lambda r: r.created_at, key_of=lambda r: r.ticket)
+    return split_page(rows, limit=limit, created_of=lambda r: r.created_at, key_of=lambda r: f"{_rank_of(r)}:{r.ticket}")
+
+
+async def request_summary(
+    *, session: AsyncSession, principal: Principal, now: datetime, since: datetime | None
+) -> RequestSummary:
+    """The counts of the clerk's front page: waiting to be assigned, overdue, nearly due, mine, new since `since`."""
+    scoped = in_area_subtree(col(ServiceRequest.area), principal.area)
+    me = await sign_in_name(session=session, principal=principal)
+    still_open = col(ServiceRequest.status).in_([s.value for s in OPEN_STATUSES])
+
+    def count(condition):
+        return sa.func.count().filter(condition)
+
+    # nearly due is evaluated per row (its share of time left), over the open requests not yet overdue
+    open_rows = (await session.exec(select(ServiceRequest).where(scoped, still_open, sa.not_(overdue_condition(now))))).all()
+    row = (
+        await session.exec(
+            select(
+                count(ServiceRequest.status == RequestStatus.RECEIVED.value),
+                count(overdue_condition(now)),
+                count(sa.and_(still_open, ServiceRequest.assignee == me)),
+                count(col(ServiceRequest.created_at) > since) if since is not None else sa.literal(0),
+                sa.func.max(ServiceRequest.created_at),
+            ).where(scoped)
+        )
+    ).one()
+    waiting, overdue, mine, new, latest = row
+    return RequestSummary(
+        waiting=waiting, overdue=overdue, due_soon=sum(is_due_soon(r, now) for r in open_rows), mine=mine, new=new,
+        latest_created_at=latest,
+    )
 
 
 async def all_requests(

@@ -9,6 +9,9 @@ screen must learn of (a new status or response) is also a `request_update` event
 screen the request came from, so it reaches that screen live or, after a reconnect, by `seq`.
 
 Decisions where the contract is silent:
+- A change to a status more than one step ahead through open statuses (received → resolved) walks
+  every step, each its own history row: the worklist resolves in one click, the history stays whole.
+- A staff note is a history row only (action `note`): the villager, screens and Open311 never see it.
 - Any change by staff (status, assignee or response) is the request's first response.
 - Setting an assignee on a `received` request moves it to `assigned`.
 - A PATCH that names the current status changes nothing about the status (not a 409).
@@ -20,14 +23,17 @@ Decisions where the contract is silent:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.errors import Conflict, Invalid, NotFound
 from announcements.events import REQUEST_UPDATE, append_event
 from announcements.protocol import Rating, RequestStatus
 from announcements.request_models import (
+    OPEN_STATUSES,
     VILLAGER,
     FollowUp,
     HistoryAction,
@@ -50,10 +56,24 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
 }
 
 
-def check_transition(current: RequestStatus, new: RequestStatus) -> None:
-    if new not in TRANSITIONS[current]:
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is final)"
-        raise Conflict(f"a {current.value} request cannot become {new.value}; it may become: {allowed}")
+def steps_to(current: RequestStatus, new: RequestStatus) -> list[RequestStatus]:
+    """The statuses a change walks through, `new` last: one legal step, or from an open status several through open ones.
+
+    So "resolve" works in one go from received or assigned (received → assigned → in_progress → resolved),
+    each step its own history row; anything else (closing a received request, say) is a Conflict (409).
+    """
+    if new in TRANSITIONS[current]:
+        return [new]
+    paths = [[current]] if current in OPEN_STATUSES else []
+    while paths:
+        path = paths.pop(0)
+        for step in sorted(TRANSITIONS[path[-1]] - set(path)):
+            if step == new:
+                return [*path[1:], step]
+            if step in OPEN_STATUSES:
+                paths.append([*path, step])
+    allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is final)"
+    raise Conflict(f"a {current.value} request cannot become {new.value}; it may become: {allowed}")
 
 
 def set_status(request: ServiceRequest, new: RequestStatus, now: datetime) -> None:
@@ -103,35 +123,68 @@ async def update_request(
         new_status = RequestStatus.ASSIGNED
     if new_status == old_status:
         new_status = None
-    if new_status is not None:
-        check_transition(old_status, new_status)
+    steps = steps_to(old_status, new_status) if new_status is not None else []
     if new_status == RequestStatus.REJECTED and not fields.get("response"):
         raise Invalid("rejecting a request needs a response saying why", errors=[{"loc": ["response"], "msg": "required to reject"}])
     response_changed = "response" in fields and fields["response"] != request.response
     if new_status is None and not assignee_changed and not response_changed:
         return request  # nothing to do: the same change sent again
 
-    if new_status is not None:
-        set_status(request, new_status, now)
     if assignee_changed:
         request.assignee = fields["assignee"]
     if response_changed:
         request.response = fields["response"]
     request.first_response_at = request.first_response_at or now
     request.updated_at = now
-    session.add(request)
-    session.add(
-        RequestHistory(
-            ticket=request.ticket, at=now, actor=principal.name, actor_role=principal.role.value,
-            action=HistoryAction.UPDATE, from_status=old_status if new_status else None, to_status=new_status,
-            assignee=fields["assignee"] if assignee_changed else None,
-            response=fields["response"] if response_changed else None,
+    # One history row per step; the assignee goes with the first row, the response with the last.
+    rows = list(zip([old_status, *steps], steps, strict=False)) or [(None, None)]
+    for index, (from_status, to_status) in enumerate(rows):
+        if to_status is not None:
+            set_status(request, to_status, now)
+        session.add(
+            RequestHistory(
+                ticket=request.ticket, at=now, actor=principal.name, actor_role=principal.role.value,
+                action=HistoryAction.UPDATE, from_status=from_status, to_status=to_status,
+                assignee=fields["assignee"] if assignee_changed and index == 0 else None,
+                response=fields["response"] if response_changed and index == len(rows) - 1 else None,
+            )
         )
-    )
+    session.add(request)
     if new_status is not None or response_changed:
         await tell_screen(session=session, request=request)
     await session.flush()
     return request
+
+
+async def add_note(*, session: AsyncSession, ticket: str, text: str, principal: Principal, now: datetime) -> ServiceRequest:
+    """Staff's internal note: a history row only; no status, no first response, nothing told to the screen."""
+    check_text(text, field="text", required=True)
+    request = await get_request(session=session, ticket=ticket, principal=principal, for_update=True)
+    session.add(
+        RequestHistory(
+            ticket=request.ticket, at=now, actor=principal.name, actor_role=principal.role.value, action=HistoryAction.NOTE, note=text
+        )
+    )
+    await session.flush()
+    return request
+
+
+async def record_contact_export(
+    *, session: AsyncSession, requests: Sequence[ServiceRequest], principal: Principal, now: datetime
+) -> None:
+    """A history row on each request whose phone number an export showed in full: who saw it, and when."""
+    rows = [
+        {
+            "ticket": r.ticket, "at": now, "actor": principal.name, "actor_role": principal.role.value,
+            "action": HistoryAction.CONTACT_EXPORT.value, "from_status": None, "to_status": None, "assignee": None,
+            "response": None, "rating": None, "note": None,
+        }
+        for r in requests
+        if r.contact_phone
+    ]
+    if rows:
+        connection = await session.connection()
+        await connection.execute(sa.insert(RequestHistory.__table__), rows)
 
 
 _RATING_OUTCOME = {

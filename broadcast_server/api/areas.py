@@ -1,11 +1,13 @@
-"""/api/v1/areas: the administrative tree."""
+"""/api/v1/areas: the administrative tree. A path is the id machines use; people read the name."""
 
 from aiohttp import web
 
-from announcements.models import AreaCreate, AreaPublic, Role
-from announcements.registry import create_area, list_areas
+from announcements.areas import normalize_area
+from announcements.models import AreaCreate, AreaPublic, AreaRename, Role
+from announcements.registry import create_area, list_areas, rename_area
 from broadcast_server.auth import require_principal
 from broadcast_server.keys import DATABASE
+from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_body
 
 routes = RouteTable(prefix="/api/v1", tag="areas")
@@ -27,3 +29,18 @@ async def get_areas(request: web.Request) -> web.Response:
     async with request.app[DATABASE].read() as session:
         areas = await list_areas(session=session, principal=principal)
     return json_response([AreaPublic.model_validate(a, from_attributes=True) for a in areas])
+
+
+@routes.patch("/areas/{path}", summary="Rename an area (admin); {path} is its path URL-encoded whole, and stays", body=AreaRename,
+              response=AreaPublic)
+async def patch_area(request: web.Request) -> web.Response:
+    principal = await require_principal(request, Role.ADMIN)
+    try:
+        path = normalize_area(request.match_info["path"])
+    except ValueError as exc:
+        raise Problem(404, f"no area {request.match_info['path']}: {exc}") from None
+    data = await parse_body(request, AreaRename)
+    async with request.app[DATABASE].write() as session:
+        area = await rename_area(session=session, path=path, data=data, principal=principal)
+        answer = AreaPublic.model_validate(area, from_attributes=True)
+    return json_response(answer)

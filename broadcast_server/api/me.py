@@ -17,10 +17,12 @@ routes = RouteTable(prefix="/api/v1", tag="me")
 
 async def describe(session: AsyncSession, principal: Principal) -> Me:
     area = await session.get(Area, principal.area)
+    user = await session.get(User, principal.token_id) if principal.kind == "user" else None
     return Me(
-        kind="user" if principal.kind == "user" else "token",
-        token_id=principal.token_id if principal.kind == "token" else None,
-        name=principal.name,
+        kind="user" if user is not None else "token",
+        token_id=principal.token_id if user is None else None,
+        name=user.name if user is not None else principal.name,
+        display_name=principal.name,  # a user's display name, or the token's name
         role=principal.role,
         area=principal.area,
         area_name=area.name if area is not None else None,

@@ -3,10 +3,8 @@ feedback, the figures and the CSV export."""
 
 from __future__ import annotations
 
-import csv
-import io
-import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
@@ -16,21 +14,33 @@ from announcements.areas import normalize_area
 from announcements.models import Role
 from announcements.paging import PageQuery
 from announcements.protocol import RequestCategory, RequestStatus
+from announcements.registry import area_names
 from announcements.request_models import (
+    Assignee,
     FeedbackCreate,
+    NoteCreate,
     ReplyAccepted,
     ReplyCreate,
     RequestDetail,
     RequestPage,
     RequestSource,
+    RequestSummary,
     RequestUpdate,
     RequestUpdatePublic,
-    ServiceRequest,
     Stats,
 )
-from announcements.requests.queries import RequestFilter, all_requests, is_overdue, list_requests, request_detail, to_public
-from announcements.requests.text import mask_phone
-from announcements.requests.workflow import update_request
+from announcements.requests.export import CsvLanguage, requests_csv
+from announcements.requests.queries import (
+    RequestFilter,
+    all_requests,
+    assignable_workers,
+    list_requests,
+    request_detail,
+    request_summary,
+    sign_in_name,
+    to_public,
+)
+from announcements.requests.workflow import add_note, record_contact_export, update_request
 from announcements.stats import compute_stats
 from announcements.timeutil import ClientDateTime
 from broadcast_server.auth import require_principal
@@ -43,6 +53,8 @@ STAFF = (Role.ADMIN, Role.COMMITTEE, Role.WORKER)
 
 
 class RequestQuery(PageQuery):
+    """The log's filters; `mine` is what is assigned to the caller (a worker's 我的事项)."""
+
     status: RequestStatus | None = None
     category: RequestCategory | None = None
     area: str | None = Field(default=None, max_length=600)
@@ -51,21 +63,32 @@ class RequestQuery(PageQuery):
     overdue: bool | None = None
     since: ClientDateTime | None = None
     until: ClientDateTime | None = None
+    mine: bool = Field(default=False, description="only what is assigned to the caller (their sign-in name)")
 
     @field_validator("area")
     @classmethod
     def _area(cls, value: str | None) -> str | None:
         return None if value is None else normalize_area(value)
 
-    def filters(self) -> RequestFilter:
+    def filters(self, me: str | None = None) -> RequestFilter:
+        """The filters; `me` (the caller's sign-in name) stands in for `assignee` when `mine` is set."""
         return RequestFilter(
-            status=self.status, category=self.category, area=self.area, assignee=self.assignee,
+            status=self.status, category=self.category, area=self.area, assignee=me if self.mine else self.assignee,
             q=self.q or None, overdue=self.overdue, since=self.since, until=self.until,
         )
 
 
+class ListQuery(RequestQuery):
+    sort: Literal["worklist", "newest"] = Field(default="worklist", description="worklist: open requests for help first, then newest")
+
+
+class SummaryQuery(BaseModel):
+    since: ClientDateTime | None = Field(default=None, description="count the requests taken in after this time as new")
+
+
 class CsvQuery(RequestQuery):
-    unmask: bool = Field(default=False, description="(admin) show phone numbers in full")
+    unmask: bool = Field(default=False, description="(admin) show phone numbers in full; recorded in each request's history")
+    lang: CsvLanguage = Field(default=CsvLanguage.ZH, description="headers and words: zh (default) or en (the API's field names)")
     tz: str = Field(default="UTC", max_length=60, description="time zone of the times, e.g. Asia/Shanghai")
 
     @field_validator("tz")
@@ -129,19 +152,48 @@ async def post_feedback(request: web.Request) -> web.Response:
 
 @routes.get(
     "/requests",
-    summary="The request log in scope, newest first; filters status, category, area, assignee, q, overdue",
-    query=RequestQuery,
+    summary="The request log in scope: open requests for help first, then newest; filters status, category, area, assignee, "
+    "mine, q, overdue",
+    query=ListQuery,
     response=RequestPage,
 )
 async def get_requests(request: web.Request) -> web.Response:
     principal = await require_principal(request, *STAFF)
-    query = parse_query(request, RequestQuery)
+    query = parse_query(request, ListQuery)
     now = request.app[CLOCK]()
     async with request.app[DATABASE].read() as session:
+        me = await sign_in_name(session=session, principal=principal) if query.mine else None
         items, next_cursor = await list_requests(
-            session=session, principal=principal, filters=query.filters(), now=now, limit=query.limit, cursor=query.cursor
+            session=session, principal=principal, filters=query.filters(me), now=now, limit=query.limit, cursor=query.cursor,
+            urgent_first=query.sort == "worklist",
         )
     return json_response(RequestPage(items=[to_public(r, now=now, principal=principal) for r in items], next_cursor=next_cursor))
+
+
+@routes.get(
+    "/requests/summary",
+    summary="The worklist's counts: waiting to be assigned, overdue, nearly due, mine, new since `since`",
+    query=SummaryQuery,
+    response=RequestSummary,
+)
+async def get_request_summary(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *STAFF)
+    query = parse_query(request, SummaryQuery)
+    async with request.app[DATABASE].read() as session:
+        summary = await request_summary(session=session, principal=principal, now=request.app[CLOCK](), since=query.since)
+    return json_response(summary)
+
+
+@routes.get(
+    "/requests/assignees",
+    summary="Worker accounts in scope a request may be assigned to (assignee = their sign-in name)",
+    response=list[Assignee],
+)
+async def get_assignees(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *STAFF)
+    async with request.app[DATABASE].read() as session:
+        workers = await assignable_workers(session=session, principal=principal)
+    return json_response([Assignee(name=w.name, display_name=w.display_name, area=w.area) for w in workers])
 
 
 @routes.get("/requests/{ticket}", summary="One request with its full history", response=RequestDetail)
@@ -173,6 +225,23 @@ async def patch_request(request: web.Request) -> web.Response:
     return json_response(detail)
 
 
+@routes.post(
+    "/requests/{ticket}/notes",
+    summary="Add an internal note (staff only; kept in the history, never shown to the villager, screens or Open311)",
+    body=NoteCreate,
+    response=RequestDetail,
+    status=201,
+)
+async def post_note(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *STAFF)
+    note = await parse_body(request, NoteCreate)
+    now = request.app[CLOCK]()
+    async with request.app[DATABASE].write() as session:
+        noted = await add_note(session=session, ticket=request.match_info["ticket"], text=note.text, principal=principal, now=now)
+        detail = await request_detail(session=session, ticket=noted.ticket, principal=principal, now=now)
+    return json_response(detail, status=201)
+
+
 @routes.get("/stats", summary="Request-log and delivery figures for the scope", query=StatsQuery, response=Stats)
 async def get_stats(request: web.Request) -> web.Response:
     principal = await require_principal(request, *STAFF)
@@ -186,61 +255,9 @@ async def get_stats(request: web.Request) -> web.Response:
 
 # ---------------------------------------------------------------- CSV
 
-CSV_COLUMNS = (
-    "ticket", "created_at", "status", "category", "area", "text", "contact_name", "contact_phone", "assignee",
-    "response", "first_response_at", "resolved_at", "closed_at", "response_due_at", "resolution_due_at", "overdue",
-    "follow_up", "announcement_id", "source",
-)
-_FORMULA_START = ("=", "+", "-", "@")
-
-
-def _may_be_formula(text: str) -> bool:
-    """Whether a spreadsheet might read `text` as a formula (OWASP CSV injection).
-
-    A leading tab or carriage return, or a formula sign as the first character after any whitespace
-    (spreadsheets skip it), in any form NFKC folds to the ASCII sign: fullwidth ＝＋－＠, small ﹦﹢﹣﹫.
-    """
-    if text.startswith(("\t", "\r")):
-        return True
-    first = text.lstrip()[:1]
-    return unicodedata.normalize("NFKC", first).startswith(_FORMULA_START)
-
-
-def _cell(value) -> str:
-    """A spreadsheet cell: villagers' text never becomes a formula (a leading ' keeps it text)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    text = str(value)
-    return "'" + text if _may_be_formula(text) else text
-
-
-def requests_csv(rows: list[ServiceRequest], *, now: datetime, unmask: bool, zone: ZoneInfo) -> bytes:
-    """UTF-8 with a BOM (so Excel reads Chinese right), CRLF rows, phones masked unless `unmask`."""
-
-    def when(value: datetime | None) -> str | None:
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value else None
-
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for r in rows:
-        writer.writerow(
-            _cell(v)
-            for v in (
-                r.ticket, when(r.created_at), r.status, r.category, r.area, r.text, r.contact_name,
-                r.contact_phone if unmask else mask_phone(r.contact_phone), r.assignee, r.response,
-                when(r.first_response_at), when(r.resolved_at), when(r.closed_at), when(r.response_due_at),
-                when(r.resolution_due_at), is_overdue(r, now), r.follow_up, r.announcement_id, r.source,
-            )
-        )
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
 @routes.get(
     "/requests.csv",
-    summary="The request log for a spreadsheet (UTF-8 with BOM); phones masked unless an admin passes unmask=true",
+    summary="The request log for a spreadsheet (UTF-8 with BOM), Chinese headers unless lang=en; an admin may unmask phones",
     query=CsvQuery,
     response=str,
     content_type="text/csv",
@@ -249,11 +266,16 @@ async def get_requests_csv(request: web.Request) -> web.Response:
     principal = await require_principal(request, *STAFF)
     query = parse_query(request, CsvQuery)
     if query.unmask and principal.role != Role.ADMIN:
-        raise Problem(403, "only an admin token may export phone numbers unmasked")
+        raise Problem(403, "only an admin may export phone numbers unmasked")
     now = request.app[CLOCK]()
-    async with request.app[DATABASE].read() as session:
+    database = request.app[DATABASE]
+    # an unmasked export is a write: each request whose phone it shows records who saw it (a history row)
+    async with database.write() if query.unmask else database.read() as session:
         rows = list(await all_requests(session=session, principal=principal, filters=query.filters(), now=now))
-    body = requests_csv(rows, now=now, unmask=query.unmask, zone=ZoneInfo(query.tz))
+        names = await area_names(session=session)
+        if query.unmask:
+            await record_contact_export(session=session, requests=rows, principal=principal, now=now)
+    body = requests_csv(rows, now=now, unmask=query.unmask, zone=ZoneInfo(query.tz), area_names=names, lang=query.lang)
     stamp = now.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     return web.Response(
         body=body,

@@ -1,9 +1,9 @@
-"""/api/v1/users: people's accounts in scope (admin): create, list, disable, reset a password."""
+"""/api/v1/users: people's accounts in scope (admin): create, list, and change one (PROTOCOL.md §5 `PATCH /users/{name}`)."""
 
 from aiohttp import web
 
-from announcements.accounts import create_user, disable_user, get_user, hash_password, list_users, set_password
-from announcements.models import PasswordReset, Role, UserCreate, UserPublic
+from announcements.accounts import create_user, get_user, hash_password, list_users, update_user
+from announcements.models import Role, UserCreate, UserPublic, UserUpdate
 from broadcast_server.auth import require_principal
 from broadcast_server.keys import CLOCK, DATABASE
 from broadcast_server.routing import RouteTable, json_response, parse_body
@@ -33,21 +33,19 @@ async def get_users(request: web.Request) -> web.Response:
     return json_response([_public(u) for u in users])
 
 
-@routes.post("/users/{id}/disable", summary="Disable a user: it can no longer sign in, its sessions end at once", response=UserPublic)
-async def post_disable_user(request: web.Request) -> web.Response:
+@routes.patch(
+    "/users/{name}",
+    summary="Change a user: display name, role, area, disabled (its sessions end), or a new password (its sessions end)",
+    body=UserUpdate,
+    response=UserPublic,
+)
+async def patch_user(request: web.Request) -> web.Response:
     principal = await require_principal(request, Role.ADMIN)
+    data = await parse_body(request, UserUpdate)
+    password_hash = await hash_password(data.password) if data.password is not None else None
     async with request.app[DATABASE].write() as session:
-        user = await get_user(session=session, principal=principal, user_id=request.match_info["id"])
-        user = await disable_user(session=session, user=user, principal=principal, now=request.app[CLOCK]())
+        user = await get_user(session=session, principal=principal, name=request.match_info["name"].strip().lower())
+        user = await update_user(
+            session=session, user=user, data=data, password_hash=password_hash, principal=principal, now=request.app[CLOCK]()
+        )
     return json_response(_public(user))
-
-
-@routes.post("/users/{id}/password", summary="Set a user's password (a reset): its sessions end", body=PasswordReset, status=204)
-async def post_user_password(request: web.Request) -> web.Response:
-    principal = await require_principal(request, Role.ADMIN)
-    data = await parse_body(request, PasswordReset)
-    password_hash = await hash_password(data.password)
-    async with request.app[DATABASE].write() as session:
-        user = await get_user(session=session, principal=principal, user_id=request.match_info["id"])
-        await set_password(session=session, user=user, password_hash=password_hash)
-    return web.Response(status=204)

@@ -75,8 +75,27 @@ async def test_an_admin_manages_only_users_in_its_scope(village):
     assert [u["name"] for u in listed] == ["near"]
     _, everyone = await village.call("GET", "/users", expect=200)
     far = next(u for u in everyone if u["name"] == "far")
-    await village.call("POST", f"/users/{far['id']}/disable", token=hongqi_admin, expect=404)
-    await village.call("POST", f"/users/{mine['id']}/disable", token=hongqi_admin, expect=200)
+    await village.call("PATCH", f"/users/{far['name']}", json={"disabled": True}, token=hongqi_admin, expect=404)
+    await village.call("PATCH", f"/users/{mine['name']}", json={"disabled": True}, token=hongqi_admin, expect=200)
+
+
+async def test_an_admin_changes_a_user_field_by_field_and_nothing_outside_its_scope(village):
+    """PATCH /users/{name} changes what it is given; a move outside the admin's scope or a screen role is refused
+    naming the field, and changes nothing; a disabled user is enabled again with disabled: false."""
+    hongqi_admin = await village.token("admin", "/hongqi")
+    await village.call("POST", "/users", json=new_user(name="zhao", role="worker"), token=hongqi_admin, expect=201)
+    _, changed = await village.call(
+        "PATCH", "/users/Zhao", json={"display_name": "赵网格员", "role": "committee", "area": "/hongqi"}, token=hongqi_admin, expect=200
+    )
+    assert (changed["display_name"], changed["role"], changed["area"]) == ("赵网格员", "committee", "/hongqi")
+    await village.call("PATCH", "/users/zhao", json={"area": "/dongfeng"}, token=hongqi_admin, expect=403)
+    _, problem = await village.call("PATCH", "/users/zhao", json={"role": "screen"}, token=hongqi_admin, expect=422)
+    assert problem["errors"][0]["loc"][-1] == "role"
+    [stored] = await stored_users(village)
+    assert (stored.role, stored.area) == ("committee", "/hongqi")
+    _, disabled = await village.call("PATCH", "/users/zhao", json={"disabled": True}, token=hongqi_admin, expect=200)
+    _, enabled = await village.call("PATCH", "/users/zhao", json={"disabled": False}, token=hongqi_admin, expect=200)
+    assert disabled["disabled_at"] is not None and enabled["disabled_at"] is None
 
 
 @pytest.mark.parametrize("role", ["committee", "worker"])

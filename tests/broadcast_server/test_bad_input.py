@@ -108,7 +108,7 @@ async def world(village) -> World:
     announcement = await village.post(speak=False)  # no speech: nothing changes it in the background
     reply = {"client_msg_id": "m-1", "category": "help", "text": "村口的路灯坏了。"}
     _, taken = await village.call("POST", "/replies", token=screen["token"], json=reply, expect=201)
-    return World(village, screen["token"], {"id": announcement["id"], "ticket": taken["ticket"]})
+    return World(village, screen["token"], {"id": announcement["id"], "ticket": taken["ticket"], "path": "%2Fhongqi%2Fliujingtun"})
 
 
 def assert_problem(answer: Answer, status: int, *words: str) -> None:

@@ -107,3 +107,18 @@ def test_token_and_screen_list_and_revoke_from_the_shell(settings):
     assert run_cli("screen", "list", env_settings=env).stdout.strip() == ""
     again = run_cli("screen", "remove", screen.split("\t")[0], env_settings=env, check=False)
     assert again.returncode == 1 and "no screen" in again.stderr
+
+
+def test_area_add_rename_and_list_from_the_shell(settings):
+    """Areas get names from the shell; a rename keeps the path; a missing area or a too-long name is refused, naming why."""
+    env = cli_env(settings)
+    made = run_cli("area", "add", "/hongqi/liujingtun", "--name", "刘井屯", env_settings=env)
+    assert "/hongqi/liujingtun" in made.stdout and "刘井屯" in made.stdout
+    run_cli("area", "rename", "/hongqi/liujingtun", "--name", "刘井屯村", env_settings=env)
+    listed = run_cli("area", "list", env_settings=env).stdout.strip().splitlines()
+    assert "/hongqi/liujingtun\t刘井屯村" in listed and any(line.startswith("/hongqi\t") for line in listed)
+    missing = run_cli("area", "rename", "/nowhere", "--name", "无名", env_settings=env, check=False)
+    assert missing.returncode == 1 and "no area /nowhere" in missing.stderr
+    too_long = run_cli("area", "rename", "/hongqi/liujingtun", "--name", "长" * 500, env_settings=env, check=False)
+    assert too_long.returncode == 2 and "name" in too_long.stderr and "Traceback" not in too_long.stderr
+    assert "/hongqi/liujingtun\t刘井屯村" in run_cli("area", "list", env_settings=env).stdout

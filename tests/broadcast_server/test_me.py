@@ -6,7 +6,7 @@ from broadcast_server.api import ROUTE_TABLES
 from broadcast_server.openapi import build_openapi
 
 VILLAGE = "/hongqi/liujingtun"
-FIELDS = {"kind", "token_id", "name", "role", "area", "area_name", "screen_id"}
+FIELDS = {"kind", "token_id", "name", "display_name", "role", "area", "area_name", "screen_id"}
 
 
 async def _token_id(village, name: str) -> str:
@@ -26,6 +26,7 @@ async def test_a_person_s_token_says_its_role_area_and_name(village, role):
         "kind": "token",
         "token_id": await _token_id(village, f"{role}@{VILLAGE}"),
         "name": f"{role}@{VILLAGE}",
+        "display_name": f"{role}@{VILLAGE}",
         "role": role,
         "area": VILLAGE,
         "area_name": "刘井屯村",

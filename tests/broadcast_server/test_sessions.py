@@ -53,8 +53,8 @@ async def test_sign_in_sets_a_strict_http_only_cookie_for_a_week_and_acts_as_the
     await village.call("POST", "/areas", json={"path": VILLAGE, "name": "刘井屯村"}, expect=201)
     await make_user(village, name="li")
     resp, me = await browser.sign_in(" Li ")  # as a phone keyboard types it
-    assert me == {"kind": "user", "token_id": None, "name": "李主任", "role": "committee", "area": VILLAGE,
-                  "area_name": "刘井屯村", "screen_id": None}
+    assert me == {"kind": "user", "token_id": None, "name": "li", "display_name": "李主任", "role": "committee", "area": VILLAGE,
+                  "area_name": "刘井屯村", "screen_id": None}  # PROTOCOL.md §5: name, display_name, role, area, area_name
     cookie = resp.cookies["vb_session"]
     assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
     assert int(cookie["max-age"]) == 7 * 24 * 3600
@@ -92,7 +92,7 @@ async def test_a_session_expires_after_the_configured_days(village, browser, clo
 async def test_disabling_a_user_ends_its_sessions_at_once_and_stops_sign_in(village, browser):
     user = await make_user(village)
     await browser.sign_in("li")
-    _, disabled = await village.call("POST", f"/users/{user['id']}/disable", expect=200)
+    _, disabled = await village.call("PATCH", f"/users/{user['name']}", json={"disabled": True}, expect=200)
     assert disabled["disabled_at"] is not None
     await browser.call("GET", "/me", expect=401)
     _, problem = await browser.sign_in("li", expect=401)
@@ -102,7 +102,7 @@ async def test_disabling_a_user_ends_its_sessions_at_once_and_stops_sign_in(vill
 async def test_a_password_reset_ends_the_sessions_and_only_the_new_password_works(village, browser):
     user = await make_user(village)
     await browser.sign_in("li")
-    await village.call("POST", f"/users/{user['id']}/password", json={"password": "新的密码-12345"}, expect=204)
+    await village.call("PATCH", f"/users/{user['name']}", json={"password": "新的密码-12345"}, expect=200)
     await browser.call("GET", "/me", expect=401)
     await browser.sign_in("li", expect=401)
     await browser.sign_in("li", "新的密码-12345", expect=200)

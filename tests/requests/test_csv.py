@@ -12,6 +12,8 @@ from tests.requests.conftest import VILLAGE, http_reply
 
 
 async def _csv(village, token=None, **params):
+    """The export; in English (the API's field names) unless a test asks for `lang`."""
+    params.setdefault("lang", "en")
     async with village.http.get(village.url + "/api/v1/requests.csv", headers=village.auth(token), params=params) as resp:
         return resp.status, resp.headers, await resp.read()
 
@@ -26,6 +28,7 @@ async def test_csv_has_bom_chinese_masked_phones_and_no_formulas(village, gate):
         village, gate["token"], text="村口路灯坏了，晚上很黑，请尽快修理。", contact={"name": "张三", "phone": "13812345678"}
     )
     trick = await http_reply(village, gate["token"], text='=HYPERLINK("http://example.com","点我")', contact={"phone": "+86 139 0000 1111"})
+    await village.call("PATCH", "/areas/%2Fhongqi%2Fliujingtun", json={"name": "刘井屯村"}, expect=200)
     status, headers, raw = await _csv(village)
     assert status == 200 and headers["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in headers["Content-Disposition"]
@@ -33,6 +36,7 @@ async def test_csv_has_bom_chinese_masked_phones_and_no_formulas(village, gate):
     rows = _rows(raw)
     assert rows[lamp["ticket"]]["text"] == "村口路灯坏了，晚上很黑，请尽快修理。" and rows[lamp["ticket"]]["contact_name"] == "张三"
     assert rows[lamp["ticket"]]["contact_phone"] == "138****5678" and rows[lamp["ticket"]]["area"] == VILLAGE
+    assert rows[lamp["ticket"]]["area_name"] == "刘井屯村"  # the name people know, beside the path
     assert rows[trick["ticket"]]["text"] == '\'=HYPERLINK("http://example.com","点我")'
     assert rows[trick["ticket"]]["contact_phone"].startswith("'+86") and rows[trick["ticket"]]["contact_phone"].endswith("1111")
     assert b"13812345678" not in raw and "0000 1111" not in raw.decode("utf-8-sig")

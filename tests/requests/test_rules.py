@@ -13,7 +13,7 @@ from announcements.request_models import ServiceRequest
 from announcements.requests.intake import NewRequest, store_request
 from announcements.requests.text import mask_phone
 from announcements.requests.tickets import TICKET_ALPHABET, new_ticket, normalize_ticket
-from announcements.requests.workflow import check_transition
+from announcements.requests.workflow import steps_to
 from announcements.timeutil import utcnow
 from broadcast_server.keys import DATABASE
 from broadcast_server.ratelimit import RateLimiter
@@ -56,19 +56,25 @@ def test_phone_masking(phone, masked):
 
 
 def test_the_state_machine_table():
-    """Exactly the changes of docs/protocol.md §2.11.3 are allowed; every other pair is a Conflict."""
+    """Exactly the changes of docs/protocol.md §2.11.3 are allowed, plus walking forward through open statuses
+    (resolve in one step), each step named; every other pair is a Conflict."""
     S = RequestStatus
     allowed = {
-        (S.RECEIVED, S.ASSIGNED), (S.ASSIGNED, S.IN_PROGRESS), (S.IN_PROGRESS, S.RESOLVED), (S.RESOLVED, S.CLOSED),
-        (S.RECEIVED, S.REJECTED), (S.ASSIGNED, S.REJECTED), (S.IN_PROGRESS, S.REJECTED), (S.RESOLVED, S.IN_PROGRESS),
+        (S.RECEIVED, S.ASSIGNED): [S.ASSIGNED], (S.ASSIGNED, S.IN_PROGRESS): [S.IN_PROGRESS],
+        (S.IN_PROGRESS, S.RESOLVED): [S.RESOLVED], (S.RESOLVED, S.CLOSED): [S.CLOSED],
+        (S.RECEIVED, S.REJECTED): [S.REJECTED], (S.ASSIGNED, S.REJECTED): [S.REJECTED],
+        (S.IN_PROGRESS, S.REJECTED): [S.REJECTED], (S.RESOLVED, S.IN_PROGRESS): [S.IN_PROGRESS],
+        (S.RECEIVED, S.IN_PROGRESS): [S.ASSIGNED, S.IN_PROGRESS],
+        (S.RECEIVED, S.RESOLVED): [S.ASSIGNED, S.IN_PROGRESS, S.RESOLVED],
+        (S.ASSIGNED, S.RESOLVED): [S.IN_PROGRESS, S.RESOLVED],
     }
     for current in S:
         for new in S:
             if (current, new) in allowed:
-                check_transition(current, new)
+                assert steps_to(current, new) == allowed[(current, new)]
             elif current != new:
                 with pytest.raises(Conflict):
-                    check_transition(current, new)
+                    steps_to(current, new)
 
 
 def test_rate_limiter_refills_evenly_and_refunds():

@@ -10,8 +10,10 @@ import * as compose from './pages/compose.js';
 import * as announcements from './pages/announcements.js';
 import * as screens from './pages/screens.js';
 import * as requests from './pages/requests.js';
+import { watchNewRequests } from './newrequests.js';
 import * as figures from './pages/figures.js';
 import * as people from './pages/people.js';
+import * as areas from './pages/areas.js';
 
 useCatalogues({ zh, en }, { storageKey: 'vb.console.lang', titleKey: 'app.title' });
 
@@ -19,6 +21,7 @@ const PAGES = [
   { name: 'compose', module: compose, roles: ['admin', 'committee'] },
   { name: 'announcements', module: announcements, roles: ['admin', 'committee'] },
   { name: 'screens', module: screens, roles: ['admin', 'committee'] },
+  { name: 'areas', module: areas, roles: ['admin'] },
   { name: 'requests', module: requests, roles: ['admin', 'committee', 'worker'] },
   { name: 'figures', module: figures, roles: ['admin', 'committee', 'worker'] },
   { name: 'people', module: people, roles: ['admin', 'committee', 'worker'] },
@@ -39,7 +42,7 @@ async function identify(token) {
   const me = await api('GET', '/me', { token });
   if (!PAGES.some((p) => p.roles.includes(me.role))) throw new ApiError(403, '', [{ type: 'not_staff' }]);
   const areas = await api('GET', '/areas', { token });
-  return { kind: me.kind, role: me.role, scope: me.area, name: me.name, areas };
+  return { kind: me.kind, role: me.role, scope: me.area, name: me.display_name, areas };
 }
 
 async function signIn(token) {
@@ -56,6 +59,7 @@ async function signInWithPassword(name, password) {
 
 async function signOut(message = '') {
   stopPage();
+  stopWatching();
   if (passwordSession.remembered) {
     passwordSession.remember(false);
     try {
@@ -201,10 +205,15 @@ function stopPage() {
   current = null;
 }
 
+// the count of new requests on the worklist's nav link, kept up by newrequests.js while signed in
+const newRequestsBadge = h('span', { class: 'nav-badge', testid: 'nav-requests-badge', hidden: true });
+let stopWatching = () => {};
+
 function showShell() {
   const nav = h('nav', { class: 'nav', 'aria-label': t('app.nav') },
     PAGES.filter((p) => p.roles.includes(who.role)).map((p) =>
-      h('a', { href: `#/${p.name}`, testid: `nav-${p.name}`, dataset: { page: p.name } }, t(`nav.${p.name}`))));
+      h('a', { href: `#/${p.name}`, testid: `nav-${p.name}`, dataset: { page: p.name } }, t(`nav.${p.name}`),
+        p.name === 'requests' ? newRequestsBadge : null)));
   const header = h('header', { class: 'top' },
     h('div', { class: 'brand' }, h('strong', {}, t('app.title')), h('span', { class: 'muted' }, t('app.subtitle'))),
     nav,
@@ -213,6 +222,8 @@ function showShell() {
       languagePicker(() => showShell()),
       h('button', { type: 'button', testid: 'sign-out', onclick: () => signOut() }, t('app.signout'))));
   replace(root, header, notice, view, dialog);
+  stopWatching();
+  stopWatching = watchNewRequests({ badge: newRequestsBadge, notify });
   route();
 }
 

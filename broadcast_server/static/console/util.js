@@ -1,6 +1,6 @@
 // Helpers shared by the console's pages (the element builder and t() are in ../shared/).
 
-import { ApiError } from './api.js';
+import { api, ApiError } from './api.js';
 import { h } from '../shared/dom.js';
 import { label, t } from '../shared/i18n.js';
 import { Priority } from '../shared/vocabulary.js';
@@ -131,4 +131,11 @@ export function showError(el, error) {
 export function randomKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Fetch the areas again into `areas` (the one list every page reads, so new names show everywhere at once). */
+export async function reloadAreas(areas) {
+  const fresh = await api('GET', '/areas');
+  areas.splice(0, areas.length, ...fresh);
+  return areas;
 }

@@ -17,6 +17,16 @@ function toLocalInput(value) {
 const { LIVE, SCHEDULED, EXPIRED, CANCELLED } = AnnouncementStatus;
 
 /**
+ * A failed speech in the clerk's words: the text went out, and whom to call. The server's reason is the
+ * engine's own (English, for county IT), so it is kept behind 技术信息 rather than shown as the message.
+ */
+function speechFailed(reason) {
+  return h('details', { class: 'muted small', testid: 'ann-speech-failed' },
+    h('summary', {}, t('ann.speech_failed')),
+    h('span', { lang: 'en' }, reason || ''));
+}
+
+/**
  * What changed since the post, as the clerk thinks of it. `revision` also grows when the speech is attached
  * to a live announcement (docs/protocol.md §2.9.3), so it is not shown as a version number: a spoken
  * announcement whose speech is ready owes one revision to its audio, any further one is a correction.
@@ -88,7 +98,7 @@ export function render(ctx) {
         h('div', { class: 'title', testid: 'ann-title' }, a.title),
         h('div', { class: 'notes' }, changeNotes(a)),
         h('div', { class: 'muted clip', testid: 'ann-body' }, a.body),
-        a.speech_status === 'failed' ? h('div', { class: 'muted small', testid: 'ann-speech-failed' }, t('ann.speech_failed', { reason: a.speech_error || '' })) : null),
+        a.speech_status === 'failed' ? speechFailed(a.speech_error) : null),
       cell(t('ann.col.priority'), {}, h('span', { class: `badge prio-${a.priority}` }, label('priority', a.priority))),
       cell(t('ann.col.status'), {}, h('span', { class: `badge st-${a.status}`, testid: 'ann-status' }, label('annstatus', a.status))),
       cell(t('ann.col.published'), { class: 'time' }, formatTime(when)),

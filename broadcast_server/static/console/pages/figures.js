@@ -5,7 +5,7 @@ import { h, replace } from '../../shared/dom.js';
 import { formatMonth, formatMonthShort, formatNumber, formatPercent, formatTime, label, t } from '../../shared/i18n.js';
 import { RequestCategory, RequestStatus } from '../../shared/vocabulary.js';
 import { barChart, columnChart, rateLines } from '../charts.js';
-import { dateToRfc3339, describeError, formatDuration } from '../util.js';
+import { areaName, dateToRfc3339, describeError, formatDuration } from '../util.js';
 
 const TREND_MONTHS = 6;
 
@@ -18,7 +18,7 @@ function monthRange(value) {
   return [new Date(y, m - 1, 1), new Date(y, m, 1)];
 }
 
-export function render() {
+export function render(ctx) {
   let stopped = false;
   const month = h('input', { type: 'month', testid: 'figures-month', value: monthValue(new Date()) });
   const printButton = h('button', { type: 'button', class: 'primary', testid: 'figures-print', onclick: () => window.print() }, t('fig.print'));
@@ -68,12 +68,13 @@ export function render() {
   function draw(stats, trend, months, start) {
     const byCategory = Object.values(RequestCategory).map((c) => [label('rqcat', c), stats.totals.by_category[c] || 0]);
     const byStatus = Object.values(RequestStatus).map((st) => [label('rqstatus', st), stats.totals.by_status[st] || 0, `rq-${st}`]);
+    const byArea = Object.entries(stats.totals.by_area).map(([path, n]) => [areaName(ctx.areas, path), n]);
     const monthLabels = months.map(([a]) => formatMonthShort(a));
     const recent = stats.announcements.slice(0, 10);
     replace(body,
       h('header', { class: 'report-head' },
         h('h2', { testid: 'figures-title' }, t('fig.report', { month: formatMonth(start) })),
-        h('p', { class: 'muted' }, t('fig.report.scope', { scope: stats.scope, at: formatTime(stats.generated_at) }))),
+        h('p', { class: 'muted' }, t('fig.report.scope', { scope: areaName(ctx.areas, stats.scope), at: formatTime(stats.generated_at) }))),
       h('div', { class: 'stats-row' },
         h('div', { class: 'stat', testid: 'total-requests' },
           h('div', { class: 'stat-label' }, t('fig.total')),
@@ -85,6 +86,9 @@ export function render() {
       h('div', { class: 'chart-grid' },
         h('figure', { class: 'card inner' }, h('figcaption', {}, t('fig.by_category')), barChart(byCategory, { testid: 'chart-category', format: formatNumber })),
         h('figure', { class: 'card inner' }, h('figcaption', {}, t('fig.by_status')), barChart(byStatus, { testid: 'chart-status', format: formatNumber })),
+        byArea.length > 1
+          ? h('figure', { class: 'card inner' }, h('figcaption', {}, t('fig.by_area')), barChart(byArea, { testid: 'chart-area', format: formatNumber }))
+          : null,
         h('figure', { class: 'card inner' },
           h('figcaption', {}, t('fig.trend.rates')),
           rateLines([

@@ -91,7 +91,7 @@ export function render(ctx) {
     save.addEventListener('click', async () => {
       save.disabled = true;
       try {
-        await api('POST', `/users/${encodeURIComponent(u.id)}/password`, { body: { password: password.value } });
+        await api('PATCH', `/users/${encodeURIComponent(u.name)}`, { body: { password: password.value } });
         ctx.notify(t('people.user.reset_done', { name: u.display_name }));
         resetBox.hidden = true;
         password.value = '';
@@ -108,7 +108,7 @@ export function render(ctx) {
   async function disable(u) {
     if (!(await ctx.confirm(t('people.user.disable_confirm', { name: u.display_name }), { yes: t('people.user.disable') }))) return;
     try {
-      await api('POST', `/users/${encodeURIComponent(u.id)}/disable`);
+      await api('PATCH', `/users/${encodeURIComponent(u.name)}`, { body: { disabled: true } });
       ctx.notify(t('people.user.disable_done', { name: u.display_name }));
       await load();
     } catch (e) {

@@ -6,7 +6,7 @@ export default {
   "header.lang.label": "Change language",
   "header.offline": "Offline · showing saved notices",
   "setup.title": "This screen is not set up yet",
-  "setup.body": "Ask the committee to add this screen on the Screens page of the console, then open the set-up link it gives (scan the QR code) in this screen's browser.",
+  "setup.body": "Only an administrator account can add a screen: ask your administrator to add this screen on the Screens page of the console, then open the set-up link it gives (scan the QR code) in this screen's browser.",
   "unauthorized.title": "This screen has been switched off",
   "unauthorized.body": "The server no longer accepts this screen's credentials (they may have been revoked). Please ask the committee to set it up again.",
   "stage.empty": "No notices at the moment",

@@ -7,7 +7,7 @@ export default {
   "header.lang.label": "切换语言",
   "header.offline": "离线 · 显示已保存的内容",
   "setup.title": "这块屏幕还没有设置",
-  "setup.body": "请村委会在管理台“屏幕”页添加这块屏幕，然后用屏幕上的浏览器打开它给出的设置链接（扫描二维码即可）。",
+  "setup.body": "只有管理员账号能添加屏幕：请管理员在管理台“屏幕”页添加这块屏幕，然后用屏幕上的浏览器打开它给出的设置链接（扫描二维码即可）。",
   "unauthorized.title": "这块屏幕已停用",
   "unauthorized.body": "服务器不再接受这块屏幕的凭证（可能已被撤销）。请联系村委会重新设置。",
   "stage.empty": "暂无公告",

@@ -1,0 +1,53 @@
+"""Areas by name: an admin names, nests and renames areas; the path stays the id; bad names change nothing."""
+
+from urllib.parse import quote
+
+VILLAGE = "/hongqi/liujingtun"
+
+
+def area_url(path: str) -> str:
+    """PATCH /areas/{path} takes the path URL-encoded whole, slashes and all."""
+    return "/areas/" + quote(path, safe="")
+
+
+async def names(village, token=None) -> dict[str, str]:
+    _, areas = await village.call("GET", "/areas", token=token, expect=200)
+    return {a["path"]: a["name"] for a in areas}
+
+
+async def test_an_area_nested_under_another_is_named_and_renamed_keeping_its_path(village):
+    await village.call("POST", "/areas", json={"path": "/hongqi", "name": "红旗镇"}, expect=201)
+    await village.call("POST", "/areas", json={"path": VILLAGE, "name": "刘井屯"}, expect=201)
+    _, renamed = await village.call("PATCH", area_url(VILLAGE), json={"name": "刘井屯村"}, expect=200)
+    assert renamed["path"] == VILLAGE and renamed["name"] == "刘井屯村"
+    assert (await names(village))[VILLAGE] == "刘井屯村"
+    committee = await village.token("committee", VILLAGE)
+    _, me = await village.call("GET", "/me", token=committee, expect=200)
+    assert me["area_name"] == "刘井屯村"
+
+
+async def test_a_bad_name_or_unknown_area_is_refused_naming_it_and_changes_nothing(village):
+    await village.call("POST", "/areas", json={"path": VILLAGE, "name": "刘井屯村"}, expect=201)
+    before = await names(village)
+    status, problem = await village.call("PATCH", area_url(VILLAGE), json={"name": "长" * 500})
+    assert status == 422 and problem["errors"][0]["loc"][-1] == "name" and problem["errors"][0]["type"] == "string_too_long"
+    status, problem = await village.call("PATCH", area_url(VILLAGE), json={"name": ""})
+    assert status == 422 and problem["errors"][0]["loc"][-1] == "name"
+    status, problem = await village.call("POST", "/areas", json={"path": "/hongqi/new", "name": "长" * 500})
+    assert status == 422 and problem["errors"][0]["loc"][-1] == "name"
+    for unknown in ("/nowhere", "/Not-A-Path"):
+        status, problem = await village.call("PATCH", area_url(unknown), json={"name": "无名"})
+        assert status == 404 and unknown in problem["detail"]
+    assert await names(village) == before
+
+
+async def test_only_an_admin_renames_and_only_inside_its_scope(village):
+    await village.call("POST", "/areas", json={"path": VILLAGE, "name": "刘井屯村"}, expect=201)
+    await village.call("POST", "/areas", json={"path": "/hongqi/other", "name": "别村"}, expect=201)
+    committee = await village.token("committee", VILLAGE)
+    status, _ = await village.call("PATCH", area_url(VILLAGE), token=committee, json={"name": "改"})
+    assert status == 403
+    admin_here = await village.token("admin", VILLAGE)
+    status, _ = await village.call("PATCH", area_url("/hongqi/other"), token=admin_here, json={"name": "改"})
+    assert status == 404  # outside its scope: as if there were no such area
+    assert (await names(village))["/hongqi/other"] == "别村"
