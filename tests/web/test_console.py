@@ -18,7 +18,7 @@ from tests.e2e.screens import running
 from tests.web.pages import WatchedPage
 
 VILLAGE = "/hongqi/liujingtun"
-PAGES = ("compose", "announcements", "screens", "requests", "figures", "people")
+PAGES = ("home", "compose", "announcements", "screens", "requests", "figures", "people")
 MARKUP = "<img src=x onerror=alert(1)>"
 
 
@@ -46,9 +46,11 @@ class Console(WatchedPage):
 
 @asynccontextmanager
 async def console_page(
-    browser, village, token: str | None = None, *, lang: str | None = None, timezone: str = "Asia/Shanghai", width: int = 1280
+    browser, village, token: str | None = None, *, lang: str | None = None, timezone: str = "Asia/Shanghai", width: int = 1280,
+    at: str | None = None,
 ):
-    """The console, signed in by a `/#token=` link when `token` is given; `width` 390 is a phone's."""
+    """The console, signed in by a `/#token=` link when `token` is given, on the page `at` (else the front page);
+    `width` 390 is a phone's."""
     context = await browser.new_context(viewport={"width": width, "height": 860}, timezone_id=timezone, accept_downloads=True)
     if lang:
         await context.add_init_script(script=f"localStorage.setItem('vb.console.lang', {json.dumps(lang)});")
@@ -57,6 +59,8 @@ async def console_page(
     await page.goto(village.url + "/" + (f"#token={token}" if token else ""))
     if token:
         await expect(console.by("nav-requests")).to_be_visible()
+    if at:
+        await console.open(at)
     try:
         yield console
     finally:
@@ -92,9 +96,10 @@ async def test_sign_in_typed_then_post_once_with_the_browsers_offset(village, br
         await expect(console.by("signin-error")).to_contain_text("令牌无效")
         await console.by("signin-token").fill(village.admin)
         await console.by("signin-submit").click()
-        await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
+        await expect(console.by("nav-home")).to_have_attribute("aria-current", "page")
         assert village.admin not in console.page.url
 
+        await console.open("compose")
         await console.by("compose-title").fill("村民大会通知")
         await console.by("compose-body").fill("明天上午九点开会")
         await expect(console.by("compose-body-count")).to_contain_text("8 / 5000")
@@ -124,9 +129,9 @@ async def test_sign_in_by_link_leaves_the_address_bar_and_signs_out(village, bro
     a worker sees only its pages."""
     async with console_page(browser, village, village.admin) as console:
         assert "token" not in console.page.url and village.admin not in console.page.url
-        assert console.page.url.endswith("#/compose")
+        assert console.page.url.endswith("#/home")
         await console.page.reload()
-        await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
+        await expect(console.by("nav-home")).to_have_attribute("aria-current", "page")
         await console.by("sign-out").click()
         await expect(console.by("signin-token")).to_be_visible()
         assert await console.page.evaluate("sessionStorage.length") == 0
@@ -136,7 +141,7 @@ async def test_sign_in_by_link_leaves_the_address_bar_and_signs_out(village, bro
 
         worker = await village.token("worker", "/")
         await console.page.goto(village.url + f"/#token={worker}")
-        await expect(console.by("nav-requests")).to_have_attribute("aria-current", "page")
+        await expect(console.by("nav-home")).to_have_attribute("aria-current", "page")
         await expect(console.by("nav-compose")).to_have_count(0)
         await expect(console.by("who")).to_contain_text("网格员")
         console.assert_clean(village.admin)
@@ -158,7 +163,7 @@ async def test_sign_in_asks_the_server_who_the_token_is(village, browser):
 
         await console.by("signin-token").fill(committee)
         await console.by("signin-submit").click()
-        await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
+        await expect(console.by("nav-home")).to_have_attribute("aria-current", "page")
         await expect(console.by("who")).to_have_text("村委会 · 刘井屯村")  # the area's name, not its path
         await expect(console.page.locator("nav a")).to_have_count(len(PAGES))
         api_calls = [u.split("/api/v1", 1)[1] for u in console.urls if "/api/v1/" in u]
@@ -170,7 +175,7 @@ async def test_sign_in_asks_the_server_who_the_token_is(village, browser):
 
 async def test_bad_post_shows_errors_beside_the_fields(village, browser):
     """The server's 422 field errors are shown beside the fields they name and nothing is posted; a failed preview says why."""
-    async with console_page(browser, village, village.admin) as console:
+    async with console_page(browser, village, village.admin, at="compose") as console:
         await console.by("compose-body").fill("没有标题的公告")
         await console.by("compose-repeat").fill("9")
         await console.by("compose-submit").click()
@@ -367,6 +372,7 @@ async def shoot_every_page(console, screenshot, *, suffix: str, check=None) -> N
     for name in PAGES:
         await console.open(name)
         ready = {
+            "home": console.by("home-compose"),
             "compose": console.by("target-screen").first,
             "announcements": console.page.locator('[data-testid="announcement-row"] [data-testid="fig-targeted"]').first,
             "screens": console.page.locator('[data-testid="screen-row"][data-online="true"]'),
@@ -438,6 +444,6 @@ async def test_screenshots_at_a_phones_width(village, browser, screenshot, tmp_p
             await screenshot(console.page, "console-signin-zh-390")
             await console.by("signin-token").fill(village.admin)
             await console.by("signin-submit").click()
-            await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
+            await expect(console.by("nav-home")).to_have_attribute("aria-current", "page")
             await shoot_every_page(console, screenshot, suffix="zh-390")
             console.assert_clean(village.admin)

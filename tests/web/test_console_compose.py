@@ -42,7 +42,7 @@ async def posted(village) -> list[dict]:
 async def test_post_to_the_whole_village_then_again_and_the_priority_is_still_normal(village, browser):
     """The reach is shown before posting; after a post the form is fresh and 优先级 is 普通 again, not 一般."""
     await seed_village_devices(village)
-    async with console_page(browser, village, village.admin, width=LAPTOP[0]) as console:
+    async with console_page(browser, village, village.admin, width=LAPTOP[0], at="compose") as console:
         priority = console.by("compose-priority")
         await expect(priority.locator("option:checked")).to_have_text("普通")
         await area_box(console, VILLAGE).check()
@@ -64,7 +64,7 @@ async def test_post_to_the_whole_village_then_again_and_the_priority_is_still_no
 async def test_emergency_asks_first_naming_what_will_happen(village, browser):
     """紧急 opens a confirmation that says the screens turn red and the loudspeakers interrupt; 'no' posts nothing."""
     await seed_village_devices(village)
-    async with console_page(browser, village, village.admin, width=LAPTOP[0]) as console:
+    async with console_page(browser, village, village.admin, width=LAPTOP[0], at="compose") as console:
         await write(console, "暴雨橙色预警", "今夜有暴雨，请注意防范。")
         await console.by("compose-priority").select_option("emergency")
         await console.by("compose-submit").click()
@@ -88,7 +88,7 @@ async def test_a_tag_from_the_list_reaches_its_screens_and_a_target_without_devi
     devices = await seed_village_devices(village)
     async with running(village.url, devices["market"]["token"], tmp_path / "market") as market:
         await market.wait_for(lambda: market.synced)
-        async with console_page(browser, village, village.admin, width=LAPTOP[0]) as console:
+        async with console_page(browser, village, village.admin, width=LAPTOP[0], at="compose") as console:
             await expect(console.page.locator('[data-testid="target-tags"] label')).to_have_text(["gate", "market"])
             await area_box(console, VILLAGE).check()
             await console.page.locator('[data-testid="target-tag"][data-tag="market"]').check()
@@ -113,7 +113,7 @@ async def test_a_tag_from_the_list_reaches_its_screens_and_a_target_without_devi
 async def test_a_scheduled_post_is_confirmed_as_scheduled_with_its_time(village, browser):
     """A post with a publish time says it is scheduled for that time, not that it was published."""
     await seed_village_devices(village)
-    async with console_page(browser, village, village.admin, width=LAPTOP[0]) as console:
+    async with console_page(browser, village, village.admin, width=LAPTOP[0], at="compose") as console:
         await write(console, "秋季征兵", "适龄青年请到村委会登记。")
         await console.by("compose-publish-at").fill("2030-03-01T08:30")
         await console.by("compose-submit").click()

@@ -36,7 +36,7 @@ async def test_post_reply_answer_round_trip(village, browser):
     gate = await village.screen("村口大屏", VILLAGE)
     kiosk_context, kiosk, kiosk_problems = await open_kiosk(browser, village.url, gate["token"])
     try:
-        async with console_page(browser, village, village.admin) as console:
+        async with console_page(browser, village, village.admin, at="compose") as console:
             # the committee posts to the village
             await console.by("compose-title").fill("明天停水")
             await console.by("compose-body").fill("明天上午八点到十二点停水，请提前储水。")

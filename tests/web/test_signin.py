@@ -48,13 +48,13 @@ async def test_sign_in_with_a_name_and_a_password(village, browser, screenshot, 
         await expect(console.by("nav-compose")).to_have_count(0)
 
         await sign_in_with_password(console, "Li", PASSWORD)  # a phone capitalizes the first letter
-        await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
+        await expect(console.by("nav-home")).to_have_attribute("aria-current", "page")
         await expect(console.by("who")).to_have_text("村委会 · 刘井屯村")
         assert PASSWORD not in console.page.url
         assert await console.page.evaluate("document.cookie") == ""  # HttpOnly: no script reads the session
 
         await console.open_page(village.url + "/")  # a new tab of the same browser
-        await expect(console.by("nav-compose")).to_have_attribute("aria-current", "page")
+        await expect(console.by("nav-home")).to_have_attribute("aria-current", "page")
         await console.by("nav-people").click()
         await expect(console.by("my-name")).to_contain_text("李主任")
         await screenshot(console.page, f"console-my-account-zh-{size}")
@@ -102,7 +102,7 @@ async def test_an_admin_adds_a_person_who_then_signs_in(village, browser, screen
         clerk = await open_console(browser, village, width, height)
         try:
             await sign_in_with_password(clerk, "wangfang", "王芳的密码-2026")
-            await expect(clerk.by("nav-compose")).to_have_attribute("aria-current", "page")
+            await expect(clerk.by("nav-home")).to_have_attribute("aria-current", "page")
 
             await row.get_by_test_id("user-disable").click()
             await admin.by("confirm-yes").click()

@@ -5,19 +5,21 @@ import { h, replace } from '../shared/dom.js';
 import { getLang, languages, setLang, t, useCatalogues } from '../shared/i18n.js';
 import zh from './i18n/zh.js';
 import en from './i18n/en.js';
-import { select } from './util.js';
+import { areaName as areaNameIn, select } from './util.js';
 import * as compose from './pages/compose.js';
 import * as announcements from './pages/announcements.js';
 import * as screens from './pages/screens.js';
 import * as requests from './pages/requests.js';
 import { watchNewRequests } from './newrequests.js';
 import * as figures from './pages/figures.js';
+import * as home from './pages/home.js';
 import * as people from './pages/people.js';
 import * as areas from './pages/areas.js';
 
 useCatalogues({ zh, en }, { storageKey: 'vb.console.lang', titleKey: 'app.title' });
 
 const PAGES = [
+  { name: 'home', module: home, roles: ['admin', 'committee', 'worker'] },
   { name: 'compose', module: compose, roles: ['admin', 'committee'] },
   { name: 'announcements', module: announcements, roles: ['admin', 'committee'] },
   { name: 'screens', module: screens, roles: ['admin', 'committee'] },
@@ -227,11 +229,9 @@ function showShell() {
   route();
 }
 
-/** An area's name where it has one of its own (the root's, unnamed, is "every area"), else its path. */
+/** An area's name as the signed-in person's pages show it (util.areaName over the areas they see). */
 function areaName(path) {
-  const area = who && who.areas.find((a) => a.path === path);
-  if (area && area.name && area.name !== path) return area.name;
-  return path === '/' ? t('area.root') : path;
+  return areaNameIn(who ? who.areas : [], path);
 }
 
 function route() {
