@@ -2,7 +2,8 @@
 what the device holds.
 
 The token may come from the environment (`VB_SCREEN_TOKEN`) so that it stays out of `ps`; it is
-never printed or logged.
+never printed or logged. What a person reads is in `--lang` (Chinese by default, `en`); times are in
+`--tz`, else (for `run`) the server's quiet-hours zone, else the machine's local zone.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import logging
 import os
 import signal
 import sys
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from announcements.protocol import Contact, RequestCategory
 from screen_client.client import ScreenClient, ScreenUnauthorized, build_reply
-from screen_client.display import make_display
+from screen_client.display import local_time, make_display
 from screen_client.player import make_player
 from screen_client.store import DataDirLock, Store
 from screen_client.urls import ws_url
+from screen_client.words import DEFAULT_LANGUAGE, LANGUAGES, Words
 
 log = logging.getLogger("screen_client")
 
@@ -31,34 +34,48 @@ DEFAULT_DATA_DIR = Path("screen-data")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _server_url(value: str) -> str:
-    try:
-        ws_url(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return value
+def _language(argv: list[str] | None) -> str:
+    """--lang, read first so that even the errors about the other options are in that language."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE)
+    return early.parse_known_args(argv)[0].lang
 
 
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return seconds
+def _parser(words: Words) -> argparse.ArgumentParser:
+    def server_url(value: str) -> str:
+        try:
+            ws_url(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(words("bad_server", value=value, problem=exc)) from None
+        return value
 
+    def seconds(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(words("bad_seconds", value=repr(value))) from None
+        if number < 0:
+            raise argparse.ArgumentTypeError(words("negative"))
+        return number
 
-def _parser() -> argparse.ArgumentParser:
+    def zone(value: str) -> tzinfo:
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise argparse.ArgumentTypeError(words("bad_tz", value=value)) from None
+
     parser = argparse.ArgumentParser(prog="village-screen", description="A village broadcast screen or loudspeaker box.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sub: argparse.ArgumentParser, log_level: str) -> None:
         sub.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the device's files (default ./screen-data)")
         sub.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=log_level)
+        sub.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE, help="the language shown: zh (default) or en")
+        sub.add_argument("--tz", type=zone, help="the time zone times are shown in, e.g. Asia/Shanghai (default: for run the "
+                         "server's quiet-hours zone if it has one, else this machine's local zone)")
 
     def connection(sub: argparse.ArgumentParser, required: bool) -> None:
-        sub.add_argument("--server", type=_server_url, required=required, help="the server's base URL, e.g. http://10.0.0.2:8080")
+        sub.add_argument("--server", type=server_url, required=required, help="the server's base URL, e.g. http://10.0.0.2:8080")
         sub.add_argument("--token", help=f"the screen token (better: the environment variable {TOKEN_ENV}, kept out of ps)")
 
     run = commands.add_parser("run", help="connect to the server, show and play announcements, send replies")
@@ -77,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     reply.add_argument("--phone", help="the villager's phone number (optional)")
     reply.add_argument("--announcement", metavar="ID", help="the announcement this answers, if any")
     connection(reply, required=False)
-    reply.add_argument("--wait", type=_seconds, default=10.0, help="seconds to wait for the ticket (default 10)")
+    reply.add_argument("--wait", type=seconds, default=10.0, help="seconds to wait for the ticket (default 10)")
 
     status = commands.add_parser("status", help="print what the device holds")
     common(status, "WARNING")
@@ -85,44 +102,46 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    words = Words(_language(argv))
+    parser = _parser(words)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "run":
-        return _run(args, parser)
+        return _run(args, parser, words)
     if args.command == "reply":
-        return _reply(args, parser)
-    return _status(args)
+        return _reply(args, parser, words)
+    return _status(args, words)
 
 
-def _token(args: argparse.Namespace, parser: argparse.ArgumentParser, *, required: bool) -> str | None:
+def _token(args: argparse.Namespace, parser: argparse.ArgumentParser, words: Words, *, required: bool) -> str | None:
     token = args.token or os.environ.get(TOKEN_ENV)
     if required and not token:
-        parser.error(f"a screen token is required: --token or the environment variable {TOKEN_ENV}")
+        parser.error(words("token_required", env=TOKEN_ENV))
     return token
 
 
 # ---------------------------------------------------------------- run
 
-def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    token = _token(args, parser, required=True)
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, words: Words) -> int:
+    token = _token(args, parser, words, required=True)
     assert token is not None
     try:
         player = make_player(args.player, server_url=args.server, token=token, cache_dir=args.data_dir / "audio")
     except ValueError as exc:
-        parser.error(f"--player: {exc}")
+        parser.error(words("bad_player", value=args.player, problem=exc))
     lock = DataDirLock(args.data_dir)
     if not lock.try_acquire():
-        print(f"village-screen: another village-screen is running with --data-dir {args.data_dir}", file=sys.stderr)
+        print(f"village-screen: {words('locked', path=args.data_dir)}", file=sys.stderr)
         return 1
     try:
         client = ScreenClient(
-            args.server, token, data_dir=args.data_dir, player=player, display=make_display(args.display), client_name=args.name
+            args.server, token, data_dir=args.data_dir, player=player, client_name=args.name,
+            display=make_display(args.display, words=words, zone=args.tz),
         )
         try:
             asyncio.run(_serve_until_signal(client))
-        except ScreenUnauthorized as exc:
-            print(f"village-screen: {exc}", file=sys.stderr)
+        except ScreenUnauthorized:
+            print(f"village-screen: {words('unauthorized')}", file=sys.stderr)
             return 1
         finally:
             client.close()
@@ -141,8 +160,8 @@ async def _serve_until_signal(client: ScreenClient) -> None:
 
 # ---------------------------------------------------------------- reply
 
-def _reply(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    token = _token(args, parser, required=False)
+def _reply(args: argparse.Namespace, parser: argparse.ArgumentParser, words: Words) -> int:
+    token = _token(args, parser, words, required=False)
     contact = Contact(name=args.name, phone=args.phone) if args.name or args.phone else None
     try:
         reply = build_reply(args.category, args.text, announcement_id=args.announcement, contact=contact)
@@ -152,28 +171,28 @@ def _reply(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     lock = DataDirLock(args.data_dir)
     try:
         store.add_reply(reply)
-        print(f"client_msg_id {reply.client_msg_id}", flush=True)
+        print(words("msg_id", id=reply.client_msg_id), flush=True)
         if not lock.try_acquire():
             ticket = asyncio.run(_wait_for_running_client(store, reply.client_msg_id, args.wait))
-            pending = "queued: the running village-screen will send it"
+            pending = words("queued.running")
         elif args.server and token:
             ticket = asyncio.run(_send_now(args, token, reply.client_msg_id))
-            pending = "queued: the server did not answer in time; `village-screen run` will send it again"
+            pending = words("queued.no_answer")
         else:
             ticket = None
-            pending = "queued: it is sent when `village-screen run` connects (or give --server and a token)"
+            pending = words("queued.offline")
         entry = store.outbox_entry(reply.client_msg_id)
-    except ScreenUnauthorized as exc:
-        print(f"village-screen: {exc}", file=sys.stderr)
+    except ScreenUnauthorized:
+        print(f"village-screen: {words('unauthorized')}", file=sys.stderr)
         return 1
     finally:
         lock.release()
         store.close()
     if entry is not None and entry.error:
-        print(f"village-screen: the server refused the reply: {entry.error}", file=sys.stderr)
+        print(f"village-screen: {words('refused', error=entry.error)}", file=sys.stderr)
         return 1
     if ticket:
-        print(f"ticket {ticket}")
+        print(words("ticket", ticket=ticket))
     else:
         print(pending, file=sys.stderr)
     return 0
@@ -213,44 +232,44 @@ async def _send_now(args: argparse.Namespace, token: str, client_msg_id: str) ->
 
 # ---------------------------------------------------------------- status
 
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M")
+def _status(args: argparse.Namespace, words: Words) -> int:
+    def when(moment: datetime | None) -> str:
+        return words("none") if moment is None else local_time(moment, args.tz)
 
-
-def _status(args: argparse.Namespace) -> int:
     store = Store(args.data_dir)
     try:
         identity = store.identity
         if identity is None:
-            print("screen: not yet welcomed by a server")
+            print(words("screen_unknown"))
         else:
-            print(f"screen: {identity.screen_id} · {identity.area} · {identity.kind}")
-        print(f"last seq: {'-' if store.last_seq is None else store.last_seq}")
+            print(words("screen", id=identity.screen_id, area=identity.area, kind=words.label("kind", identity.kind)))
+        print(words("last_seq", seq=words("none") if store.last_seq is None else store.last_seq))
 
         announcements = store.announcements()
-        print(f"\nannouncements ({len(announcements)} live):")
+        print("\n" + words("announcements_heading", count=len(announcements)))
         for a in announcements:
-            audio = "" if a.audio is None else f" · audio {a.audio.url}"
-            print(f"  [{a.priority}] {a.title}  (id {a.id} rev {a.revision} · published {_when(a.published_at)} · "
-                  f"until {_when(a.expires_at)}{audio})")
+            audio = "" if a.audio is None else words("audio_url", url=a.audio.url)
+            print(words("announcement_line", priority=words.label("priority", a.priority), title=a.title, id=a.id,
+                        revision=a.revision, published=when(a.published_at), expires=when(a.expires_at), audio=audio))
 
         updates = {u.ticket: u for u in store.request_updates()}
         outbox = store.outbox()
-        print(f"\noutbox ({len(outbox)}):")
+        print("\n" + words("outbox_heading", count=len(outbox)))
         for entry in outbox:
             if entry.error:
-                state = f"refused: {entry.error}"
+                state = words("state.refused", error=entry.error)
             elif entry.ticket:
                 update = updates.get(entry.ticket)
-                state = f"ticket {entry.ticket}" + (f" · {update.status}" if update else "")
+                state = words("ticket", ticket=entry.ticket) + (f" · {words.label('status', update.status)}" if update else "")
             else:
-                state = "waiting to be sent" if entry.sent_at is None else "sent, waiting for a ticket"
-            print(f"  {entry.client_msg_id} {_when(entry.created_at)} [{entry.reply.category}] {entry.reply.text!r} → {state}")
+                state = words("state.waiting") if entry.sent_at is None else words("state.sent")
+            print(words("outbox_line", id=entry.client_msg_id, created=when(entry.created_at),
+                        category=words.label("category", entry.reply.category), text=repr(entry.reply.text), state=state))
 
-        print(f"\nanswers ({len(updates)}):")
+        print("\n" + words("answers_heading", count=len(updates)))
         for update in updates.values():
-            response = f": {update.response}" if update.response else ""
-            print(f"  ticket {update.ticket} · {update.status}{response}")
+            response = words("response", text=update.response) if update.response else ""
+            print(words("answer_line", ticket=update.ticket, status=words.label("status", update.status), response=response))
     finally:
         store.close()
     return 0

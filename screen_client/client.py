@@ -226,6 +226,8 @@ class ScreenClient:
         self._stopping = asyncio.Event()
         self._receipts: list[Receipt] = []
         self._displayed: set[str] = set()
+        self._area_name: str | None = None  # from `welcome`, for the display
+        self._server_timezone: str | None = None  # the quiet-hours zone from `welcome`, for the display's times
         self.connections = 0  # how many times the server has welcomed this client
         self._handlers: dict[str, Callable[[_Link, Any], Awaitable[None]]] = {
             "welcome": self._on_welcome,
@@ -270,7 +272,8 @@ class ScreenClient:
 
     def view(self) -> ScreenView:
         return ScreenView(
-            online=self.online, last_seq=self.store.last_seq, identity=self.store.identity, announcements=self.announcements()
+            online=self.online, last_seq=self.store.last_seq, identity=self.store.identity, announcements=self.announcements(),
+            area_name=self._area_name, server_timezone=self._server_timezone,
         )
 
     def _notify(self) -> None:
@@ -450,6 +453,8 @@ class ScreenClient:
         self.store.begin_replay(
             resumed_from=resumed_from, identity=Identity(screen_id=message.screen_id, area=message.area, kind=message.kind)
         )
+        self._area_name = message.area_name
+        self._server_timezone = message.quiet_hours.timezone if message.quiet_hours else None
         if self.player is not None:
             self.player.set_quiet_hours(QuietSpan.from_json(message.quiet_hours.model_dump()) if message.quiet_hours else None)
         self._link = link

@@ -2,18 +2,26 @@
 
 Rendering is a pure function of a `ScreenView`, so it is tested without a terminal; the display
 writes only when the rendered text changes. On a terminal it redraws in place with colour; into a
-file or pipe it appends plain text.
+file or pipe it appends plain text. Words come from `words.py` in the chosen language (Chinese by
+default); times are shown in `--tz`, else the server's quiet-hours zone (the village's own clock),
+else the machine's local zone.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Protocol, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from announcements.protocol import AnnouncementPayload, Priority
 from screen_client.store import Identity
+from screen_client.words import Words
+
+log = logging.getLogger("screen_client")
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
@@ -30,6 +38,8 @@ class ScreenView:
     last_seq: int | None
     identity: Identity | None
     announcements: list[AnnouncementPayload]
+    area_name: str | None = None  # the area's name from `welcome`, shown instead of its path
+    server_timezone: str | None = None  # the area's quiet-hours zone from `welcome`, if it has quiet hours
 
 
 class Display(Protocol):
@@ -37,34 +47,50 @@ class Display(Protocol):
         """Show this view (the client calls it on every change and when an announcement expires)."""
 
 
-def _local(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+@functools.lru_cache(maxsize=8)  # one warning about an unknown zone, not one per redraw
+def display_zone(chosen: tzinfo | None, server_timezone: str | None) -> tzinfo | None:
+    """Where times are shown: `--tz` if given, else the server's quiet-hours zone, else (None) the machine's own."""
+    if chosen is not None or not server_timezone:
+        return chosen
+    try:
+        return ZoneInfo(server_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("the server's time zone %r is unknown here: showing the machine's local time", server_timezone)
+        return None
+
+
+def local_time(moment: datetime, zone: tzinfo | None) -> str:
+    """`2026-11-30 19:30` in `zone` (None: the machine's local zone)."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _style(text: str, style: str, color: bool) -> str:
     return f"{style}{text}{_RESET}" if color and style else text
 
 
-def render(view: ScreenView, *, color: bool = False) -> str:
+def render(view: ScreenView, words: Words, *, zone: tzinfo | None = None, color: bool = False) -> str:
     """The screen as text: a status line, then each live announcement in the order given (emergency first)."""
-    where = f"{view.identity.area} ({view.identity.kind})" if view.identity else "not yet registered with a server"
-    state = "online" if view.online else "OFFLINE"
-    seq = "-" if view.last_seq is None else str(view.last_seq)
-    lines = [f"Village broadcast · {where} · {state} · last seq {seq}", _RULE]
+    if view.identity is None:
+        where = words("not_registered")
+    else:
+        where = f"{view.area_name or view.identity.area} ({words.label('kind', view.identity.kind)})"
+    state = words("online") if view.online else words("offline")
+    seq = words("last_seq", seq="-" if view.last_seq is None else view.last_seq)
+    lines = [f"{words('title')} · {where} · {state} · {seq}", _RULE]
     if not view.announcements:
-        lines.append("(no announcements)")
+        lines.append(words("no_announcements"))
     for announcement in view.announcements:
         priority = announcement.priority
-        label = "!!! EMERGENCY !!!" if priority == Priority.EMERGENCY else f"[{priority}]"
+        label = words("emergency_banner") if priority == Priority.EMERGENCY else f"[{words.label('priority', priority)}]"
         lines.append(f"{_style(label, _STYLES.get(priority, ''), color)} {_style(announcement.title, _BOLD, color)}")
         lines.extend(f"    {line}" for line in announcement.body.splitlines() or [""])
         times = []
         if announcement.published_at is not None:
-            times.append(f"published {_local(announcement.published_at)}")
+            times.append(words("published", time=local_time(announcement.published_at, zone)))
         if announcement.expires_at is not None:
-            times.append(f"until {_local(announcement.expires_at)}")
+            times.append(words("until", time=local_time(announcement.expires_at, zone)))
         if announcement.audio is not None:
-            times.append(f"audio {announcement.audio.duration_s:.0f} s")
+            times.append(words("audio", seconds=f"{announcement.audio.duration_s:.0f}"))
         if times:
             lines.append("    " + " · ".join(times))
         lines.append("")
@@ -74,14 +100,18 @@ def render(view: ScreenView, *, color: bool = False) -> str:
 class TerminalDisplay:
     """Draws `render()` to a stream: in place, in colour, on a terminal; appended, plain, elsewhere."""
 
-    def __init__(self, stream: TextIO | None = None, *, color: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, words: Words | None = None, zone: tzinfo | None = None, color: bool | None = None
+    ) -> None:
         self.stream = stream if stream is not None else sys.stdout
+        self.words = words or Words()
+        self.zone = zone  # --tz; None: the server's quiet-hours zone, else the machine's
         self.tty = self.stream.isatty()
         self.color = self.tty if color is None else color
         self._last: str | None = None
 
     def show(self, view: ScreenView) -> None:
-        text = render(view, color=self.color)
+        text = render(view, self.words, zone=display_zone(self.zone, view.server_timezone), color=self.color)
         if text == self._last:
             return
         self._last = text
@@ -89,10 +119,10 @@ class TerminalDisplay:
         self.stream.flush()
 
 
-def make_display(name: str) -> Display | None:
+def make_display(name: str, *, words: Words | None = None, zone: tzinfo | None = None) -> Display | None:
     """`terminal` (standard output) or `none` (a headless loudspeaker box)."""
     if name == "none":
         return None
     if name == "terminal":
-        return TerminalDisplay()
+        return TerminalDisplay(words=words, zone=zone)
     raise ValueError(f"unknown display {name!r}: use terminal or none")

@@ -28,7 +28,7 @@ from announcements.request_models import (
     RequestSource,
     ServiceRequest,
 )
-from announcements.requests.tickets import new_ticket
+from announcements.requests.tickets import DIGITS_LONG, DIGITS_SHORT, new_ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +144,18 @@ async def store_requests(
     return results  # type: ignore[return-value]
 
 
+# Six-digit draws that collide this many rounds running mean that space is crowded: draw nine digits.
+CROWDED_ROUNDS = 3
+
+
 async def _unused_tickets(*, session: AsyncSession, count: int) -> list[str]:
-    """`count` new tickets that no stored request has (a collision is rare but possible)."""
+    """`count` new tickets that no stored request has (a collision is rare but possible; see tickets.py)."""
     tickets: set[str] = set()
+    rounds = 0
     while len(tickets) < count:
-        candidates = {new_ticket() for _ in range(count - len(tickets))} - tickets
+        digits = DIGITS_SHORT if rounds < CROWDED_ROUNDS else DIGITS_LONG
+        rounds += 1
+        candidates = {new_ticket(digits) for _ in range(count - len(tickets))} - tickets
         taken = set(
             (await session.exec(select(ServiceRequest.ticket).where(col(ServiceRequest.ticket).in_(candidates)))).all()
         )

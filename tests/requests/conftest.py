@@ -9,7 +9,7 @@ import pytest
 
 from tests.wsframes import connect, until
 
-TICKET = re.compile(r"^[2-9A-HJKMNP-Z]{3}-[2-9A-HJKMNP-Z]{3}$")
+TICKET = re.compile(r"^\d{3}-\d{3}$")
 VILLAGE = "/hongqi/liujingtun"
 
 

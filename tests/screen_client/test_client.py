@@ -396,7 +396,7 @@ async def test_stored_but_unplayed_audio_plays_after_a_restart(screens):
 
 
 async def test_display_shows_state_and_changes(stub, screens):
-    """The terminal display shows online/offline and the announcements as they change."""
+    """The terminal display shows online/offline and the announcements as they change (in Chinese, as shipped)."""
     out = io.StringIO()
     client = screens.make(stub.url, display=TerminalDisplay(out))
     screens.start(client)
@@ -408,9 +408,9 @@ async def test_display_shows_state_and_changes(stub, screens):
             while text not in out.getvalue():
                 await asyncio.sleep(0.01)
 
-    await shown("!!! EMERGENCY !!! 洪水预警")
+    await shown("！！！紧急公告！！！ 洪水预警")
     await stub.drop()
-    await shown("OFFLINE")
+    await shown("离线")
 
 
 async def test_token_is_never_logged(stub, screens, caplog):

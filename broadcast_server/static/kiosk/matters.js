@@ -53,7 +53,7 @@ export class MattersPanel {
   }
 
   _lookUp() {
-    const typed = this.input.value.trim();
+    const typed = this.input.value.normalize("NFKC").trim(); // full-width digits and dashes from a Chinese keyboard
     this.ticket = null;
     this.note = null;
     if (!typed) {
