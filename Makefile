@@ -17,9 +17,15 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/village-broadcast serve
 
+## axe-core for the accessibility tests (package.json, pinned by package-lock.json); the server needs no Node.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $(AXE)
+
 ## Set up and run the whole test suite (on SQLite, and on PostgreSQL when one answers at VB_TEST_POSTGRES_URL),
 ## after the lint gate (ruff, configured in pyproject.toml).
-test: $(STAMP)
+test: $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -35,4 +41,4 @@ mutation: $(STAMP)
 	$(BIN)/python tests/mutation_score.py
 
 clean:
-	rm -rf $(VENV) data mutants
+	rm -rf $(VENV) data mutants node_modules

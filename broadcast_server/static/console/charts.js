@@ -2,6 +2,11 @@
 
 import { s } from '../shared/dom.js';
 
+/** What a chart shows, as text for a screen reader (its aria-label): each label with its value. */
+function spoken(pairs) {
+  return pairs.map(([name, value]) => `${name} ${value}`).join('; ');
+}
+
 /** Horizontal bars: entries [[label, value, cls?]]. */
 export function barChart(entries, { testid, width = 420, format = String } = {}) {
   const rowH = 28;
@@ -11,6 +16,7 @@ export function barChart(entries, { testid, width = 420, format = String } = {})
   const height = Math.max(1, entries.length) * rowH + 4;
   const svg = s('svg', {
     class: 'chart bars', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', testid,
+    'aria-label': spoken(entries.map(([name, value]) => [name, format(value)])),
   });
   entries.forEach(([name, value, cls], i) => {
     const y = i * rowH + 2;
@@ -31,7 +37,10 @@ export function columnChart(points, { testid, width = 420, height = 180, format 
   const max = Math.max(1, ...values);
   const step = (width - pad.l - pad.r) / Math.max(1, points.length);
   const inner = height - pad.t - pad.b;
-  const svg = s('svg', { class: 'chart columns', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', testid });
+  const svg = s('svg', {
+    class: 'chart columns', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', testid,
+    'aria-label': spoken(points.map(([name, value]) => [name, value === null ? '—' : format(value)])),
+  });
   svg.append(s('line', { x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b, class: 'axis-line' }));
   points.forEach(([name, value], i) => {
     const x = pad.l + i * step;
@@ -52,7 +61,11 @@ export function rateLines(series, labels, { testid, width = 420, height = 200, f
   const innerH = height - pad.t - pad.b;
   const x = (i) => pad.l + (labels.length > 1 ? (innerW * i) / (labels.length - 1) : innerW / 2);
   const y = (v) => pad.t + innerH * (1 - v);
-  const svg = s('svg', { class: 'chart lines', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', testid });
+  const svg = s('svg', {
+    class: 'chart lines', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', testid,
+    'aria-label': series.map((line) => `${line.name}: ${spoken(labels.map((name, i) => [name, line.values[i] == null ? '—' : format(line.values[i])]))}`)
+      .join('. '),
+  });
   for (const tick of [0, 0.5, 1]) {
     svg.append(
       s('line', { x1: pad.l, x2: width - pad.r, y1: y(tick), y2: y(tick), class: 'grid-line' }),
