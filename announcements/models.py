@@ -6,7 +6,7 @@ Every change a screen must learn of is an `Event` row written in the same transa
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -64,6 +64,7 @@ class AreaBase(SQLModel):
 
 class Area(AreaBase, table=True):
     created_at: datetime = _time_column(default_factory=utcnow)
+    kiosk_dwell_s: int | None = None  # seconds a kiosk shows each notice here; null: the nearest ancestor's, else 10
 
 
 class AreaCreate(ValidAreaPath, AreaBase):
@@ -448,3 +449,99 @@ class IdempotencyRecord(SQLModel, table=True):
     body_hash: str = Field(max_length=64)
     announcement_id: str = Field(max_length=32)
     created_at: datetime = _time_column(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- timed broadcasts (定时广播): announcements/schedules.py
+
+class ScheduleStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"  # by a person; final
+    ENDED = "ended"  # the rule has no occurrence left; final
+
+
+SCHEDULE_OPEN = (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED)  # may still change
+
+
+class ScheduleTemplate(AnnouncementBase):
+    """What every occurrence says, and how long each stays up."""
+
+    lifetime_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60, description="how long each occurrence stays live")
+
+
+class Schedule(ScheduleTemplate, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    area: str = Field(max_length=600, index=True)  # the creator's scope: who may see and change it
+    target: dict[str, Any] = _json_column(dict)
+    rule: str | None = Field(default=None, max_length=500, description="RRULE without DTSTART and UNTIL")
+    dates: list[str] = _json_column(list)  # ISO dates, for "on given dates" (RDATE)
+    starts_at: datetime = _time_column()  # DTSTART, stored in UTC; the rule runs in `timezone`'s local time
+    until: str | None = Field(default=None, max_length=10)  # last local date (inclusive), ISO
+    timezone: str = Field(max_length=60)
+    status: ScheduleStatus = Field(default=ScheduleStatus.ACTIVE, sa_type=sa.String(20))
+    next_at: datetime | None = _time_column(default=None, index=True)
+    last_at: datetime | None = _time_column(default=None)  # the latest occurrence created
+    created_at: datetime = _time_column(default_factory=utcnow)
+    created_by: str | None = Field(default=None, max_length=32)
+
+
+class ScheduleRule(SQLModel):
+    """When a schedule fires: `rule` (RRULE) or `dates`, from `start` (local wall time) until `until`."""
+
+    rule: str | None = Field(default=None, min_length=1, max_length=500, description="RRULE, such as FREQ=DAILY or FREQ=WEEKLY;BYDAY=MO")
+    dates: list[date] = Field(default_factory=list, max_length=366)
+    start: datetime = Field(description="the first time, local wall time without an offset (server `timezone`)")
+    until: date | None = Field(default=None, description="the last local date it may fire on (inclusive)")
+
+
+class ScheduleCreate(ScheduleTemplate, ScheduleRule):
+    target: TargetSpec | None = None
+
+
+class ScheduleUpdate(SQLModel):
+    """PATCH /schedules/{id}: a field left out stays; a new rule takes the rule fields together."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: str | None = Field(default=None, min_length=1, max_length=5000)
+    priority: Priority | None = None
+    category: str | None = Field(default=None, max_length=40)
+    speak: bool | None = None
+    repeat: int | None = Field(default=None, ge=1, le=5)
+    lifetime_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    when: ScheduleRule | None = None
+    status: Literal["active", "paused"] | None = Field(default=None, description="pause or resume")
+
+
+class SchedulePublic(ScheduleTemplate):
+    id: str
+    area: str
+    target: TargetPublic
+    rule: str | None
+    dates: list[str]
+    start: datetime = Field(description="local wall time")
+    until: str | None
+    timezone: str
+    status: ScheduleStatus
+    next_at: datetime | None
+    last_at: datetime | None
+    created_at: datetime
+
+
+class Occurrence(SQLModel):
+    schedule_id: str
+    title: str
+    priority: str
+    at: datetime
+    time: str = Field(description="local HH:MM")
+    status: ScheduleStatus
+
+
+class CalendarDay(SQLModel):
+    day: date
+    occurrences: list[Occurrence]
+
+
+class KioskDwell(SQLModel):
+    """PUT /areas/{path}/kiosk-dwell: seconds a kiosk shows each notice; null: inherit (default 10)."""
+
+    kiosk_dwell_s: int | None = Field(ge=3, le=600)

@@ -305,6 +305,7 @@ class Welcome(_Message):
     server_time: datetime
     head_seq: int
     quiet_hours: QuietHoursInfo | None = None
+    kiosk_dwell_s: int | None = None  # addition: seconds a kiosk shows each notice in this area; null: its default
 
 
 class Synced(_Message):

@@ -1,4 +1,5 @@
-"""The dispatcher: a background task that publishes scheduled announcements and expires old ones.
+"""The dispatcher: a background task that publishes scheduled announcements, expires old ones, and turns
+each due occurrence of a timed broadcast (announcements/schedules.py) into an announcement.
 
 It sleeps until the queue's next deadline (or until poked by a new post), so a scheduled
 announcement goes out at its time. At start it catches up: what should have been published while
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from announcements.database import Database
 from announcements.queue import expire_due, next_deadline, publish_due
+from announcements.schedules import create_due_occurrences, next_schedule_deadline
 from broadcast_server.background import BackgroundLoop
 from broadcast_server.hub import Hub
 
@@ -36,16 +38,20 @@ class Dispatcher:
         """Publish and expire what is due; return how long to sleep before the next deadline."""
         now = self._clock()
         async with self._db.write() as session:
+            occurrences = await create_due_occurrences(session=session, now=now)
             published = await publish_due(session=session, now=now)
             expired = await expire_due(session=session, now=now)
-        if published or expired:
+        if occurrences or published or expired:
+            for announcement_id in occurrences:
+                log.info("timed broadcast: created %s", announcement_id)
             for announcement in published:
                 log.info("published %s (%s): %s", announcement.id, announcement.priority, announcement.title)
             for announcement in expired:
                 log.info("expired %s: %s", announcement.id, announcement.title)
             self._hub.notify()
         async with self._db.read() as session:
-            deadline = await next_deadline(session=session)
+            deadlines = [await next_deadline(session=session), await next_schedule_deadline(session=session)]
+        deadline = min((d for d in deadlines if d is not None), default=None)
         if deadline is None:
             return MAX_SLEEP_S
         return min(MAX_SLEEP_S, max(0.0, (deadline - self._clock()).total_seconds()))

@@ -26,6 +26,7 @@ from announcements.database import Database
 from announcements.deliveries import sent_to
 from announcements.errors import DomainError, Invalid, NotFound
 from announcements.events import ANNOUNCEMENT, RETRACT, EventMessage, event_message, events_after, head_seq, latest_live_events
+from announcements.kiosk_dwell import kiosk_dwell_for
 from announcements.models import Area, Event, Screen
 from announcements.protocol import (
     Ack,
@@ -408,6 +409,8 @@ class Hub:
         try:
             replay, reset = await self._replay_for(conn, hello.last_seq, upto)
             quiet = self._quiet.for_area(screen.area)
+            async with self._db.read() as session:
+                kiosk_dwell_s = await kiosk_dwell_for(session=session, area=screen.area)
             welcome = Welcome(
                 screen_id=screen.id,
                 area=screen.area,
@@ -416,6 +419,7 @@ class Hub:
                 server_time=self._clock(),
                 head_seq=upto,
                 quiet_hours=quiet.to_json() if quiet else None,
+                kiosk_dwell_s=kiosk_dwell_s,
             )
             await conn.send_paced(text_frame(encode(welcome)))
             for event in replay:

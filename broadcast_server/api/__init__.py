@@ -1,6 +1,6 @@
 """HTTP API of docs/protocol.md §2, one module per resource."""
 
-from broadcast_server.api import announcements, areas, me, media, open311, qr, requests, screens, session, tokens, users
+from broadcast_server.api import announcements, areas, kiosk, me, media, open311, qr, requests, schedules, screens, session, tokens, users
 
 ROUTE_TABLES = [
     areas.routes,
@@ -14,4 +14,6 @@ ROUTE_TABLES = [
     requests.routes,
     open311.routes,
     qr.routes,
+    schedules.routes,
+    kiosk.routes,
 ]

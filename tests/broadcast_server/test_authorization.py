@@ -82,6 +82,13 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/users"): {ADMIN},
     ("POST", "/api/v1/users"): {ADMIN},
     ("PATCH", "/api/v1/users/{name}"): {ADMIN},
+    ("POST", "/api/v1/schedules"): {ADMIN, COMMITTEE},
+    ("GET", "/api/v1/schedules"): {ADMIN, COMMITTEE},
+    ("GET", "/api/v1/schedules/calendar"): {ADMIN, COMMITTEE},
+    ("GET", "/api/v1/schedules/{id}"): {ADMIN, COMMITTEE},
+    ("PATCH", "/api/v1/schedules/{id}"): {ADMIN, COMMITTEE},
+    ("POST", "/api/v1/schedules/{id}/stop"): {ADMIN, COMMITTEE},
+    ("PATCH", "/api/v1/areas/{path}/kiosk-dwell"): {ADMIN, COMMITTEE},
 }
 
 
@@ -342,3 +349,38 @@ async def test_other_routes_answer_by_role(village):
         for principal in PRINCIPALS:
             status, body, _ = await world.answer(principal, route[0], url, **kw)
             assert status == (denied(principal, route) or success), (route, principal, status, body[:300])
+
+
+async def test_schedules_and_kiosk_dwell_answer_only_inside_the_scope(village):
+    """A timed broadcast made in each place: read, edit, stop and list inside the scope only; the dwell likewise."""
+    world = await World(village).build()
+    made = {}
+    for place in PLACES:
+        body = {"title": "早间广播", "body": "天气晴", "rule": "FREQ=DAILY", "start": "2999-01-01T06:30"}
+        _, made[place] = await village.call("POST", "/schedules", token=world.place_tokens[place][COMMITTEE], json=body, expect=201)
+    single = {
+        ("GET", "/api/v1/schedules/{id}"): ("/api/v1/schedules/{}", {}, 200),
+        ("PATCH", "/api/v1/schedules/{id}"): ("/api/v1/schedules/{}", {"json": {"status": "paused"}}, 200),
+        ("POST", "/api/v1/schedules/{id}/stop"): ("/api/v1/schedules/{}/stop", {}, 200),
+    }
+    for route, (template, kw, success) in single.items():
+        for principal in PRINCIPALS:
+            for place in PLACES:
+                status, body, _ = await world.answer(principal, route[0], template.format(made[place]["id"]), **kw)
+                expected = denied(principal, route) or (success if place == "inside" else 404)
+                if route[1].endswith("/stop") and place == "inside" and status == 409:
+                    expected = 409  # stopped by an earlier principal in this loop
+                assert status == expected, (route, principal, place, status, body[:300])
+    for route in (("GET", "/api/v1/schedules"), ("GET", "/api/v1/schedules/calendar")):
+        for principal in PRINCIPALS:
+            status, body, _ = await world.answer(principal, *route)
+            assert status == (denied(principal, route) or 200), (route, principal, status)
+    status, body, _ = await world.answer(COMMITTEE, "GET", "/api/v1/schedules")
+    assert [s["id"] for s in json.loads(body)] == [made["inside"]["id"]]
+    route = ("PATCH", "/api/v1/areas/{path}/kiosk-dwell")
+    for principal in PRINCIPALS:
+        for place in PLACES:
+            url = f"/api/v1/areas/{quote(world.path_of(place), safe='')}/kiosk-dwell"
+            status, body, _ = await world.answer(principal, "PATCH", url, json={"kiosk_dwell_s": 15})
+            expected = denied(principal, route) or (200 if place == "inside" else 404)
+            assert status == expected, (route, principal, place, status, body[:300])

@@ -62,6 +62,20 @@ async def test_welcome_names_the_screens_area_for_people(village):
     assert (welcome["area"], welcome["area_name"]) == ("/dongfeng", "东风村")
 
 
+async def test_welcome_tells_the_kiosk_its_areas_dwell(village):
+    """A dwell set on the village applies to kiosks in its hamlets; without one the kiosk keeps its default."""
+    screen = await village.screen("gate", "/dongfeng/lijiatun")
+    ws = await connect(village, screen["token"])
+    [welcome, *_] = await until(ws, "synced")
+    assert welcome["kiosk_dwell_s"] is None
+    await ws.close()
+    await village.call("PATCH", "/areas/%2Fdongfeng/kiosk-dwell", json={"kiosk_dwell_s": 20}, expect=200)
+    ws = await connect(village, screen["token"])
+    [welcome, *_] = await until(ws, "synced")
+    assert welcome["kiosk_dwell_s"] == 20
+    await ws.close()
+
+
 async def test_hello_welcome_reset_replay_then_live(village):
     """A new screen gets welcome, the live state with reset, synced, then live events."""
     screen = await village.screen("gate", "/hongqi/liujingtun")

@@ -7,6 +7,7 @@ import zh from './i18n/zh.js';
 import en from './i18n/en.js';
 import { areaName as areaNameIn, select } from './util.js';
 import * as compose from './pages/compose.js';
+import * as calendar from './pages/calendar.js';
 import * as announcements from './pages/announcements.js';
 import * as screens from './pages/screens.js';
 import * as requests from './pages/requests.js';
@@ -22,6 +23,7 @@ const PAGES = [
   { name: 'home', module: home, roles: ['admin', 'committee', 'worker'] },
   { name: 'compose', module: compose, roles: ['admin', 'committee'] },
   { name: 'announcements', module: announcements, roles: ['admin', 'committee'] },
+  { name: 'calendar', module: calendar, roles: ['admin', 'committee'] },
   { name: 'screens', module: screens, roles: ['admin', 'committee'] },
   { name: 'areas', module: areas, roles: ['admin'] },
   { name: 'requests', module: requests, roles: ['admin', 'committee', 'worker'] },

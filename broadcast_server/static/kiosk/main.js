@@ -51,10 +51,12 @@ function readTiming() {
   }
 }
 
+const DEFAULT_DWELL_MS = 10000; // how long each notice stays, unless the area sets welcome `kiosk_dwell_s`
+
 class Kiosk {
   constructor(token) {
     this.timing = readTiming();
-    this.cycleMs = Number(this.timing.cycleMs) || 10000;
+    this.cycleMs = Number(this.timing.cycleMs) || DEFAULT_DWELL_MS;
     this.store = new Store();
     this.client = new KioskClient({ token, store: this.store, timing: this.timing });
     this.player = new Player({
@@ -95,7 +97,10 @@ class Kiosk {
       this._renderStatus();
       if (c.status === "unauthorized") this._unauthorized();
     });
-    c.addEventListener("welcome", () => this.render());
+    c.addEventListener("welcome", (event) => {
+      this._useDwell(event.detail.kiosk_dwell_s);
+      this.render();
+    });
     c.addEventListener("synced", () => {
       this.render();
       for (const ann of this.store.announcements()) if (this.store.needsPlaying(ann)) this.player.enqueue(ann);
@@ -181,6 +186,14 @@ class Kiosk {
 
   currentAnnouncement() {
     return this.currentId ? this.store.get(this.currentId) : null;
+  }
+
+  /** The area's dwell from the welcome; the localStorage `cycleMs` override (tests) still wins. */
+  _useDwell(seconds) {
+    const dwellMs = Number(this.timing.cycleMs) || (seconds > 0 ? seconds * 1000 : DEFAULT_DWELL_MS);
+    if (dwellMs === this.cycleMs) return;
+    this.cycleMs = dwellMs;
+    if (this.cycleTimer) this._restartCycle();
   }
 
   _restartCycle() {

@@ -1,0 +1,29 @@
+"""How long a kiosk shows each notice before the next: a setting per area, inherited by the areas below."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from announcements.areas import lineage
+from announcements.errors import NotFound
+from announcements.models import Area
+from announcements.tokens import Principal
+
+
+async def kiosk_dwell_for(*, session: AsyncSession, area: str) -> int | None:
+    """The dwell of the area or its nearest ancestor that sets one; None: the kiosk's default."""
+    nodes = lineage(area)
+    rows = (await session.exec(select(Area.path, Area.kiosk_dwell_s).where(col(Area.path).in_(nodes)))).all()
+    dwell = {path: seconds for path, seconds in rows if seconds is not None}
+    return next((dwell[node] for node in reversed(nodes) if node in dwell), None)
+
+
+async def set_kiosk_dwell(*, session: AsyncSession, path: str, seconds: int | None, principal: Principal) -> Area:
+    area = await session.get(Area, path)
+    if area is None or not principal.in_scope(path):
+        raise NotFound(f"no area {path} in scope")
+    area.kiosk_dwell_s = seconds
+    session.add(area)
+    await session.flush()
+    return area

@@ -1,0 +1,280 @@
+"""Timed broadcasts (定时广播): a notice template and an iCalendar recurrence; each occurrence becomes a
+normal announcement through the queue's create path, so events, speech, receipts, replay and quiet hours
+work unchanged.
+
+The rule runs in local wall time (`timezone`, from settings) so "every day at 06:30" stays 06:30. An
+occurrence missed while the server was down is not replayed as a burst: only the latest missed one is
+created, and only while its lifetime has not yet passed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from dateutil.rrule import rruleset, rrulestr
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from announcements.areas import in_area_subtree
+from announcements.database import skip_locked
+from announcements.errors import Conflict, Invalid, NotFound
+from announcements.models import (
+    SCHEDULE_OPEN,
+    AnnouncementCreate,
+    CalendarDay,
+    Occurrence,
+    Role,
+    Schedule,
+    ScheduleCreate,
+    SchedulePublic,
+    ScheduleRule,
+    ScheduleStatus,
+    ScheduleUpdate,
+    TargetPublic,
+)
+from announcements.queue import _resolve_target, create_announcement
+from announcements.tokens import Principal
+
+log = logging.getLogger(__name__)
+
+MAX_OCCURRENCES = 1000  # in total for a rule with an end, and in the first year for one without
+CALENDAR_DAYS_MAX = 62
+
+
+def _invalid(loc: str, code: str, msg: str) -> Invalid:
+    """Bad input, with a code the console translates (`error.code.<code>`)."""
+    return Invalid(msg, errors=[{"loc": ["body", loc], "msg": msg, "type": code}])
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """A validated rule in local wall time; occurrences come out as aware UTC datetimes."""
+
+    rule: str | None
+    dates: tuple[date, ...]
+    start: datetime  # naive, local
+    until: date | None
+    zone: ZoneInfo
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> Recurrence:
+        zone = ZoneInfo(schedule.timezone)
+        start = schedule.starts_at.astimezone(zone).replace(tzinfo=None)
+        until = date.fromisoformat(schedule.until) if schedule.until else None
+        return cls(schedule.rule, tuple(date.fromisoformat(d) for d in schedule.dates), start, until, zone)
+
+    def _set(self) -> rruleset:
+        rules = rruleset()
+        end = datetime.combine(self.until, time(23, 59, 59)) if self.until else None
+        if self.rule:
+            parsed = rrulestr(self.rule, dtstart=self.start, forceset=False)
+            rules.rrule(parsed.replace(until=end) if end else parsed)
+        for day in self.dates:
+            at = datetime.combine(day, self.start.time())
+            if at >= self.start and (end is None or at <= end):
+                rules.rdate(at)
+        return rules
+
+    def _utc(self, local: datetime) -> datetime:
+        return local.replace(tzinfo=self.zone).astimezone(ZoneInfo("UTC"))
+
+    def local(self, at: datetime) -> datetime:
+        return at.astimezone(self.zone).replace(tzinfo=None)
+
+    def after(self, at: datetime, *, inclusive: bool = False) -> datetime | None:
+        found = self._set().after(self.local(at), inc=inclusive)
+        return self._utc(found) if found else None
+
+    def latest_until(self, at: datetime) -> datetime | None:
+        """The latest occurrence at or before `at`."""
+        found = self._set().before(self.local(at), inc=True)
+        return self._utc(found) if found else None
+
+    def between(self, start: datetime, end: datetime) -> Iterator[datetime]:
+        for local in self._set().between(self.local(start), self.local(end), inc=True):
+            yield self._utc(local)
+
+    def count_capped(self) -> int:
+        """How many times it fires: in total if it ends, in its first year if not; stops counting past the cap."""
+        bounded = self.until is not None or not self.rule or "COUNT=" in self.rule.upper()
+        horizon = None if bounded else self.start + timedelta(days=366)
+        occurrences = (t for t in self._set() if horizon is None or t < horizon)
+        return sum(1 for _ in itertools.islice(occurrences, MAX_OCCURRENCES + 1))
+
+
+def _recurrence(when: ScheduleRule, *, zone: ZoneInfo, now: datetime) -> Recurrence:
+    """`when` checked: a rule or dates (not both), an end not before the start, a first occurrence after now,
+    and not more than MAX_OCCURRENCES; each failure names its field and carries a code."""
+    rule = when.rule.strip().upper() if when.rule else None
+    if bool(rule) == bool(when.dates):
+        raise _invalid("rule", "schedule_rule_or_dates", "give either a recurrence rule or a list of dates, not both or neither")
+    start = when.start.astimezone(zone).replace(tzinfo=None) if when.start.tzinfo else when.start
+    start = start.replace(second=0, microsecond=0)
+    if rule:
+        if any(part.split("=")[0] in ("DTSTART", "UNTIL") for part in rule.removeprefix("RRULE:").split(";")):
+            raise _invalid("rule", "schedule_rule_invalid", "the rule must not hold DTSTART or UNTIL: give them as start and until")
+        try:
+            rrulestr(rule, dtstart=start)
+        except (ValueError, TypeError) as exc:
+            raise _invalid("rule", "schedule_rule_invalid", f"not an iCalendar RRULE: {exc}") from None
+    if when.until is not None and when.until < start.date():
+        raise _invalid("until", "schedule_end_before_start", "the end date is before the start")
+    recurrence = Recurrence(rule, tuple(sorted(set(when.dates))), start, when.until, zone)
+    if recurrence.after(now) is None:
+        raise _invalid("rule", "schedule_never_fires", "this schedule would never fire after now")
+    if recurrence.count_capped() > MAX_OCCURRENCES:
+        raise _invalid(
+            "rule", "schedule_too_many", f"this schedule would fire more than {MAX_OCCURRENCES} times (in total, or in a year)"
+        )
+    return recurrence
+
+
+def _apply_when(schedule: Schedule, recurrence: Recurrence, now: datetime) -> None:
+    schedule.rule = recurrence.rule
+    schedule.dates = [d.isoformat() for d in recurrence.dates]
+    schedule.starts_at = recurrence.start.replace(tzinfo=recurrence.zone).astimezone(ZoneInfo("UTC"))
+    schedule.until = recurrence.until.isoformat() if recurrence.until else None
+    schedule.next_at = recurrence.after(now)
+
+
+def public(schedule: Schedule) -> SchedulePublic:
+    return SchedulePublic.model_validate(
+        {
+            **{name: getattr(schedule, name) for name in SchedulePublic.model_fields if name not in ("start", "target")},
+            "target": TargetPublic.model_validate(schedule.target),
+            "start": Recurrence.of(schedule).start,
+        }
+    )
+
+
+async def create_schedule(
+    *, session: AsyncSession, data: ScheduleCreate, principal: Principal, now: datetime, timezone: str
+) -> Schedule:
+    target = await _resolve_target(session=session, spec=data.target, principal=principal)
+    recurrence = _recurrence(data, zone=ZoneInfo(timezone), now=now)
+    template = data.model_dump(exclude={"target", "rule", "dates", "start", "until"})
+    schedule = Schedule(
+        **template, area=principal.area, target=target.to_json(), timezone=timezone, created_by=principal.token_id, starts_at=now
+    )
+    _apply_when(schedule, recurrence, now)
+    session.add(schedule)
+    await session.flush()
+    return schedule
+
+
+async def get_schedule(*, session: AsyncSession, schedule_id: str, principal: Principal) -> Schedule:
+    schedule = await session.get(Schedule, schedule_id)
+    if schedule is None or not principal.in_scope(schedule.area):
+        raise NotFound(f"no schedule {schedule_id} in scope")
+    return schedule
+
+
+async def list_schedules(*, session: AsyncSession, principal: Principal) -> list[Schedule]:
+    """Every schedule in scope, the ones still running first, then by their next time."""
+    query = select(Schedule).where(in_area_subtree(col(Schedule.area), principal.area))
+    rows = (await session.exec(query)).all()
+    return sorted(rows, key=lambda s: (s.status not in SCHEDULE_OPEN, s.next_at or s.created_at))
+
+
+async def update_schedule(
+    *, session: AsyncSession, schedule_id: str, changes: ScheduleUpdate, principal: Principal, now: datetime
+) -> Schedule:
+    """Edit the template or the rule, pause or resume; the next time is counted again from now."""
+    schedule = await get_schedule(session=session, schedule_id=schedule_id, principal=principal)
+    if schedule.status not in SCHEDULE_OPEN:
+        raise Conflict(f"schedule is {schedule.status}; it can no longer change")
+    fields = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"when", "status"})
+    if not fields and changes.when is None and changes.status is None:
+        raise Invalid("nothing to change")
+    recurrence = _recurrence(changes.when, zone=ZoneInfo(schedule.timezone), now=now) if changes.when else Recurrence.of(schedule)
+    for name, value in fields.items():
+        setattr(schedule, name, value)
+    if changes.status is not None:
+        schedule.status = ScheduleStatus(changes.status)
+    _apply_when(schedule, recurrence, now)
+    if schedule.next_at is None:
+        schedule.status = ScheduleStatus.ENDED
+    session.add(schedule)
+    await session.flush()
+    return schedule
+
+
+async def stop_schedule(*, session: AsyncSession, schedule_id: str, principal: Principal) -> Schedule:
+    """Stop for good; the announcements it already made stay as they are."""
+    schedule = await get_schedule(session=session, schedule_id=schedule_id, principal=principal)
+    if schedule.status not in SCHEDULE_OPEN:
+        raise Conflict(f"schedule is {schedule.status} already")
+    schedule.status = ScheduleStatus.STOPPED
+    schedule.next_at = None
+    session.add(schedule)
+    await session.flush()
+    return schedule
+
+
+async def calendar(*, session: AsyncSession, principal: Principal, now: datetime, days: int, timezone: str) -> list[CalendarDay]:
+    """The coming `days` local days (today first), each with the occurrences of the running schedules in scope."""
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    start = datetime.combine(today, time(0), zone)
+    end = datetime.combine(today + timedelta(days=days), time(0), zone) - timedelta(seconds=1)
+    by_day: dict[date, list[Occurrence]] = {today + timedelta(days=i): [] for i in range(days)}
+    for schedule in await list_schedules(session=session, principal=principal):
+        if schedule.status not in SCHEDULE_OPEN:
+            continue
+        recurrence = Recurrence.of(schedule)
+        for at in recurrence.between(start, end):
+            local = at.astimezone(zone)
+            by_day[local.date()].append(
+                Occurrence(
+                    schedule_id=schedule.id, title=schedule.title, priority=schedule.priority, at=at,
+                    time=local.strftime("%H:%M"), status=schedule.status,
+                )
+            )
+    return [CalendarDay(day=day, occurrences=sorted(items, key=lambda o: o.at)) for day, items in by_day.items()]
+
+
+def _poster(schedule: Schedule) -> Principal:
+    """The schedule posts as its creator did, within the scope it was made in."""
+    return Principal(token_id=schedule.created_by or schedule.id, role=Role.COMMITTEE, area=schedule.area, name=f"schedule {schedule.id}")
+
+
+async def create_due_occurrences(*, session: AsyncSession, now: datetime) -> list[str]:
+    """For each active schedule whose `next_at` has come: create its latest due occurrence as an announcement
+    and advance `next_at`, in the caller's transaction. Claimed with skip_locked: replicas never create one twice.
+    Returns the ids of the announcements created."""
+    query = select(Schedule).where(Schedule.status == ScheduleStatus.ACTIVE, col(Schedule.next_at) <= now)
+    created = []
+    for schedule in (await session.exec(skip_locked(query, session=session))).all():
+        recurrence = Recurrence.of(schedule)
+        at = recurrence.latest_until(now)  # after an outage: the latest missed one only
+        if at is not None and at != schedule.next_at:
+            log.warning("schedule %s: skipped occurrences from %s to before %s (server was not running)", schedule.id, schedule.next_at, at)
+        expires_at = at + timedelta(minutes=schedule.lifetime_minutes) if at else now
+        if at is not None and expires_at > now and (schedule.last_at is None or at > schedule.last_at):
+            data = AnnouncementCreate(
+                **{name: getattr(schedule, name) for name in ("title", "body", "priority", "category", "language", "speak", "repeat")},
+                target=schedule.target,
+                expires_at=expires_at,
+            )
+            result = await create_announcement(
+                session=session, data=data, principal=_poster(schedule), now=now, default_lifetime=timedelta(0),
+                idempotency_key=f"schedule:{schedule.id}:{at.isoformat()}",
+            )
+            created.append(result.announcement.id)
+            schedule.last_at = at
+        schedule.next_at = recurrence.after(now)
+        if schedule.next_at is None:
+            schedule.status = ScheduleStatus.ENDED
+        session.add(schedule)
+    return created
+
+
+async def next_schedule_deadline(*, session: AsyncSession) -> datetime | None:
+    """When the next active schedule fires."""
+    return (await session.exec(select(sa.func.min(Schedule.next_at)).where(Schedule.status == ScheduleStatus.ACTIVE))).one()

@@ -1,0 +1,100 @@
+"""Timed broadcasts on their own: each occurrence becomes one announcement at its time, once, even with replicas."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from announcements.database import Database
+from announcements.models import Announcement, Role, Schedule, ScheduleCreate, ScheduleStatus
+from announcements.schedules import create_due_occurrences, create_schedule
+from announcements.tokens import Principal
+
+VILLAGE = Principal(token_id="committee", role=Role.COMMITTEE, area="/hongqi/liujingtun", name="村委会")
+ZONE = "Asia/Shanghai"
+CREATED = datetime(2030, 4, 30, 12, 0, tzinfo=UTC)  # 20:00 in Shanghai
+FIRST = datetime(2030, 4, 30, 22, 30, tzinfo=UTC)  # 2030-05-01 06:30 in Shanghai
+
+
+async def open_database(settings) -> Database:
+    db = Database(settings.db_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous)
+    await db.migrate()
+    return db
+
+
+@pytest.fixture
+async def db(settings) -> AsyncIterator[Database]:
+    db = await open_database(settings)
+    yield db
+    await db.close()
+
+
+async def daily(db: Database, **fields) -> str:
+    data = ScheduleCreate(title="早间广播", body="今天天气晴。", rule="FREQ=DAILY", start="2030-05-01T06:30", **fields)
+    async with db.write() as session:
+        schedule = await create_schedule(session=session, data=data, principal=VILLAGE, now=CREATED, timezone=ZONE)
+    assert schedule.next_at == FIRST
+    return schedule.id
+
+
+async def run(db: Database, now: datetime) -> list[str]:
+    async with db.write() as session:
+        return await create_due_occurrences(session=session, now=now)
+
+
+async def announcements(db: Database) -> list[Announcement]:
+    async with db.read() as session:
+        return list((await session.exec(select(Announcement).order_by(Announcement.published_at))).all())
+
+
+async def test_a_daily_broadcast_creates_each_occurrence_at_its_time_once(db):
+    await daily(db)
+    assert await run(db, FIRST - timedelta(seconds=1)) == []
+    for day in range(3):
+        at = FIRST + timedelta(days=day)
+        assert len(await run(db, at)) == 1
+        assert await run(db, at + timedelta(seconds=5)) == []  # the same occurrence is not made again
+    made = await announcements(db)
+    assert [a.published_at for a in made] == [FIRST + timedelta(days=d) for d in range(3)]
+    assert all(a.status == "live" or a.expires_at <= FIRST + timedelta(days=2) for a in made)
+    assert {a.title for a in made} == {"早间广播"} and {a.area for a in made} == {VILLAGE.area}
+
+
+async def test_after_an_outage_only_the_latest_missed_occurrence_is_made(db):
+    await daily(db, lifetime_minutes=120)
+    back = FIRST + timedelta(days=3, minutes=30)  # down for three mornings, back at 07:00 on the fourth
+    assert len(await run(db, back)) == 1
+    made = await announcements(db)
+    assert len(made) == 1 and made[0].expires_at == FIRST + timedelta(days=3, minutes=120)
+
+
+async def test_an_occurrence_whose_lifetime_passed_during_an_outage_is_not_made(db):
+    await daily(db, lifetime_minutes=30)
+    assert await run(db, FIRST + timedelta(hours=2)) == []
+    assert await announcements(db) == []
+    assert len(await run(db, FIRST + timedelta(days=1))) == 1  # the next morning comes as usual
+
+
+async def test_a_schedule_past_its_end_date_ends(db):
+    await daily(db, until="2030-05-01")
+    assert len(await run(db, FIRST)) == 1
+    assert await run(db, FIRST + timedelta(days=1)) == []
+    async with db.read() as session:
+        (schedule,) = (await session.exec(select(Schedule))).all()
+    assert schedule.status == ScheduleStatus.ENDED and schedule.next_at is None
+
+
+async def test_two_replicas_create_each_occurrence_once(settings, db):
+    """Two processes' dispatchers (two engines) run at the same instant: one announcement per occurrence."""
+    await daily(db)
+    replica = await open_database(settings)
+    try:
+        for day in range(3):
+            at = FIRST + timedelta(days=day)
+            made = await asyncio.gather(run(db, at), run(replica, at))
+            assert sum(len(ids) for ids in made) == 1, made
+    finally:
+        await replica.close()
+    assert len(await announcements(db)) == 3
