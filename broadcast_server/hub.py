@@ -388,7 +388,7 @@ class Hub:
             await self._refuse(conn, exc.frame(), CloseCode.BAD_HELLO, "invalid hello")
             return False
 
-        screen, area_name = await self._screen_for_token(hello.token)
+        screen, area_name, kiosk_dwell_s = await self._screen_for_token(hello.token)
         if screen is None:
             unauthorized = error_frame(ErrorCode.UNAUTHORIZED, "the token is unknown, revoked, or not a screen token")
             await self._refuse(conn, unauthorized, CloseCode.UNAUTHORIZED, "unauthorized")
@@ -409,8 +409,6 @@ class Hub:
         try:
             replay, reset = await self._replay_for(conn, hello.last_seq, upto)
             quiet = self._quiet.for_area(screen.area)
-            async with self._db.read() as session:
-                kiosk_dwell_s = await kiosk_dwell_for(session=session, area=screen.area)
             welcome = Welcome(
                 screen_id=screen.id,
                 area=screen.area,
@@ -445,12 +443,16 @@ class Hub:
         await conn.send_paced(text_frame(error))
         await conn.close(code, reason)
 
-    async def _screen_for_token(self, secret: str) -> tuple[Screen | None, str | None]:
-        """The screen whose token this is, and its area's name (what the kiosk shows people; the path is an id)."""
+    async def _screen_for_token(self, secret: str) -> tuple[Screen | None, str | None, int | None]:
+        """The screen whose token this is, with what its welcome says of its area: the name people read (the
+        path is an id) and how long a kiosk there shows each notice. One read for the three, at every hello."""
         async with self._db.read() as session:
             screen = await screen_for_secret(session=session, secret=secret)
-            area = await session.get(Area, screen.area) if screen is not None else None
-        return screen, area.name if area is not None else None
+            if screen is None:
+                return None, None, None
+            area = await session.get(Area, screen.area)
+            dwell = await kiosk_dwell_for(session=session, area=screen.area)
+        return screen, area.name if area is not None else None, dwell
 
     async def _replay_for(self, conn: Connection, last_seq: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
         """What the screen missed: events after `last_seq`, or its whole current state (reset)."""
