@@ -51,6 +51,7 @@ def announcement_payload(announcement: Announcement) -> dict:
         published_at=announcement.published_at,
         expires_at=announcement.expires_at,
         audio=announcement.audio,
+        schedule_id=announcement.schedule_id,
     )
     return {"announcement": payload.model_dump(mode="json")}
 

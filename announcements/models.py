@@ -356,6 +356,7 @@ class Announcement(AnnouncementBase, table=True):
     audio: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     speech_status: str | None = Field(default=None, max_length=20)
     speech_error: str | None = Field(default=None, max_length=500)
+    schedule_id: str | None = Field(default=None, max_length=32)  # the timed broadcast that made it
 
 
 OPEN_STATUSES = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)  # may still change or go out
@@ -405,6 +406,7 @@ class AnnouncementPublic(AnnouncementBase):
     audio: dict[str, Any] | None = None
     speech_status: str | None = None
     speech_error: str | None = None
+    schedule_id: str | None = None
 
 
 class AnnouncementDetail(AnnouncementPublic):
@@ -473,7 +475,7 @@ class Schedule(ScheduleTemplate, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     area: str = Field(max_length=600, index=True)  # the creator's scope: who may see and change it
     target: dict[str, Any] = _json_column(dict)
-    rule: str | None = Field(default=None, max_length=500, description="RRULE without DTSTART and UNTIL")
+    rrule: str | None = Field(default=None, max_length=500, description="RRULE without DTSTART and UNTIL")
     dates: list[str] = _json_column(list)  # ISO dates, for "on given dates" (RDATE)
     starts_at: datetime = _time_column()  # DTSTART, stored in UTC; the rule runs in `timezone`'s local time
     until: str | None = Field(default=None, max_length=10)  # last local date (inclusive), ISO
@@ -485,21 +487,25 @@ class Schedule(ScheduleTemplate, table=True):
     created_by: str | None = Field(default=None, max_length=32)
 
 
-class ScheduleRule(SQLModel):
-    """When a schedule fires: `rule` (RRULE) or `dates`, from `start` (local wall time) until `until`."""
+class ScheduleWhen(SQLModel):
+    """When a schedule fires (PROTOCOL.md's names): `rrule` or `dates`, from `dtstart` (local wall time in
+    `timezone`) until `until`."""
 
-    rule: str | None = Field(default=None, min_length=1, max_length=500, description="RRULE, such as FREQ=DAILY or FREQ=WEEKLY;BYDAY=MO")
+    rrule: str | None = Field(
+        default=None, min_length=1, max_length=500, description="RRULE, such as FREQ=DAILY;BYHOUR=6;BYMINUTE=30 or FREQ=WEEKLY;BYDAY=MO"
+    )
     dates: list[date] = Field(default_factory=list, max_length=366)
-    start: datetime = Field(description="the first time, local wall time without an offset (server `timezone`)")
+    dtstart: datetime = Field(description="the first time, local wall time without an offset; a date alone is its midnight")
     until: date | None = Field(default=None, description="the last local date it may fire on (inclusive)")
+    timezone: str | None = Field(default=None, max_length=60, description="an IANA zone; absent: the server's `timezone` setting")
 
 
-class ScheduleCreate(ScheduleTemplate, ScheduleRule):
+class ScheduleCreate(ScheduleTemplate, ScheduleWhen):
     target: TargetSpec | None = None
 
 
 class ScheduleUpdate(SQLModel):
-    """PATCH /schedules/{id}: a field left out stays; a new rule takes the rule fields together."""
+    """PATCH /schedules/{id}: a field left out stays; `rrule` replaces `dates` and the other way round."""
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, min_length=1, max_length=5000)
@@ -508,19 +514,24 @@ class ScheduleUpdate(SQLModel):
     speak: bool | None = None
     repeat: int | None = Field(default=None, ge=1, le=5)
     lifetime_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
-    when: ScheduleRule | None = None
-    status: Literal["active", "paused"] | None = Field(default=None, description="pause or resume")
+    rrule: str | None = Field(default=None, min_length=1, max_length=500)
+    dates: list[date] | None = Field(default=None, max_length=366)
+    dtstart: datetime | None = None
+    until: date | None = Field(default=None, description="null: no end")
+    timezone: str | None = Field(default=None, max_length=60)
+    paused: bool | None = Field(default=None, description="true pauses, false resumes")
 
 
 class SchedulePublic(ScheduleTemplate):
     id: str
     area: str
     target: TargetPublic
-    rule: str | None
+    rrule: str | None
     dates: list[str]
-    start: datetime = Field(description="local wall time")
+    dtstart: datetime = Field(description="local wall time in `timezone`")
     until: str | None
     timezone: str
+    paused: bool
     status: ScheduleStatus
     next_at: datetime | None
     last_at: datetime | None
@@ -536,7 +547,7 @@ class Occurrence(SQLModel):
     status: ScheduleStatus
 
 
-class CalendarDay(SQLModel):
+class UpcomingDay(SQLModel):
     day: date
     occurrences: list[Occurrence]
 

@@ -286,6 +286,7 @@ class AnnouncementPayload(_Message):
     published_at: datetime | None = None
     expires_at: datetime | None = None
     audio: Audio | None = None
+    schedule_id: str | None = None  # the timed broadcast that made it (PROTOCOL.md 1.1)
 
 
 class QuietHoursInfo(_Message):

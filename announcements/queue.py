@@ -50,7 +50,7 @@ def _body_hash(data: AnnouncementCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _resolve_target(*, session: AsyncSession, spec: TargetSpec | None, principal: Principal) -> Target:
+async def resolve_target(*, session: AsyncSession, spec: TargetSpec | None, principal: Principal) -> Target:
     """The target with the poster's area filled in, checked against the poster's scope."""
     target = Target.from_json(spec.model_dump() if spec else None).with_default_area(principal.area)
     for area in target.areas:
@@ -111,7 +111,7 @@ async def count_targeted(*, session: AsyncSession, target: Target) -> int:
 
 async def reach_of(*, session: AsyncSession, spec: TargetSpec | None, principal: Principal) -> Reach:
     """What a post with this target would reach, checked as a post is (scope, unknown screens)."""
-    return await count_reach(session=session, target=await _resolve_target(session=session, spec=spec, principal=principal))
+    return await count_reach(session=session, target=await resolve_target(session=session, spec=spec, principal=principal))
 
 
 async def _go_live(*, session: AsyncSession, announcement: Announcement, now: datetime) -> None:
@@ -131,10 +131,12 @@ async def create_announcement(
     default_lifetime: timedelta,
     idempotency_key: str | None = None,
     require_reach: bool = False,
+    schedule_id: str | None = None,
 ) -> Created:
     """Accept an announcement: live at once, or scheduled for `publish_at`.
 
     `require_reach`: refuse a target that reaches no registered device now (a mistyped tag, an empty area).
+    `schedule_id`: the timed broadcast making it (announcements/schedules.py), carried to the screens.
     """
     body_hash = _body_hash(data)
     if idempotency_key is not None:
@@ -144,7 +146,7 @@ async def create_announcement(
                 raise Conflict("Idempotency-Key was already used with a different body")
             return Created(await session.get(Announcement, record.announcement_id), replayed=True)
 
-    target = await _resolve_target(session=session, spec=data.target, principal=principal)
+    target = await resolve_target(session=session, spec=data.target, principal=principal)
     if require_reach and not (await count_reach(session=session, target=target)).devices:
         raise Invalid(UNREACHED, errors=[{"loc": ["target"], "msg": UNREACHED, "type": "target_unreached"}])
     start = data.publish_at if data.publish_at and data.publish_at > now else now
@@ -160,6 +162,7 @@ async def create_announcement(
         expires_at=expires_at,
         created_by=principal.token_id,
         speech_status=SPEECH_PENDING if data.speak else None,
+        schedule_id=schedule_id,
     )
     session.add(announcement)
     if start <= now:

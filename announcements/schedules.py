@@ -2,7 +2,8 @@
 normal announcement through the queue's create path, so events, speech, receipts, replay and quiet hours
 work unchanged.
 
-The rule runs in local wall time (`timezone`, from settings) so "every day at 06:30" stays 06:30. An
+The rule runs in local wall time (the schedule's `timezone`, by default the server's) so "every day at 06:30"
+stays 06:30. An
 occurrence missed while the server was down is not replayed as a burst: only the latest missed one is
 created, and only while its lifetime has not yet passed.
 """
@@ -14,7 +15,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from dateutil.rrule import rruleset, rrulestr
@@ -27,24 +28,24 @@ from announcements.errors import Conflict, Invalid, NotFound
 from announcements.models import (
     SCHEDULE_OPEN,
     AnnouncementCreate,
-    CalendarDay,
     Occurrence,
     Role,
     Schedule,
     ScheduleCreate,
     SchedulePublic,
-    ScheduleRule,
     ScheduleStatus,
     ScheduleUpdate,
+    ScheduleWhen,
     TargetPublic,
+    UpcomingDay,
 )
-from announcements.queue import _resolve_target, create_announcement
+from announcements.queue import create_announcement, resolve_target
 from announcements.tokens import Principal
 
 log = logging.getLogger(__name__)
 
 MAX_OCCURRENCES = 1000  # in total for a rule with an end, and in the first year for one without
-CALENDAR_DAYS_MAX = 62
+UPCOMING_DAYS_MAX = 62
 
 
 def _invalid(loc: str, code: str, msg: str) -> Invalid:
@@ -56,7 +57,7 @@ def _invalid(loc: str, code: str, msg: str) -> Invalid:
 class Recurrence:
     """A validated rule in local wall time; occurrences come out as aware UTC datetimes."""
 
-    rule: str | None
+    rrule: str | None
     dates: tuple[date, ...]
     start: datetime  # naive, local
     until: date | None
@@ -67,13 +68,13 @@ class Recurrence:
         zone = ZoneInfo(schedule.timezone)
         start = schedule.starts_at.astimezone(zone).replace(tzinfo=None)
         until = date.fromisoformat(schedule.until) if schedule.until else None
-        return cls(schedule.rule, tuple(date.fromisoformat(d) for d in schedule.dates), start, until, zone)
+        return cls(schedule.rrule, tuple(date.fromisoformat(d) for d in schedule.dates), start, until, zone)
 
     def _set(self) -> rruleset:
         rules = rruleset()
         end = datetime.combine(self.until, time(23, 59, 59)) if self.until else None
-        if self.rule:
-            parsed = rrulestr(self.rule, dtstart=self.start, forceset=False)
+        if self.rrule:
+            parsed = rrulestr(self.rrule, dtstart=self.start, forceset=False)
             rules.rrule(parsed.replace(until=end) if end else parsed)
         for day in self.dates:
             at = datetime.combine(day, self.start.time())
@@ -102,53 +103,87 @@ class Recurrence:
 
     def count_capped(self) -> int:
         """How many times it fires: in total if it ends, in its first year if not; stops counting past the cap."""
-        bounded = self.until is not None or not self.rule or "COUNT=" in self.rule.upper()
+        bounded = self.until is not None or not self.rrule or "COUNT=" in self.rrule.upper()
         horizon = None if bounded else self.start + timedelta(days=366)
         occurrences = (t for t in self._set() if horizon is None or t < horizon)
         return sum(1 for _ in itertools.islice(occurrences, MAX_OCCURRENCES + 1))
 
 
-def _recurrence(when: ScheduleRule, *, zone: ZoneInfo, now: datetime) -> Recurrence:
-    """`when` checked: a rule or dates (not both), an end not before the start, a first occurrence after now,
-    and not more than MAX_OCCURRENCES; each failure names its field and carries a code."""
-    rule = when.rule.strip().upper() if when.rule else None
-    if bool(rule) == bool(when.dates):
-        raise _invalid("rule", "schedule_rule_or_dates", "give either a recurrence rule or a list of dates, not both or neither")
-    start = when.start.astimezone(zone).replace(tzinfo=None) if when.start.tzinfo else when.start
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"unknown time zone {name!r}: give an IANA name such as Asia/Shanghai"
+        raise _invalid("timezone", "schedule_timezone_unknown", message) from None
+
+
+def _recurrence(when: ScheduleWhen, *, default_zone: str, now: datetime) -> Recurrence:
+    """`when` checked: a known zone, a rule or dates (not both), an end not before the start, a first occurrence
+    after now, and not more than MAX_OCCURRENCES; each failure names its field and carries a code."""
+    zone = _zone(when.timezone or default_zone)
+    rrule = when.rrule.strip().upper().removeprefix("RRULE:") if when.rrule else None
+    if bool(rrule) == bool(when.dates):
+        raise _invalid("rrule", "schedule_rule_or_dates", "give either a recurrence rule or a list of dates, not both or neither")
+    start = when.dtstart.astimezone(zone).replace(tzinfo=None) if when.dtstart.tzinfo else when.dtstart
     start = start.replace(second=0, microsecond=0)
-    if rule:
-        if any(part.split("=")[0] in ("DTSTART", "UNTIL") for part in rule.removeprefix("RRULE:").split(";")):
-            raise _invalid("rule", "schedule_rule_invalid", "the rule must not hold DTSTART or UNTIL: give them as start and until")
+    if rrule:
+        if any(part.split("=")[0] in ("DTSTART", "UNTIL") for part in rrule.split(";")):
+            raise _invalid("rrule", "schedule_rule_invalid", "the rule must not hold DTSTART or UNTIL: give them as dtstart and until")
         try:
-            rrulestr(rule, dtstart=start)
+            rrulestr(rrule, dtstart=start)
         except (ValueError, TypeError) as exc:
-            raise _invalid("rule", "schedule_rule_invalid", f"not an iCalendar RRULE: {exc}") from None
+            raise _invalid("rrule", "schedule_rule_invalid", f"not an iCalendar RRULE: {exc}") from None
     if when.until is not None and when.until < start.date():
         raise _invalid("until", "schedule_end_before_start", "the end date is before the start")
-    recurrence = Recurrence(rule, tuple(sorted(set(when.dates))), start, when.until, zone)
+    recurrence = Recurrence(rrule, tuple(sorted(set(when.dates))), start, when.until, zone)
     if recurrence.after(now) is None:
-        raise _invalid("rule", "schedule_never_fires", "this schedule would never fire after now")
+        raise _invalid("rrule", "schedule_never_fires", "this schedule would never fire after now")
     if recurrence.count_capped() > MAX_OCCURRENCES:
         raise _invalid(
-            "rule", "schedule_too_many", f"this schedule would fire more than {MAX_OCCURRENCES} times (in total, or in a year)"
+            "rrule", "schedule_too_many", f"this schedule would fire more than {MAX_OCCURRENCES} times (in total, or in a year)"
         )
     return recurrence
 
 
 def _apply_when(schedule: Schedule, recurrence: Recurrence, now: datetime) -> None:
-    schedule.rule = recurrence.rule
+    schedule.rrule = recurrence.rrule
     schedule.dates = [d.isoformat() for d in recurrence.dates]
     schedule.starts_at = recurrence.start.replace(tzinfo=recurrence.zone).astimezone(ZoneInfo("UTC"))
     schedule.until = recurrence.until.isoformat() if recurrence.until else None
+    schedule.timezone = recurrence.zone.key
     schedule.next_at = recurrence.after(now)
 
 
+def _when_of(schedule: Schedule) -> dict:
+    recurrence = Recurrence.of(schedule)
+    return {"rrule": schedule.rrule, "dates": list(recurrence.dates), "dtstart": recurrence.start, "until": recurrence.until,
+            "timezone": schedule.timezone}
+
+
+def _changed_when(schedule: Schedule, changes: ScheduleUpdate) -> ScheduleWhen | None:
+    """The stored rule with the PATCH's rule fields laid over it; a new `rrule` drops the `dates` and the other
+    way round. None when the PATCH names no rule field."""
+    given = {name: getattr(changes, name) for name in ScheduleWhen.model_fields if name in changes.model_fields_set}
+    if not given:
+        return None
+    if given.get("rrule") and "dates" not in given:
+        given["dates"] = []
+    if given.get("dates") and "rrule" not in given:
+        given["rrule"] = None
+    for name in ("dates", "dtstart", "timezone"):  # null: keep
+        if name in given and given[name] is None:
+            del given[name]
+    return ScheduleWhen.model_validate({**_when_of(schedule), **given})
+
+
 def public(schedule: Schedule) -> SchedulePublic:
+    fields = {name: getattr(schedule, name) for name in SchedulePublic.model_fields if name not in ("dtstart", "target", "paused")}
     return SchedulePublic.model_validate(
         {
-            **{name: getattr(schedule, name) for name in SchedulePublic.model_fields if name not in ("start", "target")},
+            **fields,
             "target": TargetPublic.model_validate(schedule.target),
-            "start": Recurrence.of(schedule).start,
+            "dtstart": Recurrence.of(schedule).start,
+            "paused": schedule.status == ScheduleStatus.PAUSED,
         }
     )
 
@@ -156,9 +191,10 @@ def public(schedule: Schedule) -> SchedulePublic:
 async def create_schedule(
     *, session: AsyncSession, data: ScheduleCreate, principal: Principal, now: datetime, timezone: str
 ) -> Schedule:
-    target = await _resolve_target(session=session, spec=data.target, principal=principal)
-    recurrence = _recurrence(data, zone=ZoneInfo(timezone), now=now)
-    template = data.model_dump(exclude={"target", "rule", "dates", "start", "until"})
+    """`timezone`: the server's, for a schedule that names none."""
+    target = await resolve_target(session=session, spec=data.target, principal=principal)
+    recurrence = _recurrence(data, default_zone=timezone, now=now)
+    template = data.model_dump(exclude={"target", *ScheduleWhen.model_fields})
     schedule = Schedule(
         **template, area=principal.area, target=target.to_json(), timezone=timezone, created_by=principal.token_id, starts_at=now
     )
@@ -189,14 +225,15 @@ async def update_schedule(
     schedule = await get_schedule(session=session, schedule_id=schedule_id, principal=principal)
     if schedule.status not in SCHEDULE_OPEN:
         raise Conflict(f"schedule is {schedule.status}; it can no longer change")
-    fields = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"when", "status"})
-    if not fields and changes.when is None and changes.status is None:
+    fields = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"paused", *ScheduleWhen.model_fields})
+    when = _changed_when(schedule, changes)
+    if not fields and when is None and changes.paused is None:
         raise Invalid("nothing to change")
-    recurrence = _recurrence(changes.when, zone=ZoneInfo(schedule.timezone), now=now) if changes.when else Recurrence.of(schedule)
+    recurrence = _recurrence(when, default_zone=schedule.timezone, now=now) if when else Recurrence.of(schedule)
     for name, value in fields.items():
         setattr(schedule, name, value)
-    if changes.status is not None:
-        schedule.status = ScheduleStatus(changes.status)
+    if changes.paused is not None:
+        schedule.status = ScheduleStatus.PAUSED if changes.paused else ScheduleStatus.ACTIVE
     _apply_when(schedule, recurrence, now)
     if schedule.next_at is None:
         schedule.status = ScheduleStatus.ENDED
@@ -217,18 +254,18 @@ async def stop_schedule(*, session: AsyncSession, schedule_id: str, principal: P
     return schedule
 
 
-async def calendar(*, session: AsyncSession, principal: Principal, now: datetime, days: int, timezone: str) -> list[CalendarDay]:
-    """The coming `days` local days (today first), each with the occurrences of the running schedules in scope."""
+async def upcoming(*, session: AsyncSession, principal: Principal, now: datetime, days: int, timezone: str) -> list[UpcomingDay]:
+    """The coming `days` local days (today first), each with the occurrences still to come of the running
+    schedules in scope (today's that have passed are not among them)."""
     zone = ZoneInfo(timezone)
     today = now.astimezone(zone).date()
-    start = datetime.combine(today, time(0), zone)
     end = datetime.combine(today + timedelta(days=days), time(0), zone) - timedelta(seconds=1)
     by_day: dict[date, list[Occurrence]] = {today + timedelta(days=i): [] for i in range(days)}
     for schedule in await list_schedules(session=session, principal=principal):
         if schedule.status not in SCHEDULE_OPEN:
             continue
         recurrence = Recurrence.of(schedule)
-        for at in recurrence.between(start, end):
+        for at in recurrence.between(now, end):
             local = at.astimezone(zone)
             by_day[local.date()].append(
                 Occurrence(
@@ -236,7 +273,7 @@ async def calendar(*, session: AsyncSession, principal: Principal, now: datetime
                     time=local.strftime("%H:%M"), status=schedule.status,
                 )
             )
-    return [CalendarDay(day=day, occurrences=sorted(items, key=lambda o: o.at)) for day, items in by_day.items()]
+    return [UpcomingDay(day=day, occurrences=sorted(items, key=lambda o: o.at)) for day, items in by_day.items()]
 
 
 def _poster(schedule: Schedule) -> Principal:
@@ -264,7 +301,7 @@ async def create_due_occurrences(*, session: AsyncSession, now: datetime) -> lis
             )
             result = await create_announcement(
                 session=session, data=data, principal=_poster(schedule), now=now, default_lifetime=timedelta(0),
-                idempotency_key=f"schedule:{schedule.id}:{at.isoformat()}",
+                idempotency_key=f"schedule:{schedule.id}:{at.isoformat()}", schedule_id=schedule.id,
             )
             created.append(result.announcement.id)
             schedule.last_at = at

@@ -81,6 +81,8 @@ _OPERATION_STATUSES: dict[str, tuple[int, ...]] = {
     "post_user": (409,),  # the name is taken
     "patch_user": (409,),  # disabling oneself
     "post_my_password": (409,),  # a token has no password
+    "patch_schedule": (409,),  # stopped or ended
+    "delete_schedule": (409,),  # stopped or ended already
 }
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Headers an operation honours, by operationId.

@@ -1,17 +1,17 @@
-"""/api/v1/schedules: timed broadcasts (定时广播) and the calendar of their coming occurrences."""
+"""/api/v1/schedules: timed broadcasts (定时广播) and their coming occurrences, by PROTOCOL.md 1.1's names."""
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from announcements.models import CalendarDay, Role, ScheduleCreate, SchedulePublic, ScheduleUpdate
+from announcements.models import Role, ScheduleCreate, SchedulePublic, ScheduleUpdate, UpcomingDay
 from announcements.schedules import (
-    CALENDAR_DAYS_MAX,
-    calendar,
+    UPCOMING_DAYS_MAX,
     create_schedule,
     get_schedule,
     list_schedules,
     public,
     stop_schedule,
+    upcoming,
     update_schedule,
 )
 from broadcast_server.auth import require_principal
@@ -22,8 +22,8 @@ routes = RouteTable(prefix="/api/v1", tag="schedules")
 SCHEDULERS = (Role.ADMIN, Role.COMMITTEE)
 
 
-class CalendarQuery(BaseModel):
-    days: int = Field(default=14, ge=1, le=CALENDAR_DAYS_MAX)
+class UpcomingQuery(BaseModel):
+    days: int = Field(default=14, ge=1, le=UPCOMING_DAYS_MAX)
 
 
 @routes.post("/schedules", summary="Make a timed broadcast", body=ScheduleCreate, response=SchedulePublic, status=201)
@@ -47,13 +47,13 @@ async def get_schedules(request: web.Request) -> web.Response:
     return json_response([public(s) for s in schedules])
 
 
-@routes.get("/schedules/calendar", summary="The coming days (local dates) with each occurrence in scope", query=CalendarQuery,
-            response=list[CalendarDay])
-async def get_calendar(request: web.Request) -> web.Response:
+@routes.get("/schedules/upcoming", summary="The coming days (local dates) with each occurrence in scope", query=UpcomingQuery,
+            response=list[UpcomingDay])
+async def get_upcoming(request: web.Request) -> web.Response:
     principal = await require_principal(request, *SCHEDULERS)
-    query = parse_query(request, CalendarQuery)
+    query = parse_query(request, UpcomingQuery)
     async with request.app[DATABASE].read() as session:
-        days = await calendar(
+        days = await upcoming(
             session=session, principal=principal, now=request.app[CLOCK](), days=query.days, timezone=request.app[SETTINGS].timezone
         )
     return json_response(days)
@@ -80,10 +80,9 @@ async def patch_schedule(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
-@routes.post("/schedules/{id}/stop", summary="Stop for good (what it already broadcast stays)", response=SchedulePublic)
-async def post_stop(request: web.Request) -> web.Response:
+@routes.delete("/schedules/{id}", summary="Stop for good (what it already broadcast stays)", status=204)
+async def delete_schedule(request: web.Request) -> web.Response:
     principal = await require_principal(request, *SCHEDULERS)
     async with request.app[DATABASE].write() as session:
-        schedule = await stop_schedule(session=session, schedule_id=request.match_info["id"], principal=principal)
-        answer = public(schedule)
-    return json_response(answer)
+        await stop_schedule(session=session, schedule_id=request.match_info["id"], principal=principal)
+    return web.Response(status=204)

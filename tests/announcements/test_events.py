@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-
-import pytest
 
 from announcements.database import Database
 from announcements.events import (
@@ -22,22 +19,12 @@ from announcements.events import (
 from announcements.models import Announcement, AnnouncementStatus, Event
 from announcements.protocol import AnnouncementEvent, Audio, AudioAlternative, RequestUpdate, Retract, encode
 from announcements.targeting import Target
-from broadcast_server.settings import load_settings
 
 PUBLISHED = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 EXPIRES = datetime(2026, 11, 26, 8, 0, 0, 250_000, tzinfo=UTC)
 AUDIO = Audio(
     url="/media/ab12.mp3", format="mp3", duration_s=17.4, repeat=2, alternatives=[AudioAlternative(url="/media/ab12.ogg", format="ogg")]
 )
-
-
-@pytest.fixture
-async def db(database_settings) -> AsyncIterator[Database]:
-    settings = load_settings(None, **database_settings)
-    database = Database(settings.db_url, schema=settings.database_schema)
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 def announcement(title: str, *, audio: Audio | None = None) -> Announcement:
@@ -142,7 +129,7 @@ async def test_each_row_reads_back_as_its_typed_message(db):
     payload = sent.announcement
     assert (payload.id, payload.revision, payload.title, payload.priority) == (spoken.id, 1, "村民大会通知", "normal")
     assert (payload.published_at, payload.expires_at) == (PUBLISHED, EXPIRES)
-    assert payload.audio == AUDIO
+    assert payload.audio == AUDIO and payload.schedule_id is None  # posted by a person, not a timed broadcast
     assert retract == Retract(seq=sent.seq + 1, announcement_id=spoken.id, reason="cancelled")
     assert update == RequestUpdate(seq=sent.seq + 2, ticket="A7K-3QX", status="assigned", response=None)
 

@@ -1,7 +1,6 @@
 """The announcement queue on its own: what publish_due and expire_due pick and in which order, cancelling, scope."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -21,23 +20,11 @@ from announcements.queue import (
 from announcements.registry import create_screen
 from announcements.timeutil import utcnow
 from announcements.tokens import Principal
+from tests.announcements.conftest import open_database
 
 LIFETIME = timedelta(hours=1)
 VILLAGE = Principal(token_id="committee", role=Role.COMMITTEE, area="/hongqi/liujingtun", name="村委会")
 NEIGHBOUR = Principal(token_id="neighbour", role=Role.COMMITTEE, area="/hongqi/xincun", name="新村村委会")
-
-
-async def open_database(settings) -> Database:
-    db = Database(settings.db_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous)
-    await db.migrate()
-    return db
-
-
-@pytest.fixture
-async def db(settings) -> AsyncIterator[Database]:
-    db = await open_database(settings)
-    yield db
-    await db.close()
 
 
 async def post(db: Database, *, now, by: Principal = VILLAGE, **fields):

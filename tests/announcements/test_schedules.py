@@ -1,16 +1,15 @@
 """Timed broadcasts on their own: each occurrence becomes one announcement at its time, once, even with replicas."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlmodel import select
 
 from announcements.database import Database
 from announcements.models import Announcement, Role, Schedule, ScheduleCreate, ScheduleStatus
 from announcements.schedules import create_due_occurrences, create_schedule
 from announcements.tokens import Principal
+from tests.announcements.conftest import open_database
 
 VILLAGE = Principal(token_id="committee", role=Role.COMMITTEE, area="/hongqi/liujingtun", name="村委会")
 ZONE = "Asia/Shanghai"
@@ -18,21 +17,9 @@ CREATED = datetime(2030, 4, 30, 12, 0, tzinfo=UTC)  # 20:00 in Shanghai
 FIRST = datetime(2030, 4, 30, 22, 30, tzinfo=UTC)  # 2030-05-01 06:30 in Shanghai
 
 
-async def open_database(settings) -> Database:
-    db = Database(settings.db_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous)
-    await db.migrate()
-    return db
-
-
-@pytest.fixture
-async def db(settings) -> AsyncIterator[Database]:
-    db = await open_database(settings)
-    yield db
-    await db.close()
-
-
 async def daily(db: Database, **fields) -> str:
-    data = ScheduleCreate(title="早间广播", body="今天天气晴。", rule="FREQ=DAILY", start="2030-05-01T06:30", **fields)
+    when = {"rrule": "FREQ=DAILY", "dtstart": "2030-05-01T06:30", **fields}
+    data = ScheduleCreate(title="早间广播", body="今天天气晴。", **when)
     async with db.write() as session:
         schedule = await create_schedule(session=session, data=data, principal=VILLAGE, now=CREATED, timezone=ZONE)
     assert schedule.next_at == FIRST
@@ -50,7 +37,7 @@ async def announcements(db: Database) -> list[Announcement]:
 
 
 async def test_a_daily_broadcast_creates_each_occurrence_at_its_time_once(db):
-    await daily(db)
+    schedule_id = await daily(db)
     assert await run(db, FIRST - timedelta(seconds=1)) == []
     for day in range(3):
         at = FIRST + timedelta(days=day)
@@ -58,6 +45,7 @@ async def test_a_daily_broadcast_creates_each_occurrence_at_its_time_once(db):
         assert await run(db, at + timedelta(seconds=5)) == []  # the same occurrence is not made again
     made = await announcements(db)
     assert [a.published_at for a in made] == [FIRST + timedelta(days=d) for d in range(3)]
+    assert {a.schedule_id for a in made} == {schedule_id}
     assert all(a.status == "live" or a.expires_at <= FIRST + timedelta(days=2) for a in made)
     assert {a.title for a in made} == {"早间广播"} and {a.area for a in made} == {VILLAGE.area}
 
@@ -98,3 +86,18 @@ async def test_two_replicas_create_each_occurrence_once(settings, db):
     finally:
         await replica.close()
     assert len(await announcements(db)) == 3
+
+
+async def test_the_time_may_come_from_the_rule_as_byhour_and_byminute(db):
+    """PROTOCOL.md's own example: FREQ=DAILY;BYHOUR=6;BYMINUTE=30 from a date fires at 06:30 local each day."""
+    await daily(db, rrule="FREQ=DAILY;BYHOUR=6;BYMINUTE=30", dtstart="2030-05-01")
+    assert await run(db, FIRST - timedelta(minutes=1)) == []
+    assert len(await run(db, FIRST)) == 1 and len(await run(db, FIRST + timedelta(days=1))) == 1
+
+
+async def test_a_schedule_in_another_zone_keeps_its_local_time(db):
+    """06:30 in Urumqi is 00:30 UTC, two hours after 06:30 in Shanghai."""
+    data = ScheduleCreate(title="早间广播", body="今天天气晴。", rrule="FREQ=DAILY", dtstart="2030-05-01T06:30", timezone="Asia/Urumqi")
+    async with db.write() as session:
+        schedule = await create_schedule(session=session, data=data, principal=VILLAGE, now=CREATED, timezone=ZONE)
+    assert (schedule.timezone, schedule.next_at) == ("Asia/Urumqi", FIRST + timedelta(hours=2))

@@ -1,4 +1,4 @@
-"""timed broadcasts (schedule) and per-area kiosk dwell (area.kiosk_dwell_s)
+"""timed broadcasts (schedule, announcement.schedule_id) and per-area kiosk dwell (area.kiosk_dwell_s)
 
 Revision ID: 0004
 Revises: 0003
@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('area', sqlmodel.sql.sqltypes.AutoString(length=600), nullable=False),
     sa.Column('target', sa.JSON(), nullable=False),
-    sa.Column('rule', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('rrule', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
     sa.Column('dates', sa.JSON(), nullable=False),
     sa.Column('starts_at', announcements.timeutil.UTCDateTime(), nullable=False),
     sa.Column('until', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
@@ -51,10 +51,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_schedule_next_at'), ['next_at'], unique=False)
     with op.batch_alter_table('area', schema=None) as batch_op:
         batch_op.add_column(sa.Column('kiosk_dwell_s', sa.Integer(), nullable=True))
+    with op.batch_alter_table('announcement', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('schedule_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table('announcement', schema=None) as batch_op:
+        batch_op.drop_column('schedule_id')
     with op.batch_alter_table('area', schema=None) as batch_op:
         batch_op.drop_column('kiosk_dwell_s')
     with op.batch_alter_table('schedule', schema=None) as batch_op:

@@ -3,44 +3,76 @@
 
 import { api } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
-import { formatDate, t } from '../../shared/i18n.js';
+import { formatDate, formatTime, t } from '../../shared/i18n.js';
 import { errorLine, field, select, showError } from '../util.js';
 
 const WEEKDAYS = ['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'];
 const REPEATS = ['daily', 'weekdays', 'weekly', 'dates'];
+const WORKDAYS = 'MO,TU,WE,TH,FR';
 
-/** The `when` of a schedule from the form's choices (docs/protocol.md §2.9.6). */
+/** Today's date where the clerk is (toISOString would give the UTC date, a day off before 08:00 in China). */
+function localToday() {
+  const now = new Date();
+  return `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`;
+}
+
+/** An RRULE's parts: {FREQ: 'DAILY', BYHOUR: '6', ...}. */
+function ruleParts(rrule) {
+  return Object.fromEntries((rrule || '').split(';').filter(Boolean).map((part) => part.split('=')));
+}
+
+/**
+ * The rule fields of a schedule from the form's choices (docs/protocol.md §2.9.6): a repeat carries its time in
+ * the rule (FREQ=DAILY;BYHOUR=6;BYMINUTE=30, as PROTOCOL.md's example) from the start date; dates take the time
+ * from `dtstart`.
+ */
 function when({ repeat, weekday, time, startDate, until, dates }) {
-  const rules = { daily: 'FREQ=DAILY', weekdays: 'FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR', weekly: `FREQ=WEEKLY;BYDAY=${weekday}` };
-  const list = repeat === 'dates' ? dates.split(/[\s,，、]+/).filter(Boolean) : [];
-  const first = list.length ? [...list].sort()[0] : startDate;
-  return { rule: rules[repeat] || null, dates: list, start: `${first}T${time}`, until: until || null };
+  const until_ = until || null;
+  if (repeat === 'dates') {
+    const list = dates.split(/[\s,，、]+/).filter(Boolean);
+    const first = list.length ? [...list].sort()[0] : startDate;
+    return { rrule: null, dates: list, dtstart: `${first}T${time}`, until: until_ };
+  }
+  const days = { daily: '', weekdays: `;BYDAY=${WORKDAYS}`, weekly: `;BYDAY=${weekday}` }[repeat];
+  const [hour, minute] = time.split(':').map(Number);
+  const freq = repeat === 'daily' ? 'DAILY' : 'WEEKLY';
+  return { rrule: `FREQ=${freq}${days};BYHOUR=${hour};BYMINUTE=${minute}`, dates: [], dtstart: startDate, until: until_ };
 }
 
 function repeatOf(schedule) {
   if (schedule.dates.length) return 'dates';
-  if (schedule.rule === 'FREQ=DAILY') return 'daily';
-  if (schedule.rule === 'FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR') return 'weekdays';
-  return 'weekly';
+  const byday = ruleParts(schedule.rrule).BYDAY;
+  if (!byday) return 'daily';
+  return byday === WORKDAYS ? 'weekdays' : 'weekly';
 }
 
-export function render() {
+/** "06:30": from the rule's BYHOUR/BYMINUTE when it has them, else from `dtstart`. */
+function timeOf(schedule) {
+  const parts = ruleParts(schedule.rrule);
+  if (parts.BYHOUR === undefined) return schedule.dtstart.slice(11, 16);
+  const pad = (n) => String(Number(n) || 0).padStart(2, '0');
+  return `${pad(parts.BYHOUR)}:${pad(parts.BYMINUTE)}`;
+}
+
+export function render(ctx) {
   let stopped = false;
   let editing = null;
-  const today = new Date().toISOString().slice(0, 10);
-  const title = h('input', { name: 'title', maxlength: 200, required: true, testid: 'schedule-title' });
+  const title = h('input', { type: 'text', name: 'title', maxlength: 200, required: true, testid: 'schedule-title' });
   const body = h('textarea', { name: 'body', rows: 3, maxlength: 5000, required: true, testid: 'schedule-body' });
   const repeat = select({ name: 'repeat', testid: 'schedule-repeat' }, REPEATS.map((r) => [r, t(`calendar.repeat.${r}`)]), 'daily');
   const weekday = select({ name: 'weekday', testid: 'schedule-weekday' }, WEEKDAYS.map((d) => [d, t(`calendar.weekday.${d}`)]), 'MO');
   const time = h('input', { type: 'time', name: 'time', value: '06:30', required: true, testid: 'schedule-time' });
-  const startDate = h('input', { type: 'date', name: 'start', value: today, testid: 'schedule-start' });
+  const startDate = h('input', { type: 'date', name: 'start', value: localToday(), testid: 'schedule-start' });
   const until = h('input', { type: 'date', name: 'until', testid: 'schedule-until' });
-  const dates = h('input', { name: 'dates', placeholder: t('calendar.dates_hint'), testid: 'schedule-dates' });
+  const dates = h('input', { type: 'text', name: 'dates', placeholder: t('calendar.dates_hint'), testid: 'schedule-dates' });
   const weekdayField = field(t('calendar.weekday_label'), weekday);
   const datesField = field(t('calendar.dates_label'), dates, { wide: true });
   const startField = field(t('calendar.start_label'), startDate);
   const error = errorLine('schedule-error');
+  const heading = h('h2', { testid: 'schedule-form-heading' }, t('calendar.new'));
   const submit = h('button', { type: 'submit', class: 'primary', testid: 'schedule-save' }, t('calendar.save'));
+  const cancelEdit = h('button', { type: 'button', testid: 'schedule-cancel-edit', hidden: true, onclick: () => clearForm() },
+    t('calendar.cancel_edit'));
   const days = h('div', { class: 'calendar-days', testid: 'calendar-days' }, h('p', { class: 'muted' }, t('common.loading')));
   const list = h('div', { class: 'schedule-list', testid: 'schedule-list' });
 
@@ -51,76 +83,95 @@ export function render() {
   }
   repeat.addEventListener('change', showChoices);
 
+  function clearForm() {
+    editing = null;
+    form.reset();
+    time.value = '06:30';
+    startDate.value = localToday();
+    heading.textContent = t('calendar.new');
+    submit.textContent = t('calendar.save');
+    cancelEdit.hidden = true;
+    showError(error, null);
+    showChoices();
+  }
+
   function edit(schedule) {
     editing = schedule;
     title.value = schedule.title;
     body.value = schedule.body;
     repeat.value = repeatOf(schedule);
-    if (repeat.value === 'weekly') weekday.value = schedule.rule.split('BYDAY=')[1] || 'MO';
-    time.value = schedule.start.slice(11, 16);
-    startDate.value = schedule.start.slice(0, 10);
+    if (repeat.value === 'weekly') weekday.value = ruleParts(schedule.rrule).BYDAY || 'MO';
+    time.value = timeOf(schedule);
+    startDate.value = schedule.dtstart.slice(0, 10);
     until.value = schedule.until || '';
     dates.value = schedule.dates.join(' ');
+    heading.textContent = t('calendar.editing', { title: schedule.title });
     submit.textContent = t('calendar.save_changes');
+    cancelEdit.hidden = false;
     showChoices();
+    form.scrollIntoView({ block: 'start' });
     title.focus();
   }
 
   async function save(event) {
     event.preventDefault();
-    error.hidden = true;
+    showError(error, null);
     const rule = when({ repeat: repeat.value, weekday: weekday.value, time: time.value, startDate: startDate.value,
       until: until.value, dates: dates.value });
     try {
       if (editing) {
-        await api('PATCH', `/schedules/${editing.id}`, { title: title.value, body: body.value, when: rule });
+        await api('PATCH', `/schedules/${editing.id}`, { body: { title: title.value, body: body.value, ...rule } });
       } else {
-        await api('POST', '/schedules', { title: title.value, body: body.value, ...rule });
+        await api('POST', '/schedules', { body: { title: title.value, body: body.value, ...rule } });
       }
-      editing = null;
-      form.reset();
-      submit.textContent = t('calendar.save');
-      showChoices();
+      clearForm();
       await load();
     } catch (e) {
       showError(error, e);
     }
   }
 
-  async function act(schedule, method, path, payload) {
+  async function act(method, path, payload) {
     try {
-      await api(method, path, payload);
+      await api(method, path, payload ? { body: payload } : {});
       await load();
     } catch (e) {
       showError(error, e);
+    }
+  }
+
+  async function stopForGood(schedule) {
+    if (await ctx.confirm(t('calendar.stop_confirm', { title: schedule.title }), { yes: t('calendar.stop_yes') })) {
+      await act('DELETE', `/schedules/${schedule.id}`);
     }
   }
 
   function scheduleRow(s) {
     const open = s.status === 'active' || s.status === 'paused';
+    const next = s.status === 'active' && s.next_at ? ` · ${t('calendar.next', { time: formatTime(s.next_at) })}` : '';
     return h('div', { class: `schedule-row ${s.status}`, testid: 'schedule-row', dataset: { id: s.id, status: s.status } },
       h('div', { class: 'schedule-text' },
-        h('strong', {}, s.title),
-        h('span', { class: 'muted' }, ` ${t(`calendar.repeat.${repeatOf(s)}`)} ${s.start.slice(11, 16)} · ${t(`calendar.status.${s.status}`)}`)),
+        h('strong', { testid: 'schedule-row-title' }, s.title),
+        h('span', { class: 'muted', testid: 'schedule-row-when' },
+          `${t(`calendar.repeat.${repeatOf(s)}`)} ${timeOf(s)} · ${t(`calendar.status.${s.status}`)}${next}`)),
       open ? h('div', { class: 'actions' },
-        s.status === 'active'
-          ? h('button', { type: 'button', testid: 'schedule-pause', onclick: () => act(s, 'PATCH', `/schedules/${s.id}`, { status: 'paused' }) },
-            t('calendar.pause'))
-          : h('button', { type: 'button', testid: 'schedule-resume', onclick: () => act(s, 'PATCH', `/schedules/${s.id}`, { status: 'active' }) },
-            t('calendar.resume')),
+        s.paused
+          ? h('button', { type: 'button', testid: 'schedule-resume', onclick: () => act('PATCH', `/schedules/${s.id}`, { paused: false }) },
+            t('calendar.resume'))
+          : h('button', { type: 'button', testid: 'schedule-pause', onclick: () => act('PATCH', `/schedules/${s.id}`, { paused: true }) },
+            t('calendar.pause')),
         h('button', { type: 'button', testid: 'schedule-edit', onclick: () => edit(s) }, t('calendar.edit')),
-        h('button', { type: 'button', class: 'danger', testid: 'schedule-stop', onclick: () => {
-          if (window.confirm(t('calendar.stop_confirm', { title: s.title }))) act(s, 'POST', `/schedules/${s.id}/stop`);
-        } }, t('calendar.stop'))) : null);
+        h('button', { type: 'button', class: 'danger', testid: 'schedule-stop', onclick: () => stopForGood(s) }, t('calendar.stop')))
+        : null);
   }
 
   async function load() {
-    const [calendar, schedules] = await Promise.all([api('GET', '/schedules/calendar?days=14'), api('GET', '/schedules')]);
+    const [upcoming, schedules] = await Promise.all([api('GET', '/schedules/upcoming', { query: { days: 14 } }), api('GET', '/schedules')]);
     if (stopped) return;
-    replace(days, calendar.map((day) => h('div', { class: 'calendar-day', testid: 'calendar-day', dataset: { day: day.day } },
+    replace(days, upcoming.map((day) => h('div', { class: 'calendar-day', testid: 'calendar-day', dataset: { day: day.day } },
       h('h3', {}, formatDate(`${day.day}T12:00:00`)),
       day.occurrences.length
-        ? h('ul', {}, day.occurrences.map((o) => h('li', { class: o.status, testid: 'calendar-occurrence' },
+        ? h('ul', {}, day.occurrences.map((o) => h('li', { class: o.status, testid: 'calendar-occurrence', dataset: { schedule: o.schedule_id } },
           h('span', { class: 'calendar-time' }, o.time), ` ${o.title}`,
           o.status === 'paused' ? h('span', { class: 'muted' }, ` (${t('calendar.status.paused')})`) : null)))
         : h('p', { class: 'muted' }, t('calendar.nothing')))));
@@ -128,12 +179,12 @@ export function render() {
   }
 
   const form = h('form', { class: 'card schedule-form', testid: 'schedule-form', onsubmit: save },
-    h('h2', {}, t('calendar.new')),
+    heading,
     field(t('calendar.title_label'), title, { wide: true }),
     field(t('calendar.body_label'), body, { wide: true }),
     field(t('calendar.repeat_label'), repeat), weekdayField, field(t('calendar.time_label'), time), startField,
     datesField, field(t('calendar.until_label'), until),
-    error, h('div', { class: 'actions' }, submit));
+    error, h('div', { class: 'actions' }, cancelEdit, submit));
   showChoices();
   load().catch((e) => showError(error, e));
 

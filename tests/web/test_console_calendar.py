@@ -1,0 +1,84 @@
+"""The timed-broadcast page (定时广播) in a real Chromium against a real server, at a desk and on a phone: a clerk
+makes a daily broadcast, sees it in the coming 14 days, pauses and resumes it, stops it after confirming; a rule
+that never fires is refused in Chinese and nothing is stored."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import expect
+
+from tests.web.test_console import console_page
+from tests.web.test_console_compose import LAPTOP, OUT_OF_VIEW, PHONE
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NEVER_FIRES = "按这个设置永远不会播出（时间都已过去或日期不存在），请改一下。"
+
+
+def daily_occurrences_in_14_days(at: time) -> int:
+    """Today's counts only while its time is still ahead."""
+    return 14 if datetime.now(SHANGHAI).time() < at else 13
+
+
+async def stored(village) -> list[dict]:
+    _, schedules = await village.call("GET", "/schedules", expect=200)
+    return schedules
+
+
+@pytest.mark.parametrize("size", [LAPTOP, PHONE], ids=lambda size: f"{size[0]}x{size[1]}")
+async def test_a_daily_broadcast_is_made_seen_paused_resumed_and_stopped(village, browser, screenshot, size):
+    async with console_page(browser, village, village.admin, width=size[0], at="calendar") as console:
+        await console.page.set_viewport_size({"width": size[0], "height": size[1]})
+        page = console.page
+
+        # a rule that never fires: a date long past
+        await console.by("schedule-title").fill("打疫苗")
+        await console.by("schedule-body").fill("请带好孩子的接种本。")
+        await console.by("schedule-repeat").select_option("dates")
+        await console.by("schedule-dates").fill("2020-01-01")
+        await console.by("schedule-save").click()
+        await expect(console.by("schedule-error")).to_have_text(NEVER_FIRES)
+        assert await stored(village) == []
+
+        # every day at 06:30
+        await console.by("schedule-title").fill("早间广播")
+        await console.by("schedule-body").fill("今天天气晴，注意防晒。")
+        await console.by("schedule-repeat").select_option("daily")
+        await console.by("schedule-time").fill("06:30")
+        await console.by("schedule-save").click()
+        row = console.by("schedule-row")
+        await expect(row).to_have_attribute("data-status", "active")
+        await expect(console.by("schedule-error")).to_be_hidden()
+        (schedule,) = await stored(village)
+        assert (schedule["title"], schedule["rrule"]) == ("早间广播", "FREQ=DAILY;BYHOUR=6;BYMINUTE=30")
+        await expect(row.get_by_test_id("schedule-row-when")).to_contain_text("每天 06:30 · 进行中 · 下次")
+        occurrences = page.locator(f'[data-testid="calendar-occurrence"][data-schedule="{schedule["id"]}"]')
+        await expect(occurrences).to_have_count(daily_occurrences_in_14_days(time(6, 30)))
+        await expect(occurrences.first).to_have_text("06:30 早间广播")
+        await expect(console.by("calendar-day")).to_have_count(14)
+
+        assert await page.evaluate(OUT_OF_VIEW) == []
+        await page.evaluate("scrollTo(0, 0)")
+        await screenshot(page, f"console-calendar-zh-{size[0]}x{size[1]}")
+
+        await row.get_by_test_id("schedule-pause").click()
+        await expect(row).to_have_attribute("data-status", "paused")
+        await expect(occurrences.first).to_have_text("06:30 早间广播 (已暂停)")
+        assert [s["paused"] for s in await stored(village)] == [True]
+        await row.get_by_test_id("schedule-resume").click()
+        await expect(row).to_have_attribute("data-status", "active")
+        assert [s["paused"] for s in await stored(village)] == [False]
+
+        await row.get_by_test_id("schedule-stop").click()
+        await expect(console.by("confirm-message")).to_have_text("确定永久停止“早间广播”吗？已经播出的不受影响。")
+        await console.by("confirm-no").click()
+        await expect(row).to_have_attribute("data-status", "active")
+        await row.get_by_test_id("schedule-stop").click()
+        await console.by("confirm-yes").click()
+        await expect(row).to_have_attribute("data-status", "stopped")
+        await expect(row.get_by_test_id("schedule-stop")).to_have_count(0)
+        await expect(occurrences).to_have_count(0)
+        assert [s["status"] for s in await stored(village)] == ["stopped"]
+        console.assert_clean(village.admin)
