@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from announcements.areas import normalize_area
 from announcements.protocol import Language, Priority, ScreenKind
-from announcements.timeutil import ClientDateTime, UTCDateTime, utcnow
+from announcements.timeutil import ClientDateTime, ClientWallTime, UTCDateTime, utcnow
 
 
 def new_id() -> str:
@@ -495,7 +495,7 @@ class ScheduleWhen(SQLModel):
         default=None, min_length=1, max_length=500, description="RRULE, such as FREQ=DAILY;BYHOUR=6;BYMINUTE=30 or FREQ=WEEKLY;BYDAY=MO"
     )
     dates: list[date] = Field(default_factory=list, max_length=366)
-    dtstart: datetime = Field(description="the first time, local wall time without an offset; a date alone is its midnight")
+    dtstart: ClientWallTime = Field(description="the first time, local wall time without an offset; a date alone is its midnight")
     until: date | None = Field(default=None, description="the last local date it may fire on (inclusive)")
     timezone: str | None = Field(default=None, max_length=60, description="an IANA zone; absent: the server's `timezone` setting")
 
@@ -516,7 +516,7 @@ class ScheduleUpdate(SQLModel):
     lifetime_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
     rrule: str | None = Field(default=None, min_length=1, max_length=500)
     dates: list[date] | None = Field(default=None, max_length=366)
-    dtstart: datetime | None = None
+    dtstart: ClientWallTime | None = None
     until: date | None = Field(default=None, description="null: no end")
     timezone: str | None = Field(default=None, max_length=60)
     paused: bool | None = Field(default=None, description="true pauses, false resumes")

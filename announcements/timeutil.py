@@ -32,6 +32,17 @@ ClientDateTime = Annotated[AwareDatetime, AfterValidator(within_client_range)]
 """An RFC 3339 time with an offset, from a client: the type of every such field and query parameter."""
 
 
+def within_client_wall_range(value: datetime) -> datetime:
+    """As `within_client_range`, for a wall-clock time that may come without an offset (read in a zone given beside it)."""
+    if value.tzinfo is not None:
+        return within_client_range(value)
+    return within_client_range(value.replace(tzinfo=UTC)).replace(tzinfo=None)
+
+
+ClientWallTime = Annotated[datetime, AfterValidator(within_client_wall_range)]
+"""A local time from a client, with or without an offset (a schedule's `dtstart`), within the same range."""
+
+
 class UTCDateTime(TypeDecorator):
     """Stores aware datetimes as naive UTC (SQLite keeps no offset) and returns them aware again."""
 
