@@ -528,7 +528,7 @@ class SchedulePublic(ScheduleTemplate):
     target: TargetPublic
     rrule: str | None
     dates: list[str]
-    dtstart: datetime = Field(description="local wall time in `timezone`")
+    dtstart: datetime = Field(description="the first time: wall time in `timezone`, with that zone's offset")
     until: str | None
     timezone: str
     paused: bool

@@ -176,13 +176,18 @@ def _changed_when(schedule: Schedule, changes: ScheduleUpdate) -> ScheduleWhen |
     return ScheduleWhen.model_validate({**_when_of(schedule), **given})
 
 
+def _wall_time_with_offset(recurrence: Recurrence) -> datetime:
+    """The first local time as RFC 3339 needs it: the wall time of `timezone`, with that zone's offset then."""
+    return recurrence.start.replace(tzinfo=recurrence.zone)
+
+
 def public(schedule: Schedule) -> SchedulePublic:
     fields = {name: getattr(schedule, name) for name in SchedulePublic.model_fields if name not in ("dtstart", "target", "paused")}
     return SchedulePublic.model_validate(
         {
             **fields,
             "target": TargetPublic.model_validate(schedule.target),
-            "dtstart": Recurrence.of(schedule).start,
+            "dtstart": _wall_time_with_offset(Recurrence.of(schedule)),
             "paused": schedule.status == ScheduleStatus.PAUSED,
         }
     )

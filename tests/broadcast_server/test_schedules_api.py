@@ -19,7 +19,7 @@ async def test_a_daily_broadcast_reaches_the_screen_at_each_time_once(village, c
     screen = await village.screen("gate", "/hongqi/liujingtun")
     _, schedule = await village.call("POST", "/schedules", json={**DAILY, "target": {"areas": ["/hongqi"]}}, expect=201)
     assert (schedule["status"], schedule["paused"], schedule["next_at"]) == ("active", False, "2030-04-30T22:30:00Z")
-    assert (schedule["rrule"], schedule["dtstart"], schedule["timezone"]) == (DAILY["rrule"], "2030-05-01T00:00:00", "Asia/Shanghai")
+    assert (schedule["rrule"], schedule["dtstart"], schedule["timezone"]) == (DAILY["rrule"], "2030-05-01T00:00:00+08:00", "Asia/Shanghai")
     ws = await connect(village, screen["token"])
     await until(ws, "synced")
     for day in range(2):
@@ -76,7 +76,9 @@ async def test_upcoming_pause_edit_and_delete(village, clock):
                                                                                "dtstart": "2030-05-10T09:00"}, expect=200)
     assert (edited["title"], edited["dates"], edited["next_at"]) == ("打疫苗（改期）", ["2030-05-10"], "2030-05-10T01:00:00Z")
     _, daily = await village.call("PATCH", f"/schedules/{dates['id']}", json={"rrule": "FREQ=DAILY", "until": "2030-05-12"}, expect=200)
-    assert (daily["rrule"], daily["dates"], daily["until"], daily["dtstart"]) == ("FREQ=DAILY", [], "2030-05-12", "2030-05-10T09:00:00")
+    assert (daily["rrule"], daily["dates"], daily["until"], daily["dtstart"]) == (
+        "FREQ=DAILY", [], "2030-05-12", "2030-05-10T09:00:00+08:00"
+    )
     await village.call("DELETE", f"/schedules/{dates['id']}", expect=204)
     _, stopped = await village.call("GET", f"/schedules/{dates['id']}", expect=200)
     assert stopped["status"] == "stopped" and stopped["next_at"] is None

@@ -110,7 +110,8 @@ async def test_the_worklist_shows_deadlines_and_a_new_request_chimes(village, br
 
 
 async def test_the_clerk_assigns_to_a_worker_who_finds_it_under_my_items(village, browser, screenshot):
-    """The clerk picks 王师傅 from the worker accounts; 王师傅 signs in on a phone and lands on 我的事项 holding just that one."""
+    """The clerk picks 王师傅 from the worker accounts; 王师傅 signs in on a phone, sees it counted on the front page,
+    and finds 我的事项 holding just that one."""
     await make_areas(village)
     worker = {"name": "wang", "display_name": "王师傅", "role": "worker", "area": VILLAGE, "password": "村里的新密码一二三"}
     await village.call("POST", "/users", json=worker, expect=201)
@@ -128,6 +129,8 @@ async def test_the_clerk_assigns_to_a_worker_who_finds_it_under_my_items(village
     async with console_page(browser, village, width=PHONE[0]) as phone:
         await phone.page.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
         await sign_in_with_password(phone, "wang", worker["password"])
+        await expect(phone.by("home-mine")).to_have_attribute("data-count", "1")  # the front page counts it
+        await phone.by("home-mine").click()
         await expect(phone.by("filter-mine")).to_be_checked()
         await expect(phone.by("request-row")).to_have_count(1)
         await expect(phone.request_row(lamp).get_by_test_id("request-assignee")).to_have_text("王师傅")
