@@ -11,12 +11,14 @@ from announcements.models import Area
 from announcements.tokens import Principal
 
 
-async def kiosk_dwell_for(*, session: AsyncSession, area: str) -> int | None:
-    """The dwell of the area or its nearest ancestor that sets one; None: the kiosk's default."""
+async def name_and_dwell(*, session: AsyncSession, area: str) -> tuple[str | None, int | None]:
+    """What a screen's welcome says of its area, in one read of the area and its ancestors: its name (None if
+    not on record), and the dwell of the area or its nearest ancestor that sets one (None: the kiosk's default)."""
     nodes = lineage(area)
-    rows = (await session.exec(select(Area.path, Area.kiosk_dwell_s).where(col(Area.path).in_(nodes)))).all()
-    dwell = {path: seconds for path, seconds in rows if seconds is not None}
-    return next((dwell[node] for node in reversed(nodes) if node in dwell), None)
+    rows = (await session.exec(select(Area.path, Area.name, Area.kiosk_dwell_s).where(col(Area.path).in_(nodes)))).all()
+    name = next((n for path, n, _ in rows if path == area), None)
+    dwell = {path: seconds for path, _, seconds in rows if seconds is not None}
+    return name, next((dwell[node] for node in reversed(nodes) if node in dwell), None)
 
 
 async def set_kiosk_dwell(*, session: AsyncSession, path: str, seconds: int | None, principal: Principal) -> Area:

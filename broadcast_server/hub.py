@@ -26,8 +26,8 @@ from announcements.database import Database
 from announcements.deliveries import sent_to
 from announcements.errors import DomainError, Invalid, NotFound
 from announcements.events import ANNOUNCEMENT, RETRACT, EventMessage, event_message, events_after, head_seq, latest_live_events
-from announcements.kiosk_dwell import kiosk_dwell_for
-from announcements.models import Area, Event, Screen
+from announcements.kiosk_dwell import name_and_dwell
+from announcements.models import Event, Screen
 from announcements.protocol import (
     Ack,
     ClientMessage,
@@ -450,9 +450,8 @@ class Hub:
             screen = await screen_for_secret(session=session, secret=secret)
             if screen is None:
                 return None, None, None
-            area = await session.get(Area, screen.area)
-            dwell = await kiosk_dwell_for(session=session, area=screen.area)
-        return screen, area.name if area is not None else None, dwell
+            name, dwell = await name_and_dwell(session=session, area=screen.area)
+        return screen, name, dwell
 
     async def _replay_for(self, conn: Connection, last_seq: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
         """What the screen missed: events after `last_seq`, or its whole current state (reset)."""
