@@ -105,7 +105,7 @@ class Recurrence:
         """How many times it fires: in total if it ends, in its first year if not; stops counting past the cap."""
         bounded = self.until is not None or not self.rrule or "COUNT=" in self.rrule.upper()
         horizon = None if bounded else self.start + timedelta(days=366)
-        occurrences = (t for t in self._set() if horizon is None or t < horizon)
+        occurrences = self._set() if horizon is None else itertools.takewhile(lambda t: t < horizon, self._set())
         return sum(1 for _ in itertools.islice(occurrences, MAX_OCCURRENCES + 1))
 
 

@@ -2,12 +2,13 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
 from announcements.database import Database
 from announcements.models import Announcement, Role, Schedule, ScheduleCreate, ScheduleStatus
-from announcements.schedules import create_due_occurrences, create_schedule
+from announcements.schedules import Recurrence, create_due_occurrences, create_schedule
 from announcements.tokens import Principal
 from tests.announcements.conftest import open_database
 
@@ -101,3 +102,20 @@ async def test_a_schedule_in_another_zone_keeps_its_local_time(db):
     async with db.write() as session:
         schedule = await create_schedule(session=session, data=data, principal=VILLAGE, now=CREATED, timezone=ZONE)
     assert (schedule.timezone, schedule.next_at) == ("Asia/Urumqi", FIRST + timedelta(hours=2))
+
+
+def test_counting_a_rule_without_an_end_reads_no_further_than_its_first_year(monkeypatch):
+    """The cap is checked on every save, in the event loop: a daily rule read on to the year 9999 (2.9 million
+    occurrences) held every screen and request for seconds."""
+    recurrence = Recurrence(rrule="FREQ=DAILY", dates=(), start=datetime(2030, 5, 1, 6, 30), until=None, zone=ZoneInfo(ZONE))
+    read = []
+    whole_set = Recurrence._set
+
+    def counted(self):
+        for occurrence in whole_set(self):
+            read.append(occurrence)
+            yield occurrence
+
+    monkeypatch.setattr(Recurrence, "_set", counted)
+    assert recurrence.count_capped() == 366  # 2030-05-01 06:30 up to 2031-05-02 06:30 (366 days on)
+    assert len(read) <= 367
