@@ -10,6 +10,7 @@ never inside a write transaction (on SQLite that would hold every other writer f
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -25,8 +26,13 @@ from announcements.registry import ensure_area
 from announcements.tokens import Principal, hash_secret, new_secret
 
 _hasher = PasswordHasher()
-# Checked when the name is unknown, so a wrong name costs as long as a wrong password (no telling names apart).
-_NOBODY_HASH = _hasher.hash("no such user")
+
+
+@functools.cache
+def _nobody_hash() -> str:
+    """Checked when the name is unknown, so a wrong name costs as long as a wrong password (no telling names
+    apart); made on first use, not at import, so a shell command that signs no one in starts without it."""
+    return _hasher.hash("no such user")
 
 # The root principal the command line acts as: whoever may run it may already read the database.
 COMMAND_LINE = Principal(token_id="command-line", role=Role.ADMIN, area="/", name="command line")
@@ -80,9 +86,13 @@ async def get_user(*, session: AsyncSession, principal: Principal, user_id: str 
     return user
 
 
+def _oneself(principal: Principal, user: User) -> bool:
+    return principal.kind == "user" and principal.token_id == user.id
+
+
 async def disable_user(*, session: AsyncSession, user: User, principal: Principal, now: datetime) -> User:
     """Disable a user; its sessions end at once. Disabling oneself is refused (it would lock the admin out)."""
-    if principal.kind == "user" and principal.token_id == user.id:
+    if _oneself(principal, user):
         raise Conflict("you cannot disable your own account", errors=[{"loc": [], "msg": "yourself", "type": "disable_self"}])
     user.disabled_at = user.disabled_at or now
     session.add(user)
@@ -94,7 +104,11 @@ async def update_user(
     *, session: AsyncSession, user: User, data: UserUpdate, password_hash: str | None, principal: Principal, now: datetime
 ) -> User:
     """PATCH /users/{name}: each field given is changed; a new password (hashed before the transaction) or a
-    disabled account ends the user's sessions at once. A new area must be inside the admin's own scope."""
+    disabled account ends the user's sessions at once. A new area must be inside the admin's own scope. Changing
+    one's own role or area is refused: an admin could demote or confine themselves and lock everyone out."""
+    moved = (data.role is not None and data.role != user.role) or (data.area is not None and data.area != user.area)
+    if moved and _oneself(principal, user):
+        raise Conflict("you cannot change your own role or area", errors=[{"loc": [], "msg": "yourself", "type": "change_self"}])
     if data.area is not None:
         principal.require_scope(data.area)
         await ensure_area(session=session, path=data.area)
@@ -141,7 +155,7 @@ async def has_admin_user(*, session: AsyncSession) -> bool:
 async def check_password(*, session: AsyncSession, name: str, password: str) -> User | None:
     """The enabled user with this name and password, or None (the same for any wrong part, in the same time)."""
     user = (await session.exec(select(User).where(User.name == name))).first()
-    matches = await password_matches(user.password_hash if user is not None else _NOBODY_HASH, password)
+    matches = await password_matches(user.password_hash if user is not None else _nobody_hash(), password)
     return user if matches and user is not None and user.disabled_at is None else None
 
 

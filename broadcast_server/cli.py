@@ -35,7 +35,6 @@ from announcements.registry import (
     revoke_token,
 )
 from announcements.timeutil import utcnow
-from broadcast_server.app import create_app
 from broadcast_server.openfiles import raise_open_file_limit
 from broadcast_server.problems import describe, validation_errors
 from broadcast_server.redaction import install_log_redaction
@@ -60,6 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     log.info("open file limit: %d (about that many screens at once)", raise_open_file_limit())
     log.info("database: %s", settings.db_url.split("@")[-1])
+    from broadcast_server.app import create_app  # here, not at the top: the other commands start without the server
+
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=lambda line: log.info("%s", line.strip()))
     return 0
 
