@@ -227,6 +227,7 @@ class RequestSummary(SQLModel):
     mine: int  # open and assigned to the signed-in person (a worker's 我的事项)
     new: int  # taken in after `since` (0 without it)
     latest_created_at: datetime | None  # the newest request in scope: the next poll's `since`
+    poll_s: float = 20.0  # when the console asks again (the server's setting `console_poll_s`)
 
 
 class FeedbackCreate(SQLModel):

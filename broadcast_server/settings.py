@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     signin_failures_per_address: int = Field(default=20, ge=1)
     signin_window_minutes: float = Field(default=15.0, gt=0)
 
+    # how often an open console asks for new requests (GET /requests/summary answers it as `poll_s`)
+    console_poll_s: float = Field(default=20.0, ge=1, le=600)
     # the console flags a screen not seen for longer than this (GET /screens `offline_alert`)
     screen_offline_alert_minutes: float = Field(default=30.0, gt=0)
 

@@ -44,7 +44,7 @@ from announcements.requests.workflow import add_note, record_contact_export, upd
 from announcements.stats import compute_stats
 from announcements.timeutil import ClientDateTime
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import CLOCK, DATABASE, HUB, REPLIES
+from broadcast_server.keys import CLOCK, DATABASE, HUB, REPLIES, SETTINGS
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_body, parse_query
 
@@ -181,6 +181,7 @@ async def get_request_summary(request: web.Request) -> web.Response:
     query = parse_query(request, SummaryQuery)
     async with request.app[DATABASE].read() as session:
         summary = await request_summary(session=session, principal=principal, now=request.app[CLOCK](), since=query.since)
+    summary.poll_s = request.app[SETTINGS].console_poll_s
     return json_response(summary)
 
 

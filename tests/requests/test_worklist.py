@@ -107,6 +107,7 @@ async def test_deadlines_due_soon_overdue_and_the_summary(village, gate, clock):
     assert {k: summary[k] for k in ("waiting", "overdue", "due_soon", "new", "mine")} == {
         "waiting": 2, "overdue": 0, "due_soon": 0, "new": 2, "mine": 0
     }
+    assert summary["poll_s"] == 20, "the console asks again after the server's console_poll_s"
     latest = summary["latest_created_at"]
     _, summary = await village.call("GET", "/requests/summary", params={"since": latest}, expect=200)
     assert summary["new"] == 0

@@ -1,11 +1,11 @@
-// New requests while the console is open: every POLL_MS it asks GET /requests/summary for what came in since the
+// New requests while the console is open: every `poll_s` (the server says how often) it asks GET /requests/summary for what came in since the
 // newest request it has seen; when that grows it chimes, shows the count on the worklist's nav link and tells the
 // open page (the event `vb:new-requests`, so the worklist reloads). Opening the worklist clears the badge.
 
 import { api } from './api.js';
 import { t } from '../shared/i18n.js';
 
-export const POLL_MS = 20000; // docs/protocol.md §2.11.5: the console polls the summary every 20 seconds
+const DEFAULT_POLL_S = 20; // until the server's first answer says `poll_s` (docs/protocol.md §2.11.5)
 
 let audio = null;
 
@@ -44,6 +44,7 @@ export function watchNewRequests({ badge, notify }) {
   let count = 0;
   let timer = null;
   let stopped = false;
+  let pollS = DEFAULT_POLL_S;
 
   const show = () => {
     badge.textContent = count ? String(count) : '';
@@ -61,6 +62,7 @@ export function watchNewRequests({ badge, notify }) {
       const summary = await api('GET', '/requests/summary', { query: { since: seen } });
       if (stopped) return;
       latest = summary.latest_created_at || latest;
+      pollS = summary.poll_s || pollS;
       if (seen === null) {
         seen = latest || new Date(0).toISOString(); // the first look: what is there already is not new
       } else if (summary.new > count) {
@@ -71,7 +73,7 @@ export function watchNewRequests({ badge, notify }) {
         window.dispatchEvent(new CustomEvent('vb:new-requests', { detail: summary }));
       }
     } catch (e) { /* offline or signed out: try again next time */ }
-    if (!stopped) timer = setTimeout(poll, POLL_MS);
+    if (!stopped) timer = setTimeout(poll, pollS * 1000);
   }
 
   const onHash = () => { if (onWorklist()) markSeen(); };
