@@ -121,30 +121,34 @@ class World:
             committee = await v.token(COMMITTEE, path)
             screen = await v.screen(f"screen-{place}", path)
             self.place_tokens[place] = {COMMITTEE: committee, SCREEN: screen["token"]}
-            self.objects[place] = {"screen": screen["id"], **await self.fresh(place)}
+            self.objects[place] = {"screen": screen["id"]}
+            for kind in ("token", "announcement", "ticket", "user"):
+                self.objects[place][kind] = await self.fresh(place, kind)
         return self
 
-    async def fresh(self, place: str) -> dict[str, str]:
-        """A new token, announcement and request in `place` (for routes that change or remove them)."""
+    async def fresh(self, place: str, kind: str) -> str:
+        """A new object of `kind` in `place` (for routes that change or remove one), made as the admin would."""
         v, path = self.village, PLACES[place]
-        _, token = await v.call("POST", "/tokens", json={"role": "worker", "area": path, "name": "w"}, expect=201)
         reuse = place in self.place_tokens and place != "variant"  # renamed tokens cannot post: make new ones
-        committee = self.place_tokens[place][COMMITTEE] if reuse else await v.token(COMMITTEE, path)
-        announcement = await v.post(token=committee, title=f"通知 {place}")
-        screen_token = self.place_tokens[place][SCREEN] if reuse else (await v.screen("s", path))["token"]
-        _, reply = await v.call("POST", "/replies", token=screen_token, json=reply_body(), expect=201)
-        _, user = await v.call("POST", "/users", json=new_user(path), expect=201)
+        match kind:
+            case "token":
+                made = (await v.call("POST", "/tokens", json={"role": "worker", "area": path, "name": "w"}, expect=201))[1]["id"]
+            case "announcement":
+                committee = self.place_tokens[place][COMMITTEE] if reuse else await v.token(COMMITTEE, path)
+                made = (await v.post(token=committee, title=f"通知 {place}"))["id"]
+            case "ticket":
+                screen_token = self.place_tokens[place][SCREEN] if reuse else (await v.screen("s", path))["token"]
+                made = (await v.call("POST", "/replies", token=screen_token, json=reply_body(), expect=201))[1]["ticket"]
+            case "user":
+                made = (await v.call("POST", "/users", json=new_user(path), expect=201))[1]["name"]
+            case "screen":
+                screen = {"name": "s", "area": path, "kind": "screen", "tags": []}
+                made = (await v.call("POST", "/screens", json=screen, expect=201))[1]["id"]
+            case _:
+                raise AssertionError(kind)
         if place == "variant":
             await self._rename_stand_in()
-        return {"token": token["id"], "announcement": announcement["id"], "ticket": reply["ticket"], "user": user["name"]}
-
-    async def fresh_screen(self, place: str) -> str:
-        _, screen = await self.village.call(
-            "POST", "/screens", json={"name": "s", "area": PLACES[place], "kind": "screen", "tags": []}, expect=201
-        )
-        if place == "variant":
-            await self._rename_stand_in()
-        return screen["id"]
+        return made
 
     async def _rename_stand_in(self) -> None:
         """Move everything in the stand-in area to the case variant, as an old database might hold it."""
@@ -212,8 +216,7 @@ async def test_single_objects_answer_only_inside_the_scope(village):
                 if kind == "area":
                     target = quote(world.path_of(place), safe="")
                 elif route[0] in changes and principal in ALLOWED[route]:
-                    ids = {"screen": await world.fresh_screen(place)} if kind == "screen" else await world.fresh(place)
-                    target = ids[kind]
+                    target = await world.fresh(place, kind)
                 else:
                     target = world.objects[place][kind]
                 status, body, _ = await world.answer(principal, route[0], template.format(target), **kw)
