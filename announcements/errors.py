@@ -28,6 +28,10 @@ class Invalid(DomainError):
     """Well-formed but unacceptable input."""
 
 
+class TooLarge(DomainError):
+    """More than the server accepts of one thing (a picture's bytes)."""
+
+
 class RateLimited(DomainError):
     def __init__(self, detail: str, *, retry_after_s: int):
         super().__init__(detail)

@@ -52,6 +52,7 @@ def announcement_payload(announcement: Announcement) -> dict:
         expires_at=announcement.expires_at,
         audio=announcement.audio,
         schedule_id=announcement.schedule_id,
+        images=announcement.images,
     )
     return {"announcement": payload.model_dump(mode="json")}
 

@@ -12,10 +12,11 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from sqlmodel import Field, SQLModel
 
 from announcements.areas import normalize_area
-from announcements.protocol import Language, Priority, ScreenKind
+from announcements.protocol import Image, Language, Priority, ScreenKind
 from announcements.timeutil import ClientDateTime, ClientWallTime, UTCDateTime, utcnow
 
 
@@ -73,6 +74,8 @@ class AreaCreate(ValidAreaPath, AreaBase):
 
 class AreaPublic(AreaBase):
     created_at: datetime
+    kiosk_dwell_s: int | None = None  # the area's own setting; null: it inherits
+    kiosk_dwell_inherited_s: int | None = None  # what it inherits: the nearest ancestor's setting; null: the kiosk's 10 s
 
 
 class AreaRename(SQLModel):
@@ -357,6 +360,7 @@ class Announcement(AnnouncementBase, table=True):
     speech_status: str | None = Field(default=None, max_length=20)
     speech_error: str | None = Field(default=None, max_length=500)
     schedule_id: str | None = Field(default=None, max_length=32)  # the timed broadcast that made it
+    images: list[dict[str, Any]] = _json_column(list)  # [{url, width, height}]: announcements/pictures.py
 
 
 OPEN_STATUSES = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)  # may still change or go out
@@ -367,10 +371,26 @@ def priority_order():
     return sa.case({p.value: p.rank for p in Priority}, value=Announcement.__table__.c.priority, else_=Priority.NORMAL.rank)
 
 
+MAX_IMAGES = 4  # pictures on one notice (issue 11 §3)
+
+
 class AnnouncementCreate(AnnouncementBase):
     target: TargetSpec | None = None
     publish_at: ClientDateTime | None = None
     expires_at: ClientDateTime | None = None
+    images: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        default_factory=list,
+        schema_extra={"json_schema_extra": {"maxItems": MAX_IMAGES}},
+        description="urls answered by POST /media, shown in this order",
+    )
+
+    @field_validator("images")
+    @classmethod
+    def _few_images(cls, images: list[str]) -> list[str]:
+        """At most MAX_IMAGES, refused with a code of its own that the console words (not pydantic's `too_long`)."""
+        if len(images) > MAX_IMAGES:
+            raise PydanticCustomError("images_too_many", "at most {max} pictures on one notice", {"max": MAX_IMAGES})
+        return images
 
     @model_validator(mode="after")
     def _times_in_order(self) -> AnnouncementCreate:
@@ -407,6 +427,7 @@ class AnnouncementPublic(AnnouncementBase):
     speech_status: str | None = None
     speech_error: str | None = None
     schedule_id: str | None = None
+    images: list[Image] = Field(default_factory=list)
 
 
 class AnnouncementDetail(AnnouncementPublic):

@@ -273,6 +273,14 @@ class Audio(_Message):
     alternatives: list[AudioAlternative] = Field(default_factory=list)  # addition: e.g. Ogg Opus for slow links
 
 
+class Image(_Message):
+    """A picture of the notice (PROTOCOL.md 1.1), as stored by POST /media: a version-1 screen ignores `images`."""
+
+    url: str = Field(description="/media/<sha256 of the stored bytes>.jpg, or .png when it has transparency")
+    width: int
+    height: int
+
+
 class AnnouncementPayload(_Message):
     """What a screen is told about one announcement (one revision of it)."""
 
@@ -287,6 +295,7 @@ class AnnouncementPayload(_Message):
     expires_at: datetime | None = None
     audio: Audio | None = None
     schedule_id: str | None = None  # the timed broadcast that made it (PROTOCOL.md 1.1)
+    images: list[Image] = Field(default_factory=list)  # PROTOCOL.md 1.1, shown beside the text
 
 
 class QuietHoursInfo(_Message):

@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import col, or_, select
@@ -33,6 +34,7 @@ from announcements.models import (
     priority_order,
 )
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
+from announcements.pictures import described
 from announcements.protocol import RetractReason, ScreenKind
 from announcements.targeting import Target
 from announcements.tokens import Principal
@@ -132,11 +134,13 @@ async def create_announcement(
     idempotency_key: str | None = None,
     require_reach: bool = False,
     schedule_id: str | None = None,
+    media_dir: Path | None = None,
 ) -> Created:
     """Accept an announcement: live at once, or scheduled for `publish_at`.
 
     `require_reach`: refuse a target that reaches no registered device now (a mistyped tag, an empty area).
     `schedule_id`: the timed broadcast making it (announcements/schedules.py), carried to the screens.
+    `media_dir`: where POST /media stored the pictures `data.images` names (needed only when it names any).
     """
     body_hash = _body_hash(data)
     if idempotency_key is not None:
@@ -154,8 +158,10 @@ async def create_announcement(
     if expires_at <= now:
         raise Invalid("expires_at is in the past", errors=[{"loc": ["expires_at"], "msg": "must be in the future"}])
 
+    images = await described(data.images, media_dir) if data.images else []
+
     announcement = Announcement(
-        **data.model_dump(exclude={"target", "publish_at", "expires_at"}),
+        **data.model_dump(exclude={"target", "publish_at", "expires_at", "images"}),
         area=principal.area,
         target=target.to_json(),
         publish_at=data.publish_at,
@@ -163,6 +169,7 @@ async def create_announcement(
         created_by=principal.token_id,
         speech_status=SPEECH_PENDING if data.speak else None,
         schedule_id=schedule_id,
+        images=images,
     )
     session.add(announcement)
     if start <= now:

@@ -220,7 +220,7 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict:
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": schemas.ref(endpoint.body, "validation")}},
+            "content": {endpoint.body_content_type: {"schema": schemas.ref(endpoint.body, "validation")}},
         }
     if endpoint.auth:
         operation["security"] = [{"bearer": []}, {"session": []}]  # either one

@@ -15,7 +15,7 @@ import sqlite3
 from aiohttp import web
 from pydantic import ValidationError
 
-from announcements.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited
+from announcements.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     Forbidden: 403,
     Conflict: 409,
+    TooLarge: 413,
     Invalid: 422,
     RateLimited: 429,
 }

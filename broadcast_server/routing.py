@@ -29,6 +29,7 @@ class Endpoint:
     handler: Handler
     summary: str
     body: type[BaseModel] | None = None
+    body_content_type: str = "application/json"  # or multipart/form-data (POST /media), as the document says
     query: type[BaseModel] | None = None
     response: Any = None
     status: int = 200

@@ -91,6 +91,8 @@ def render(view: ScreenView, words: Words, *, zone: tzinfo | None = None, color:
             times.append(words("until", time=local_time(announcement.expires_at, zone)))
         if announcement.audio is not None:
             times.append(words("audio", seconds=f"{announcement.audio.duration_s:.0f}"))
+        if announcement.images:  # a terminal cannot show them: it says they are there, to look at on a kiosk
+            times.append(words("images", n=len(announcement.images)))
         if times:
             lines.append("    " + " · ".join(times))
         lines.append("")

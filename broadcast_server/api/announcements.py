@@ -99,6 +99,7 @@ async def post_announcement(request: web.Request) -> web.Response:
             default_lifetime=lifetime,
             idempotency_key=key,
             require_reach=query.require_reach,
+            media_dir=request.app[SETTINGS].media_dir,
         )
         answer = _public(created.announcement)
     _queue_changed(request)

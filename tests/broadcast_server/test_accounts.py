@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from announcements.models import User
 from broadcast_server.keys import DATABASE
+from tests.broadcast_server.test_sessions import browser, make_user  # noqa: F401  (browser: a cookie-holding client fixture)
 
 VILLAGE = "/hongqi/liujingtun"
 PASSWORD = "村口大槐树-2026"
@@ -103,3 +104,19 @@ async def test_only_admins_manage_users(village, role):
     token = await village.token(role, VILLAGE)
     await village.call("GET", "/users", token=token, expect=403)
     await village.call("POST", "/users", json=new_user(), token=token, expect=403)
+
+
+async def test_an_admin_may_not_change_their_own_role_or_area_but_another_admin_may(village, browser):  # noqa: F811
+    """Demoting or confining oneself could leave no admin who can sign in: 409 change_self, and nothing changes;
+    one's own display name may change, and another admin (here the test's token) may still change the role."""
+    await make_user(village, name="root", role="admin", area="/")
+    await browser.sign_in("root")
+    for change in ({"role": "committee"}, {"area": VILLAGE}, {"display_name": "县管理员", "role": "worker"}):
+        _, problem = await browser.call("PATCH", "/users/root", json=change, expect=409)
+        assert problem["errors"] == [{"loc": [], "msg": "yourself", "type": "change_self"}]
+    [stored] = await stored_users(village)
+    assert (stored.role, stored.area, stored.display_name) == ("admin", "/", "李主任")
+    _, renamed = await browser.call("PATCH", "/users/root", json={"display_name": "县管理员", "role": "admin", "area": "/"}, expect=200)
+    assert (renamed["role"], renamed["area"], renamed["display_name"]) == ("admin", "/", "县管理员")
+    _, demoted = await village.call("PATCH", "/users/root", json={"role": "committee"}, expect=200)
+    assert demoted["role"] == "committee"

@@ -51,3 +51,25 @@ async def test_only_an_admin_renames_and_only_inside_its_scope(village):
     status, _ = await village.call("PATCH", area_url("/hongqi/other"), token=admin_here, json={"name": "改"})
     assert status == 404  # outside its scope: as if there were no such area
     assert (await names(village))["/hongqi/other"] == "别村"
+
+
+async def test_each_area_answers_its_own_kiosk_dwell_and_the_one_it_inherits_even_from_beyond_the_scope(village):
+    """A committee scoped to the village sees that it inherits the town's 20 s (the town is not in its list);
+    the village's own 5 s passes to the grid below; cleared, the village inherits again."""
+    for path, name in (("/hongqi", "红旗街道"), (VILLAGE, "刘井屯村"), (VILLAGE + "/grid-3", "第三网格")):
+        await village.call("POST", "/areas", json={"path": path, "name": name}, expect=201)
+    await village.call("PATCH", area_url("/hongqi") + "/kiosk-dwell", json={"kiosk_dwell_s": 20}, expect=200)
+    committee = await village.token("committee", VILLAGE)
+
+    async def dwells(token=None) -> dict[str, tuple[int | None, int | None]]:
+        _, areas = await village.call("GET", "/areas", token=token, expect=200)
+        return {a["path"]: (a["kiosk_dwell_s"], a["kiosk_dwell_inherited_s"]) for a in areas}
+
+    assert await dwells(committee) == {VILLAGE: (None, 20), VILLAGE + "/grid-3": (None, 20)}
+    assert (await dwells())["/hongqi"] == (20, None)
+    await village.call("PATCH", area_url(VILLAGE) + "/kiosk-dwell", json={"kiosk_dwell_s": 5}, token=committee, expect=200)
+    assert await dwells(committee) == {VILLAGE: (5, 20), VILLAGE + "/grid-3": (None, 5)}
+    _, renamed = await village.call("PATCH", area_url(VILLAGE), json={"name": "刘井屯新村"}, expect=200)
+    assert (renamed["kiosk_dwell_s"], renamed["kiosk_dwell_inherited_s"]) == (5, 20)
+    await village.call("PATCH", area_url(VILLAGE) + "/kiosk-dwell", json={"kiosk_dwell_s": None}, token=committee, expect=200)
+    assert await dwells(committee) == {VILLAGE: (None, 20), VILLAGE + "/grid-3": (None, 20)}

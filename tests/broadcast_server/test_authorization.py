@@ -82,6 +82,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/users"): {ADMIN},
     ("POST", "/api/v1/users"): {ADMIN},
     ("PATCH", "/api/v1/users/{name}"): {ADMIN},
+    ("POST", "/api/v1/media"): {ADMIN, COMMITTEE},
     ("POST", "/api/v1/schedules"): {ADMIN, COMMITTEE},
     ("GET", "/api/v1/schedules"): {ADMIN, COMMITTEE},
     ("GET", "/api/v1/schedules/upcoming"): {ADMIN, COMMITTEE},
@@ -333,6 +334,7 @@ async def test_other_routes_answer_by_role(village):
         ("GET", "/media/{name}"): ("/media/" + "0" * 64 + ".mp3", {}, 404),
         ("POST", "/api/v1/speech/preview"): ("/api/v1/speech/preview", {"json": {"text": "你好"}}, 503),  # no speech here
         ("POST", "/api/v1/qr"): ("/api/v1/qr", {"json": {"text": "http://example/screen"}}, 200),
+        ("POST", "/api/v1/media"): ("/api/v1/media", {"data": b"not a picture"}, 422),  # uploads: test_pictures.py
         ("POST", "/api/v1/announcements/reach"): ("/api/v1/announcements/reach", {"json": {"target": {"areas": [SCOPE]}}}, 200),
         ("GET", "/api/v1/screens/tags"): ("/api/v1/screens/tags", {}, 200),
         ("POST", "/api/v1/me/password"): (

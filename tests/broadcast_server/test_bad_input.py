@@ -35,7 +35,7 @@ PROFILE = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-JSON_ROUTES = [e for table in ROUTE_TABLES for e in table.endpoints if e.body is not None]
+JSON_ROUTES = [e for table in ROUTE_TABLES for e in table.endpoints if e.body is not None and e.body_content_type == "application/json"]
 ROUTE_IDS = [f"{e.method} {e.path}" for e in JSON_ROUTES]
 
 

@@ -1,9 +1,11 @@
 """Areas by name and screens an admin can manage, in Chromium against a real server and screen client: the area
 tree shows names (never paths), a rename shows everywhere, a 500-character name is refused in Chinese and changes
-nothing; a screen is renamed, moved and re-tagged, says what it shows, and one offline too long is flagged."""
+nothing; a screen is renamed, moved and re-tagged, says what it shows, and one offline too long is flagged. How
+long screens show each notice is set per area (a real kiosk then turns at that pace), inherited, and cleared."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import pytest
@@ -12,6 +14,10 @@ from playwright.async_api import expect
 from tests.e2e.screens import running
 from tests.web.test_console import VILLAGE, console_page, make_areas, reply
 from tests.web.test_console_compose import LAPTOP, OUT_OF_VIEW, PHONE
+from tests.web.test_kiosk import kiosk_page
+
+SIZES = pytest.mark.parametrize("size", [LAPTOP, PHONE], ids=lambda size: f"{size[0]}x{size[1]}")
+KIOSK_TIMING = {"backoffInitial": 200, "backoffMax": 1000}  # no cycleMs: the area's dwell decides
 
 PATH_TEXT = "/hongqi"  # any area path showing in a page is a leak: people read names
 
@@ -95,7 +101,7 @@ async def test_an_admin_renames_and_adds_areas_and_moves_a_screen_by_name(villag
             console.assert_clean(village.admin)
 
 
-@pytest.mark.parametrize("size", [LAPTOP, PHONE], ids=lambda size: f"{size[0]}x{size[1]}")
+@SIZES
 async def test_areas_screens_and_figures_show_names_and_fit(village, browser, screenshot, tmp_path, size):
     """At a laptop's and a phone's size: no sideways scroll, every button in view, names and never paths."""
     devices = await seed(village)
@@ -124,13 +130,109 @@ async def test_areas_screens_and_figures_show_names_and_fit(village, browser, sc
             console.assert_clean(village.admin)
 
 
-async def test_a_committee_member_sees_no_areas_page_and_no_edit_buttons(village, browser):
+async def dwells(village, token=None) -> dict[str, tuple[int | None, int | None]]:
+    """Each area's own kiosk dwell and the one it inherits, as the API answers them."""
+    _, areas = await village.call("GET", "/areas", token=token, expect=200)
+    return {a["path"]: (a["kiosk_dwell_s"], a["kiosk_dwell_inherited_s"]) for a in areas}
+
+
+async def set_dwell(console, path: str, typed: str | None) -> None:
+    """Open an area's dwell editor, type `typed` and save, or with None choose "不单独设置"."""
+    await area_row(console, path).get_by_test_id("area-dwell-edit").first.click()
+    if typed is None:
+        await console.by("area-dwell-inherit").click()
+    else:
+        await console.by("area-dwell-seconds").fill(typed)
+        await console.by("area-dwell-save").click()
+
+
+async def turn_after(kiosk) -> float:
+    """Seconds the kiosk keeps one notice before turning to the next, timed from a turn (in step with its cycle)."""
+    current = kiosk.by("kiosk-current")
+    await expect(current).not_to_have_attribute("data-id", await current.get_attribute("data-id"), timeout=8_000)
+    shown = await current.get_attribute("data-id")
+    started = time.monotonic()
+    await expect(current).not_to_have_attribute("data-id", shown, timeout=8_000)  # the shipped 10 s would fail this
+    return time.monotonic() - started
+
+
+@SIZES
+async def test_an_admin_sets_how_long_screens_show_each_notice_and_a_kiosk_follows(village, browser, screenshot, size):
+    """The village set to 3 s: a real kiosk there turns between its two notices about every 3 s (10 s as shipped),
+    the grid below inherits it; a bad value is worded in Chinese and changes nothing; cleared, the village
+    inherits the town's again."""
+    await make_areas(village)
+    gate = await village.screen("村口大屏", VILLAGE)
+    for title in ("停水通知", "修路通知"):
+        await village.post(title=title, speak=False, target={"areas": [VILLAGE]})
+    async with console_page(browser, village, village.admin, width=size[0], at="areas") as console:
+        await console.page.set_viewport_size({"width": size[0], "height": size[1]})
+        dwell = area_row(console, VILLAGE).get_by_test_id("area-dwell").first
+        grid_dwell = area_row(console, VILLAGE + "/grid-3").get_by_test_id("area-dwell").first
+        await expect(dwell).to_have_text("每条公告在屏幕上停留 10 秒（默认）")
+
+        for bad in ("2", "abc", "601"):
+            await set_dwell(console, VILLAGE, bad)
+            await expect(console.by("area-dwell-error")).to_have_text("停留秒数请填 3 到 600 之间的整数。什么都没有改动。")
+            assert (await dwells(village))[VILLAGE] == (None, None), bad
+            await console.page.evaluate("scrollTo(0, 0)")
+            await screenshot(console.page, f"console-areas-dwell-error-zh-{size[0]}x{size[1]}")
+            await console.by("area-dwell-cancel").click()
+
+        await set_dwell(console, VILLAGE, "3")
+        await expect(dwell).to_have_text("每条公告在屏幕上停留 3 秒")
+        await expect(grid_dwell).to_have_text("每条公告在屏幕上停留 3 秒（沿用上级区域）")
+        assert (await dwells(village))[VILLAGE] == (3, None)
+        assert PATH_TEXT not in await console.by("view").inner_text()
+        assert await console.page.evaluate(OUT_OF_VIEW) == []
+        await console.page.evaluate("scrollTo(0, 0)")
+        await screenshot(console.page, f"console-areas-zh-{size[0]}x{size[1]}")
+
+        async with kiosk_page(browser, village.url, gate["token"], timing=KIOSK_TIMING) as kiosk:
+            await kiosk.online()
+            await expect(kiosk.by("kiosk-announcement")).to_have_count(2)
+            assert 2.0 < await turn_after(kiosk) < 5.0
+            kiosk.assert_clean()
+
+        await set_dwell(console, "/hongqi", "20")
+        await expect(area_row(console, "/hongqi").get_by_test_id("area-dwell").first).to_have_text("每条公告在屏幕上停留 20 秒")
+        await expect(dwell).to_have_text("每条公告在屏幕上停留 3 秒")
+        await set_dwell(console, VILLAGE, None)
+        await expect(dwell).to_have_text("每条公告在屏幕上停留 20 秒（沿用上级区域）")
+        await expect(grid_dwell).to_have_text("每条公告在屏幕上停留 20 秒（沿用上级区域）")
+        assert (await dwells(village))[VILLAGE] == (None, 20)
+        console.assert_clean(village.admin)
+
+    async with console_page(browser, village, village.admin, width=size[0], lang="en", at="areas") as console:
+        await console.page.set_viewport_size({"width": size[0], "height": size[1]})
+        await area_row(console, VILLAGE).get_by_test_id("area-dwell-edit").first.click()
+        await expect(console.by("area-dwell-seconds")).to_be_focused()
+        assert await console.page.evaluate(OUT_OF_VIEW) == []
+        await console.page.evaluate("scrollTo(0, 0)")
+        await screenshot(console.page, f"console-areas-en-{size[0]}x{size[1]}")
+        console.assert_clean(village.admin)
+
+
+async def test_a_committee_member_sets_the_dwell_of_its_own_areas_and_renames_nothing(village, browser, screenshot):
+    """A committee member sees the areas in its scope with what they inherit from above it, may set how long its
+    screens show each notice, and has no rename, add-below or add-area controls (the server refuses them anyway)."""
     devices = await seed(village)
+    await village.call("PATCH", "/areas/%2Fhongqi/kiosk-dwell", json={"kiosk_dwell_s": 15}, expect=200)
     committee = await village.token("committee", VILLAGE)
-    async with console_page(browser, village, committee) as console:
-        await expect(console.by("nav-areas")).to_have_count(0)
+    async with console_page(browser, village, committee, at="areas") as console:
+        await expect(console.by("area-row")).to_have_count(2)  # the village and its grid; the town is above its scope
+        dwell = area_row(console, VILLAGE).get_by_test_id("area-dwell").first
+        await expect(dwell).to_have_text("每条公告在屏幕上停留 15 秒（沿用上级区域）")
+        for absent in ("area-rename", "area-add-child", "area-add-form"):
+            await expect(console.by(absent)).to_have_count(0)
+        await set_dwell(console, VILLAGE, "30")
+        await expect(dwell).to_have_text("每条公告在屏幕上停留 30 秒")
+        assert (await dwells(village, committee))[VILLAGE] == (30, 15)
+        await console.page.evaluate("scrollTo(0, 0)")
+        await screenshot(console.page, "console-areas-committee-zh")
         await console.open("screens")
         await expect(screen_row(console, devices["gate"]["id"])).to_be_visible()
         await expect(console.by("screen-edit")).to_have_count(0)
         status, _ = await village.call("PATCH", "/areas/" + quote(VILLAGE, safe=""), token=committee, json={"name": "改"})
         assert status == 403
+        console.assert_clean(committee)

@@ -88,9 +88,10 @@ export function whenUnauthorized(handler) {
 
 /**
  * Call the API: api('GET', '/requests', {query: {status: 'received'}}).
- * `as`: 'json' (default), 'blob', or 'text'. Throws ApiError with the problem+json detail.
+ * `as`: 'json' (default), 'blob', or 'text'; `form`: a FormData sent as multipart (POST /media) instead of a JSON `body`.
+ * Throws ApiError with the problem+json detail.
  */
-export async function api(method, path, { body, query, headers = {}, as = 'json', token } = {}) {
+export async function api(method, path, { body, form, query, headers = {}, as = 'json', token } = {}) {
   const url = new URL('/api/v1' + path, location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== null && value !== undefined && value !== '' && value !== false) url.searchParams.set(key, value);
@@ -101,6 +102,8 @@ export async function api(method, path, { body, query, headers = {}, as = 'json'
   if (body !== undefined) {
     sendHeaders['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
+  } else if (form) {
+    init.body = form; // the browser writes the multipart Content-Type with its boundary
   }
   let resp;
   try {

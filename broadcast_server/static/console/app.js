@@ -25,7 +25,7 @@ const PAGES = [
   { name: 'announcements', module: announcements, roles: ['admin', 'committee'] },
   { name: 'calendar', module: calendar, roles: ['admin', 'committee'] },
   { name: 'screens', module: screens, roles: ['admin', 'committee'] },
-  { name: 'areas', module: areas, roles: ['admin'] },
+  { name: 'areas', module: areas, roles: ['admin', 'committee'] },
   { name: 'requests', module: requests, roles: ['admin', 'committee', 'worker'] },
   { name: 'figures', module: figures, roles: ['admin', 'committee', 'worker'] },
   { name: 'people', module: people, roles: ['admin', 'committee', 'worker'] },

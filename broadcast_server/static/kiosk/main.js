@@ -266,6 +266,7 @@ class Kiosk {
     stage.classList.toggle("is-empty", !ann);
     for (const p of Object.values(Priority)) stage.classList.toggle(`p-${p}`, !!ann && ann.priority === p);
     if (!ann) {
+      this.renderPictures([]);
       delete stage.dataset.id;
       delete stage.dataset.priority;
       for (const sel of [".stage-badge", ".stage-count", ".stage-title", ".stage-body", ".stage-meta"]) $(sel, stage).textContent = "";
@@ -285,10 +286,23 @@ class Kiosk {
     const key = `${ann.id}:${ann.revision}:${getLang()}`;
     if (key !== this.stageKey) {
       this.stageKey = key;
+      this.renderPictures(ann.images || []); // before the pager measures: they take room from the text
       this.stagePager.layout();
     }
     this._markPage(byTestId("kiosk-page"), this.stagePager);
     this.client.receipt(ann.id, ReceiptState.DISPLAYED);
+  }
+
+  /** The notice's pictures beside its text (under it in portrait), each whole (object-fit: contain). */
+  renderPictures(images) {
+    const box = byTestId("kiosk-pictures");
+    const shown = images.slice(0, 4);
+    box.hidden = !shown.length;
+    box.dataset.count = shown.length;
+    box.replaceChildren(...shown.map((image, i) => h("img", {
+      src: image.url, alt: t("stage.picture", { n: i + 1, count: shown.length }), testid: "kiosk-picture",
+      width: image.width, height: image.height, decoding: "async",
+    })));
   }
 
   renderList(list) {

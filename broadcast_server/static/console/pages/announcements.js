@@ -38,6 +38,7 @@ function changeNotes(a) {
   if (a.speak && (a.speech_status === 'ready' || a.speech_status === 'pending')) {
     notes.push(h('span', { class: `badge note speech-${a.speech_status}`, testid: 'ann-speech' }, t(`ann.speech.${a.speech_status}`)));
   }
+  if (a.images?.length) notes.push(h('span', { class: 'badge note', testid: 'ann-images' }, t('ann.images', { n: a.images.length })));
   return notes;
 }
 const FILTERS = ['', LIVE, SCHEDULED, EXPIRED, CANCELLED];

@@ -1,20 +1,40 @@
 // Areas: the tree of places the deployment serves, by name; an admin adds an area under another and renames one.
 // A path (/hongqi/liujingtun) is only the id machines use: a new area gets one made up unless county IT gives it.
+// Each area says how long its screens show each notice (kiosk dwell), set by an admin or by the committee of that
+// area (the server allows both); an area that sets none inherits from the one above it.
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { t } from '../../shared/i18n.js';
-import { areaName, areaOptions, areaTree, describeError, errorLine, field, reloadAreas, select, showError } from '../util.js';
+import { areaName, areaOptions, areaTree, describeError, errorLine, field, reloadAreas, showError } from '../util.js';
 
 const NAME_MAX = 100;
+const DWELL = { min: 3, max: 600 }; // the server's bounds (KioskDwell)
+const DEFAULT_DWELL_S = 10; // a kiosk's own when no area above sets one (static/kiosk/main.js)
 
-/** A message for a refused name or id: the field and the rule, in the page's language. */
+/** A message for a refused name, id or dwell: the field and the rule, in the page's language. */
 function describeAreaError(error) {
   if (!(error instanceof ApiError)) return describeError(error);
-  const bad = error.errors.find((e) => Array.isArray(e.loc) && ['name', 'path'].includes(e.loc[e.loc.length - 1]));
+  const bad = error.errors.find((e) => Array.isArray(e.loc) && ['name', 'path', 'kiosk_dwell_s'].includes(e.loc[e.loc.length - 1]));
   if (!bad) return error.describe();
-  if (bad.loc[bad.loc.length - 1] === 'path') return t('areas.error.id');
+  const field = bad.loc[bad.loc.length - 1];
+  if (field === 'path') return t('areas.error.id');
+  if (field === 'kiosk_dwell_s') return t('areas.error.dwell', DWELL);
   return bad.type === 'string_too_long' ? t('areas.error.name_long', { max: NAME_MAX }) : t('areas.error.name_empty');
+}
+
+/** How long screens in the area show each notice, and whether that is its own setting, inherited, or the default. */
+function dwellText(area) {
+  if (area.kiosk_dwell_s != null) return t('areas.dwell.own', { s: area.kiosk_dwell_s });
+  if (area.kiosk_dwell_inherited_s != null) return t('areas.dwell.inherited', { s: area.kiosk_dwell_inherited_s });
+  return t('areas.dwell.default', { s: DEFAULT_DWELL_S });
+}
+
+/** What a typed dwell is sent as: nothing is "inherit"; a whole number as a number; anything else as typed, for the
+ * server to refuse by its field (so the rule lives in one place). */
+function dwellValue(typed) {
+  if (typed === '') return null;
+  return /^\d+$/.test(typed) ? Number(typed) : typed;
 }
 
 /** A path segment nobody has to type: short, lowercase, unlikely to be taken. */
@@ -25,15 +45,20 @@ function madeUpSegment() {
 export function render(ctx) {
   const error = errorLine('areas-error');
   const list = h('ul', { class: 'tree area-tree', testid: 'area-tree' });
+  const admin = ctx.role === 'admin'; // renaming and adding areas are an admin's; a committee sets only the dwell
 
   const row = (node) => {
-    const label = h('span', { class: 'area-name', testid: 'area-name' }, areaName(ctx.areas, node.path));
     const item = h('li', { testid: 'area-row', dataset: { path: node.path } },
       h('div', { class: 'area-line' },
-        label,
+        h('span', { class: 'area-label' },
+          h('span', { class: 'area-name', testid: 'area-name' }, areaName(ctx.areas, node.path)),
+          h('span', { class: 'muted small', testid: 'area-dwell' }, dwellText(node))),
         h('span', { class: 'area-actions' },
-          h('button', { type: 'button', class: 'small', testid: 'area-rename', onclick: () => rename(node, item) }, t('areas.rename')),
-          h('button', { type: 'button', class: 'small', testid: 'area-add-child', onclick: () => addUnder(node.path) }, t('areas.add_child')))),
+          h('button', { type: 'button', class: 'small', testid: 'area-dwell-edit', onclick: () => editDwell(node, item) }, t('areas.dwell.edit')),
+          admin ? [
+            h('button', { type: 'button', class: 'small', testid: 'area-rename', onclick: () => rename(node, item) }, t('areas.rename')),
+            h('button', { type: 'button', class: 'small', testid: 'area-add-child', onclick: () => addUnder(node.path) }, t('areas.add_child')),
+          ] : null)),
       node.children.length ? h('ul', { class: 'tree' }, node.children.map(row)) : null);
     return item;
   };
@@ -44,32 +69,59 @@ export function render(ctx) {
     parent.value = ctx.scope;
   };
 
-  /** Turn a row's name into a field with save and cancel. */
-  function rename(node, item) {
+  /**
+   * Turn a row's line into a small form: `control` (holding `input`), cancel and save. `send(value)` makes the change
+   * and answers the message to show; `also` is one more way to send ([testid, label, value]). An error stays under it.
+   */
+  function editLine(item, prefix, control, input, send, also = null) {
     const line = item.querySelector('.area-line');
-    const input = h('input', { type: 'text', value: areaName(ctx.areas, node.path), testid: 'area-rename-name', 'aria-label': t('areas.name') });
-    const lineError = errorLine('area-rename-error');
-    const save = h('button', { type: 'submit', class: 'primary small', testid: 'area-rename-save' }, t('areas.save'));
-    const form = h('form', { class: 'area-line editing', novalidate: true },
-      input, h('span', { class: 'area-actions' },
-        h('button', { type: 'button', class: 'small', testid: 'area-rename-cancel', onclick: () => { form.replaceWith(line); lineError.remove(); } }, t('areas.cancel')), save));
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      save.disabled = true;
+    const lineError = errorLine(`${prefix}-error`);
+    const cancel = h('button', { type: 'button', class: 'small', testid: `${prefix}-cancel`, onclick: () => { form.replaceWith(line); lineError.remove(); } },
+      t('areas.cancel'));
+    const extra = also && h('button', { type: 'button', class: 'small', testid: also[0], onclick: () => run(also[2]) }, also[1]);
+    const save = h('button', { type: 'submit', class: 'primary small', testid: `${prefix}-save` }, t('areas.save'));
+    const form = h('form', { class: 'area-line editing', novalidate: true }, control, h('span', { class: 'area-actions' }, cancel, extra, save));
+    const buttons = [cancel, extra, save].filter(Boolean);
+    async function run(value) {
+      for (const b of buttons) b.disabled = true;
       try {
-        await api('PATCH', `/areas/${encodeURIComponent(node.path)}`, { body: { name: input.value.trim() } });
+        const message = await send(value);
         await reloadAreas(ctx.areas);
-        ctx.notify(t('areas.renamed', { name: input.value.trim() }));
+        ctx.notify(message);
         draw();
       } catch (e) {
         lineError.textContent = describeAreaError(e);
         lineError.hidden = false;
-        save.disabled = false;
+        for (const b of buttons) b.disabled = false;
       }
+    }
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      run(input.value.trim());
     });
     line.replaceWith(form);
     form.after(lineError);
     input.focus();
+  }
+
+  function rename(node, item) {
+    const input = h('input', { type: 'text', value: areaName(ctx.areas, node.path), testid: 'area-rename-name', 'aria-label': t('areas.name') });
+    editLine(item, 'area-rename', input, input, async (name) => {
+      await api('PATCH', `/areas/${encodeURIComponent(node.path)}`, { body: { name } });
+      return t('areas.renamed', { name });
+    });
+  }
+
+  function editDwell(node, item) {
+    const name = areaName(ctx.areas, node.path);
+    const input = h('input', { type: 'text', inputmode: 'numeric', size: 4, value: node.kiosk_dwell_s ?? '', testid: 'area-dwell-seconds' });
+    const control = h('label', { class: 'area-dwell-field' },
+      h('span', {}, t('areas.dwell.label', { name })), input, h('span', { class: 'muted small' }, t('areas.dwell.rule', DWELL)));
+    editLine(item, 'area-dwell', control, input, async (typed) => {
+      const seconds = dwellValue(typed);
+      await api('PATCH', `/areas/${encodeURIComponent(node.path)}/kiosk-dwell`, { body: { kiosk_dwell_s: seconds } });
+      return seconds === null ? t('areas.dwell.cleared', { name }) : t('areas.dwell.saved', { name, s: seconds });
+    }, ['area-dwell-inherit', t('areas.dwell.inherit'), '']);
   }
 
   // ---- add an area under another
@@ -121,6 +173,6 @@ export function render(ctx) {
       h('p', { class: 'muted' }, t('areas.intro')),
       error,
       list),
-    addForm);
+    admin ? addForm : null);
   return { el, stop() {} };
 }

@@ -8,9 +8,12 @@ import { areaName, areaTree, describeError, errorLine, field, localToRfc3339, pr
 
 const BODY_MAX = 5000;
 const CATEGORIES = ['', 'notice', 'meeting', 'policy', 'weather', 'safety', 'health', 'agriculture', 'event', 'other'];
-const FIELDS = ['title', 'body', 'priority', 'category', 'language', 'target', 'publish_at', 'expires_at', 'speak', 'repeat'];
+const FIELDS = ['title', 'body', 'images', 'priority', 'category', 'language', 'target', 'publish_at', 'expires_at', 'speak', 'repeat'];
 const REACH_DELAY_MS = 250; // ask once the clerk stops ticking boxes
 const UNREACHED = 'target_unreached'; // docs/protocol.md §2.9.5
+const MAX_IMAGES = 4; // docs/protocol.md §2.9.7: the server refuses a fifth, and so does this page, before uploading
+const IMAGE_MAX_BYTES = 10 * 1024 * 1024; // refused here too: a phone need not send 50 MB to hear "too large"
+const IMAGE_TYPES = 'image/jpeg,image/png,image/webp';
 
 /** "将送达 12 块屏幕、5 个喇叭": the reach as a person reads it. */
 function reachText(reach) {
@@ -33,6 +36,8 @@ export function render(ctx) {
   };
   updateCount();
   body.addEventListener('input', updateCount);
+
+  const pictures = picturePicker(() => { idempotencyKey = null; });
 
   const priority = select({ name: 'priority', testid: 'compose-priority' }, priorityOptions(), Priority.NORMAL);
   const category = select({ name: 'category', testid: 'compose-category' },
@@ -101,6 +106,7 @@ export function render(ctx) {
     h('div', { class: 'grid' },
       field(t('compose.title'), title, { name: 'title', wide: true }),
       field(t('compose.body'), body, { name: 'body', wide: true, hint: count }),
+      pictures.el,
       field(t('compose.priority'), priority, { name: 'priority' }),
       field(t('compose.category'), category, { name: 'category' }),
       field(t('compose.language'), language, { name: 'language' }),
@@ -134,7 +140,8 @@ export function render(ctx) {
     for (const item of error.errors || []) {
       const name = Array.isArray(item.loc) && FIELDS.includes(String(item.loc[0])) ? String(item.loc[0]) : null;
       const slot = name && form.querySelector(`[data-testid="error-${name}"]`);
-      const msg = item.type === UNREACHED ? t('compose.reach.none') : item.msg;
+      const worded = t(`error.code.${item.type}`); // a code the console words, in the page's language
+      const msg = item.type === UNREACHED ? t('compose.reach.none') : (worded !== `error.code.${item.type}` ? worded : item.msg);
       if (!slot) {
         general.push(msg);
         continue;
@@ -209,6 +216,7 @@ export function render(ctx) {
     };
     const target = targetOf();
     if (target) data.target = target;
+    if (pictures.urls().length) data.images = pictures.urls();
     const expires = localToRfc3339(expiresAt.value);
     if (expires) data.expires_at = expires;
     return data;
@@ -237,6 +245,7 @@ export function render(ctx) {
 
   const resetForm = () => {
     form.reset(); // every select returns to its default (priority: normal), not to its first option
+    pictures.clear();
     coverChildren();
     updateCount();
     targetChanged();
@@ -250,6 +259,11 @@ export function render(ctx) {
     clearErrors();
     done.hidden = true;
     try {
+      if (pictures.uploading()) {
+        formError.textContent = t('compose.images.wait');
+        formError.hidden = false;
+        return;
+      }
       const data = payload();
       const counts = reach || await askReach();
       if (!counts) {
@@ -307,6 +321,95 @@ export function render(ctx) {
       clearTimeout(reachTimer);
       player.pause();
       if (audioUrl) URL.revokeObjectURL(audioUrl);
+    },
+  };
+}
+
+/**
+ * 添加图片: each chosen picture is uploaded at once (POST /media) and shown as a thumbnail with 移除; at most
+ * MAX_IMAGES. `changed` is told of every change (a new draft). The post sends `urls()` as `images`.
+ */
+function picturePicker(changed) {
+  let items = []; // {url, width, height} in the order chosen, or {pending: true, name} while uploading
+  const error = h('p', { class: 'field-error', testid: 'error-images', role: 'alert', hidden: true });
+  const thumbs = h('ul', { class: 'thumbs', testid: 'compose-images' });
+  const input = h('input', { type: 'file', accept: IMAGE_TYPES, multiple: true, class: 'file-input', testid: 'compose-images-input' });
+  const add = h('label', { class: 'file-button', testid: 'compose-images-add' }, input, h('span', {}, t('compose.images.add')));
+
+  const say = (messages) => {
+    error.textContent = messages.join(' ');
+    error.hidden = !messages.length;
+  };
+  const draw = () => {
+    const done = items.filter((item) => !item.pending);
+    replace(thumbs, items.map((item, index) => (item.pending
+      ? h('li', { class: 'thumb pending', testid: 'compose-image-pending' }, h('span', { class: 'muted small' }, t('compose.images.uploading')))
+      : h('li', { class: 'thumb', testid: 'compose-image', dataset: { url: item.url } },
+        h('img', { src: item.url, alt: t('compose.images.alt', { n: done.indexOf(item) + 1, count: done.length }) }),
+        h('button', { type: 'button', class: 'small danger', testid: 'compose-image-remove', onclick: () => remove(index) },
+          t('compose.images.remove'))))));
+    add.classList.toggle('disabled', items.length >= MAX_IMAGES);
+    input.disabled = items.length >= MAX_IMAGES;
+  };
+  const remove = (index) => {
+    items.splice(index, 1);
+    say([]);
+    draw();
+    changed();
+  };
+  const upload = async (file, slot) => {
+    const form = new FormData();
+    form.append('file', file, file.name);
+    try {
+      const stored = await api('POST', '/media', { form });
+      Object.assign(slot, stored, { pending: false });
+      return null;
+    } catch (e) {
+      items = items.filter((item) => item !== slot);
+      return t('compose.images.failed', { name: file.name, error: describeError(e) });
+    } finally {
+      draw();
+    }
+  };
+
+  input.addEventListener('change', async () => {
+    const files = [...input.files];
+    input.value = ''; // the same file may be chosen again after 移除
+    const problems = [];
+    const uploads = [];
+    for (const file of files) {
+      if (items.length >= MAX_IMAGES) {
+        problems.push(t('error.code.images_too_many'));
+        break;
+      }
+      if (file.size > IMAGE_MAX_BYTES) {
+        problems.push(t('compose.images.failed', { name: file.name, error: t('error.code.image_too_large') }));
+        continue;
+      }
+      const slot = { pending: true };
+      items.push(slot);
+      uploads.push(upload(file, slot));
+    }
+    draw();
+    say(problems);
+    problems.push(...(await Promise.all(uploads)).filter(Boolean));
+    say(problems);
+    changed();
+  });
+
+  const el = h('div', { class: 'field wide pictures', dataset: { field: 'images' } },
+    h('span', { class: 'label' }, t('compose.images')),
+    thumbs,
+    h('div', { class: 'pictures-add' }, add, h('span', { class: 'muted small' }, t('compose.images.hint', { max: MAX_IMAGES }))),
+    error);
+  return {
+    el,
+    urls: () => items.filter((item) => !item.pending).map((item) => item.url),
+    uploading: () => items.some((item) => item.pending),
+    clear() {
+      items = [];
+      say([]);
+      draw();
     },
   };
 }

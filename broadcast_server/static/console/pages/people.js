@@ -1,5 +1,6 @@
-// Accounts: one's own password; for an admin, the people who sign in (create, disable, reset a password) and the
-// access tokens of scripts and Open311 clients (revoke). Screens and their tokens are on the screens page.
+// Accounts: one's own password; for an admin, the people who sign in (create, change name, role and area, disable,
+// reset a password) and the access tokens of scripts and Open311 clients (revoke). Screens and their tokens are on
+// the screens page. The server refuses an admin's change of their own role or area (it could lock everyone out).
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
@@ -7,6 +8,7 @@ import { formatTime, t } from '../../shared/i18n.js';
 import { areaOptions, describeError, errorLine, field, select, showError } from '../util.js';
 
 const ROLES = ['committee', 'worker', 'admin'];
+const roleOptions = () => ROLES.map((r) => [r, t(`role.${r}`)]);
 
 export function render(ctx) {
   let stopped = false;
@@ -81,6 +83,7 @@ export function render(ctx) {
         ? h('span', { class: 'badge off', testid: 'user-state' }, t('people.user.disabled'))
         : h('span', { class: 'badge ok', testid: 'user-state' }, t('people.user.active'))),
       h('td', { class: 'row-actions' }, u.disabled_at ? null : [
+        h('button', { type: 'button', class: 'small', testid: 'user-edit', onclick: () => toggleEdit(u, row) }, t('people.user.edit')),
         h('button', { type: 'button', class: 'small', testid: 'user-reset', onclick: () => { resetBox.hidden = !resetBox.hidden; } }, t('people.user.reset')),
         h('button', { type: 'button', class: 'danger small', testid: 'user-disable', onclick: () => disable(u) }, t('people.user.disable')),
         resetBox,
@@ -105,6 +108,42 @@ export function render(ctx) {
     return row;
   }));
 
+  /** Open (or close again) a form under the person's row for their display name, role and area. */
+  function toggleEdit(u, row) {
+    const open = row.nextElementSibling;
+    if (open && open.dataset.testid === 'user-edit-row') {
+      open.remove();
+      return;
+    }
+    const edit = {
+      display: h('input', { type: 'text', maxlength: 100, value: u.display_name, testid: 'user-edit-display-name' }),
+      role: select({ testid: 'user-edit-role' }, roleOptions(), u.role),
+      area: select({ testid: 'user-edit-area' }, areaOptions(ctx.areas), u.area),
+    };
+    const error = errorLine('user-edit-error');
+    const save = h('button', { type: 'submit', class: 'primary', testid: 'user-edit-save' }, t('people.user.edit_save'));
+    const form = h('form', { class: 'edit-person', novalidate: true, testid: 'user-edit-form' },
+      h('h3', {}, t('people.user.edit_heading', { name: u.display_name })),
+      error,
+      h('div', { class: 'grid' },
+        field(t('people.add.display_name'), edit.display, { name: 'display_name' }),
+        field(t('people.add.role'), edit.role, { name: 'role' }),
+        field(t('people.add.area'), edit.area, { name: 'area' })),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', testid: 'user-edit-cancel', onclick: () => editRow.remove() }, t('people.user.edit_cancel')),
+        save));
+    guarded(form, save, error, async () => {
+      const changed = await api('PATCH', `/users/${encodeURIComponent(u.name)}`, {
+        body: { display_name: edit.display.value.trim(), role: edit.role.value, area: edit.area.value },
+      });
+      ctx.notify(t('people.user.edit_done', { name: changed.display_name }));
+      await load();
+    });
+    const editRow = h('tr', { class: 'user-edit', testid: 'user-edit-row' }, h('td', { colspan: 5 }, form));
+    row.after(editRow);
+    edit.display.focus();
+  }
+
   async function disable(u) {
     if (!(await ctx.confirm(t('people.user.disable_confirm', { name: u.display_name }), { yes: t('people.user.disable') }))) return;
     try {
@@ -119,7 +158,7 @@ export function render(ctx) {
   const add = {
     name: h('input', { type: 'text', maxlength: 40, autocapitalize: 'none', spellcheck: 'false', testid: 'user-add-name' }),
     display: h('input', { type: 'text', maxlength: 100, testid: 'user-add-display-name' }),
-    role: select({ testid: 'user-add-role' }, ROLES.map((r) => [r, t(`role.${r}`)]), 'committee'),
+    role: select({ testid: 'user-add-role' }, roleOptions(), 'committee'),
     area: select({ testid: 'user-add-area' }, areaOptions(ctx.areas), ctx.scope),
     password: h('input', { type: 'password', autocomplete: 'new-password', maxlength: 200, testid: 'user-add-password' }),
   };

@@ -14,6 +14,7 @@ export default {
   "stage.expires": "Until {time}",
   "page.mark": "Page {page} of {pages}",
   "stage.count": "Notice {n} of {count}",
+  "stage.picture": "Notice picture {n} of {count}",
   "list.title": "All notices ({count})",
   "priority.emergency": "Emergency",
   "priority.high": "Important",

@@ -15,6 +15,7 @@ export default {
   "stage.expires": "有效至 {time}",
   "page.mark": "第 {page} / {pages} 页",
   "stage.count": "第 {n} 条，共 {count} 条",
+  "stage.picture": "公告图片 {n}/{count}",
   "list.title": "公告列表（{count}）",
   "priority.emergency": "紧急",
   "priority.high": "重要",
