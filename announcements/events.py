@@ -16,14 +16,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.database import lock_event_order
 from announcements.models import Announcement, AnnouncementStatus, Event
-from announcements.protocol import AnnouncementEvent, AnnouncementPayload, RequestUpdate, Retract, RetractReason
+from announcements.protocol import AnnouncementEvent, AnnouncementPayload, AreaUpdate, RequestUpdate, Retract, RetractReason
 from announcements.targeting import Target
 
 ANNOUNCEMENT = "announcement"
 RETRACT = "retract"
 REQUEST_UPDATE = "request_update"
+AREA = "area"
 
-EventMessage = Annotated[AnnouncementEvent | Retract | RequestUpdate, Field(discriminator="type")]
+EventMessage = Annotated[AnnouncementEvent | Retract | RequestUpdate | AreaUpdate, Field(discriminator="type")]
 _event_adapter: TypeAdapter[EventMessage] = TypeAdapter(EventMessage)
 
 

@@ -345,6 +345,22 @@ class RequestUpdate(_Message):
     response: str | None = None
 
 
+class AreaInfo(_Message):
+    """What a screen shows of its area: as in `welcome`."""
+
+    area_name: str | None = None
+    kiosk_dwell_s: int | None = None
+
+
+class AreaUpdate(_Message):
+    """Addition: areas renamed or given a new kiosk dwell, each with its values as they now are, so a connected
+    screen shows them without reconnecting. A screen reads the entry of its own area (`welcome.area`), if any."""
+
+    type: Literal["area"] = "area"
+    seq: int
+    areas: dict[str, AreaInfo]
+
+
 class ReplyResult(_Message):
     type: Literal["reply_result"] = "reply_result"
     client_msg_id: str
@@ -364,11 +380,11 @@ class Pong(_Message):
 
 
 ServerMessage = Annotated[
-    Welcome | Synced | AnnouncementEvent | Retract | RequestUpdate | ReplyResult | Error | Pong,
+    Welcome | Synced | AnnouncementEvent | Retract | RequestUpdate | AreaUpdate | ReplyResult | Error | Pong,
     Field(discriminator="type"),
 ]
 _server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
-SERVER_TYPES = frozenset({"welcome", "synced", "announcement", "retract", "request_update", "reply_result", "error", "pong"})
+SERVER_TYPES = frozenset({"welcome", "synced", "announcement", "retract", "request_update", "area", "reply_result", "error", "pong"})
 
 
 def parse_server_message(text: str | bytes) -> ServerMessage:

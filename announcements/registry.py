@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import covers, leaf_name, lineage
 from announcements.errors import Conflict, NotFound
+from announcements.kiosk_dwell import tell_screens
 from announcements.models import (
     Area,
     AreaCreate,
@@ -41,6 +42,8 @@ async def create_area(*, session: AsyncSession, data: AreaCreate, principal: Pri
     area = await session.get(Area, data.path)
     area.name = data.name
     session.add(area)
+    await session.flush()
+    await tell_screens(session=session, path=data.path, with_subtree=False)  # it may have had screens, under its path as name
     return area
 
 
@@ -50,6 +53,8 @@ async def rename_area(*, session: AsyncSession, path: str, data: AreaRename, pri
         raise NotFound(f"no area {path} in scope")
     area.name = data.name
     session.add(area)
+    await session.flush()
+    await tell_screens(session=session, path=path, with_subtree=False)
     return area
 
 

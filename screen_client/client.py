@@ -33,6 +33,7 @@ from announcements.protocol import (
     Ack,
     AnnouncementEvent,
     AnnouncementPayload,
+    AreaUpdate,
     ClientInfo,
     CloseCode,
     Contact,
@@ -234,6 +235,7 @@ class ScreenClient:
             "announcement": self._on_announcement,
             "retract": self._on_retract,
             "request_update": self._on_request_update,
+            "area": self._on_area,
             "synced": self._on_synced,
             "reply_result": self._on_reply_result,
             "error": self._on_error,
@@ -515,6 +517,16 @@ class ScreenClient:
     async def _on_request_update(self, link: _Link, message: RequestUpdate) -> None:
         if self.store.apply_request_update(message):
             log.info("request %s is now %s", message.ticket, message.status)
+        self._notify()
+        await self._ack(link)
+
+    async def _on_area(self, link: _Link, message: AreaUpdate) -> None:
+        """Its area renamed (the display shows the new name); a dwell is the kiosk's, not this client's."""
+        self.store.pass_over(message.seq)
+        identity = self.store.identity
+        mine = message.areas.get(identity.area) if identity else None
+        if mine is not None:
+            self._area_name = mine.area_name
         self._notify()
         await self._ack(link)
 

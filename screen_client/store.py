@@ -234,6 +234,11 @@ class Store:
                 return False
             return db.execute("DELETE FROM announcements WHERE id = ?", (announcement_id,)).rowcount > 0
 
+    def pass_over(self, seq: int) -> bool:
+        """An event that leaves nothing to hold (an `area` event): only last_seq moves; False for a repeat."""
+        with self._write() as db:
+            return self._advance(db, seq)
+
     def apply_request_update(self, update: RequestUpdate) -> bool:
         """Store one request_update event; True when it was new."""
         with self._write() as db:

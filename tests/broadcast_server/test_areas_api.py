@@ -1,6 +1,14 @@
 """Areas by name: an admin names, nests and renames areas; the path stays the id; bad names change nothing."""
 
+import io
 from urllib.parse import quote
+
+from sqlmodel import col, select
+
+from announcements.models import Event
+from broadcast_server.keys import DATABASE
+from screen_client.display import TerminalDisplay
+from tests.e2e.screens import running
 
 VILLAGE = "/hongqi/liujingtun"
 
@@ -73,3 +81,33 @@ async def test_each_area_answers_its_own_kiosk_dwell_and_the_one_it_inherits_eve
     assert (renamed["kiosk_dwell_s"], renamed["kiosk_dwell_inherited_s"]) == (5, 20)
     await village.call("PATCH", area_url(VILLAGE) + "/kiosk-dwell", json={"kiosk_dwell_s": None}, token=committee, expect=200)
     assert await dwells(committee) == {VILLAGE: (None, 20), VILLAGE + "/grid-3": (None, 20)}
+
+
+async def test_a_connected_screen_learns_a_new_name_and_dwell_without_reconnecting(village, tmp_path):
+    """A rename and a new dwell reach the screens online as an `area` event: the terminal shows the new name on the
+    same connection; the event names each area under the changed one with the dwell it now has (a grid that sets
+    its own keeps it), and a screen outside hears nothing."""
+    await village.call("POST", "/areas", json={"path": VILLAGE, "name": "刘井屯"}, expect=201)
+    await village.call("POST", "/areas", json={"path": VILLAGE + "/grid-3", "name": "第三网格"}, expect=201)
+    await village.call("PATCH", area_url(VILLAGE + "/grid-3") + "/kiosk-dwell", json={"kiosk_dwell_s": 8}, expect=200)
+    gate = await village.screen("村口大屏", VILLAGE)
+    beside = await village.screen("东风村大屏", "/dongfeng")
+    terminal = io.StringIO()
+    async with (
+        running(village.url, gate["token"], tmp_path / "gate", display=TerminalDisplay(terminal, color=False)) as client,
+        running(village.url, beside["token"], tmp_path / "beside") as other,
+    ):
+        await client.wait_for(lambda: client.synced)
+        await other.wait_for(lambda: other.synced)
+        seq_beside = other.last_seq
+        await village.call("PATCH", area_url(VILLAGE), json={"name": "刘井屯村"}, expect=200)
+        await client.wait_for(lambda: client.view().area_name == "刘井屯村")
+        await client.wait_for(lambda: "刘井屯村" in terminal.getvalue())
+        await village.call("PATCH", area_url(VILLAGE) + "/kiosk-dwell", json={"kiosk_dwell_s": 4}, expect=200)
+        async with village.app[DATABASE].read() as session:
+            [event] = (await session.exec(select(Event).where(Event.type == "area").order_by(col(Event.seq).desc()).limit(1))).all()
+        assert event.payload == {"areas": {
+            VILLAGE: {"area_name": "刘井屯村", "kiosk_dwell_s": 4}, VILLAGE + "/grid-3": {"area_name": "第三网格", "kiosk_dwell_s": 8},
+        }}
+        await client.wait_for(lambda: client.last_seq == event.seq)
+        assert client.connections == 1 and other.last_seq == seq_beside

@@ -18,6 +18,10 @@ from tests.web.test_kiosk import kiosk_page
 
 SIZES = pytest.mark.parametrize("size", [LAPTOP, PHONE], ids=lambda size: f"{size[0]}x{size[1]}")
 KIOSK_TIMING = {"backoffInitial": 200, "backoffMax": 1000}  # no cycleMs: the area's dwell decides
+COUNT_SOCKETS = """
+window.__sockets = 0;
+window.WebSocket = class extends WebSocket { constructor(...args) { super(...args); window.__sockets += 1; } };
+"""
 
 PATH_TEXT = "/hongqi"  # any area path showing in a page is a leak: people read names
 
@@ -158,14 +162,19 @@ async def turn_after(kiosk) -> float:
 
 @SIZES
 async def test_an_admin_sets_how_long_screens_show_each_notice_and_a_kiosk_follows(village, browser, screenshot, size):
-    """The village set to 3 s: a real kiosk there turns between its two notices about every 3 s (10 s as shipped),
-    the grid below inherits it; a bad value is worded in Chinese and changes nothing; cleared, the village
-    inherits the town's again."""
+    """The village set to 3 s: a real kiosk there, online since before (10 s as shipped), turns between its two
+    notices about every 3 s without reconnecting; the grid below inherits it; a bad value is worded in Chinese and
+    changes nothing; cleared, the village inherits the town's again."""
     await make_areas(village)
     gate = await village.screen("村口大屏", VILLAGE)
     for title in ("停水通知", "修路通知"):
         await village.post(title=title, speak=False, target={"areas": [VILLAGE]})
-    async with console_page(browser, village, village.admin, width=size[0], at="areas") as console:
+    async with (
+        console_page(browser, village, village.admin, width=size[0], at="areas") as console,
+        kiosk_page(browser, village.url, gate["token"], timing=KIOSK_TIMING, init_script=COUNT_SOCKETS) as kiosk,
+    ):
+        await kiosk.online()
+        await expect(kiosk.by("kiosk-announcement")).to_have_count(2)
         await console.page.set_viewport_size({"width": size[0], "height": size[1]})
         dwell = area_row(console, VILLAGE).get_by_test_id("area-dwell").first
         grid_dwell = area_row(console, VILLAGE + "/grid-3").get_by_test_id("area-dwell").first
@@ -188,11 +197,9 @@ async def test_an_admin_sets_how_long_screens_show_each_notice_and_a_kiosk_follo
         await console.page.evaluate("scrollTo(0, 0)")
         await screenshot(console.page, f"console-areas-zh-{size[0]}x{size[1]}")
 
-        async with kiosk_page(browser, village.url, gate["token"], timing=KIOSK_TIMING) as kiosk:
-            await kiosk.online()
-            await expect(kiosk.by("kiosk-announcement")).to_have_count(2)
-            assert 2.0 < await turn_after(kiosk) < 5.0
-            kiosk.assert_clean()
+        assert 2.0 < await turn_after(kiosk) < 5.0
+        assert await kiosk.page.evaluate("window.__sockets") == 1, "told on its connection, not by reconnecting"
+        kiosk.assert_clean()
 
         await set_dwell(console, "/hongqi", "20")
         await expect(area_row(console, "/hongqi").get_by_test_id("area-dwell").first).to_have_text("每条公告在屏幕上停留 20 秒")

@@ -178,6 +178,7 @@ export class KioskClient extends EventTarget {
       case "announcement": return this._onAnnouncement(link, msg);
       case "retract": return this._onRetract(link, msg);
       case "request_update": return this._onRequestUpdate(link, msg);
+      case "area": return this._onArea(link, msg);
       case "synced": return this._onSynced(link, msg);
       case "reply_result": return this._onReplyResult(msg);
       case "error": return this._onError(msg);
@@ -209,6 +210,12 @@ export class KioskClient extends EventTarget {
 
   _onRequestUpdate(link, msg) {
     if (this.store.applyRequestUpdate(msg)) this._emit("answers", msg);
+    this._ack(link);
+  }
+
+  _onArea(link, msg) {
+    const mine = this.store.applyArea(msg);
+    if (mine) this._emit("area", mine);
     this._ack(link);
   }
 

@@ -118,6 +118,10 @@ class Kiosk {
       this.player.drop(ev.detail);
       this.render();
     });
+    c.addEventListener("area", (event) => { // renamed, or a new dwell: no reconnect needed
+      this._useDwell(event.detail.kiosk_dwell_s);
+      this.render();
+    });
     c.addEventListener("answers", () => this.matters.render());
     c.addEventListener("reply_result", (ev) => this.reply.onResult(ev.detail));
     c.addEventListener("server_error", (ev) => {
@@ -188,7 +192,7 @@ class Kiosk {
     return this.currentId ? this.store.get(this.currentId) : null;
   }
 
-  /** The area's dwell from the welcome; the localStorage `cycleMs` override (tests) still wins. */
+  /** The area's dwell from the welcome or an `area` event; the localStorage `cycleMs` override (tests) still wins. */
   _useDwell(seconds) {
     const dwellMs = Number(this.timing.cycleMs) || (seconds > 0 ? seconds * 1000 : DEFAULT_DWELL_MS);
     if (dwellMs === this.cycleMs) return;

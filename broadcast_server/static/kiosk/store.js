@@ -130,6 +130,15 @@ export class Store {
     return had;
   }
 
+  /** An `area` event: this kiosk's own area's entry (its name and dwell as they now are), or null if not named. */
+  applyArea(msg) {
+    if (!this._advance(msg.seq)) return null;
+    const mine = (msg.areas || {})[this.state.identity?.area];
+    if (mine) this.state.identity = { ...this.state.identity, area_name: mine.area_name ?? null };
+    this.save();
+    return mine || null;
+  }
+
   applyRequestUpdate(msg) {
     if (!this._advance(msg.seq)) return false;
     const old = this.state.answers[msg.ticket] || {};

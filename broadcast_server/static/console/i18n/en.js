@@ -366,8 +366,8 @@ export default {
   'areas.dwell.label': 'Seconds each notice stays on screens in “{name}”',
   'areas.dwell.rule': '{min} to {max} seconds; left empty, as the area above',
   'areas.dwell.inherit': 'Same as above',
-  'areas.dwell.saved': '“{name}”: each notice stays {s} s. Screens use it once they reconnect (for example, restart).',
-  'areas.dwell.cleared': '“{name}” now follows the area above. Screens use it once they reconnect (for example, restart).',
+  'areas.dwell.saved': '“{name}”: each notice stays {s} s; screens online follow at once.',
+  'areas.dwell.cleared': '“{name}” now follows the area above; screens online follow at once.',
 
   'rqstatus.received': 'Received',
   'rqstatus.assigned': 'Assigned',

@@ -366,8 +366,8 @@ export default {
   'areas.dwell.label': '“{name}”每条公告在屏幕上停留的秒数',
   'areas.dwell.rule': '{min} 到 {max} 秒；不填则沿用上级区域',
   'areas.dwell.inherit': '不单独设置',
-  'areas.dwell.saved': '“{name}”每条公告停留 {s} 秒。屏幕重新连接（如重启）后生效。',
-  'areas.dwell.cleared': '“{name}”不再单独设置，沿用上级区域。屏幕重新连接（如重启）后生效。',
+  'areas.dwell.saved': '“{name}”每条公告停留 {s} 秒，在线的屏幕马上照此轮换。',
+  'areas.dwell.cleared': '“{name}”不再单独设置，沿用上级区域；在线的屏幕马上照此轮换。',
 
   'rqstatus.received': '已受理',
   'rqstatus.assigned': '已分派',
