@@ -1,4 +1,4 @@
-"""The `village-broadcast` command: serve; user, token, area and screen management; post.
+"""The `village-broadcast` command: serve; user, token, area and screen management; post; speech text.
 
 `user`, `token`, `area` and `screen` work on the database directly, as the whole deployment's admin (they are
 how the first admin comes to exist); `post` talks to a running server over HTTP like any other client.
@@ -228,6 +228,13 @@ def _post(args: argparse.Namespace) -> int:
         return 1
 
 
+def _speech_text(args: argparse.Namespace) -> int:
+    from announcements.speech.synthesizer import spoken  # here: only this command needs the speech modules
+
+    print(spoken(args.text, args.language))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="village-broadcast", description="Village broadcast and smart-screen server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -321,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--repeat", type=int, default=1)
     post.add_argument("--no-speak", action="store_true", help="text only, no speech")
     post.set_defaults(run=_post)
+
+    speech = commands.add_parser("speech", help="what the loudspeakers say (no database or server needed)")
+    speech_actions = speech.add_subparsers(dest="action", required=True)
+    speech_text = speech_actions.add_parser("text", help="print the text as it is spoken, numbers in words, on the last line")
+    speech_text.add_argument("--language", default=Language.ZH.value, choices=[lang.value for lang in Language])
+    speech_text.add_argument("text", help="e.g. 请于12月5日上午9:30到村委会领取")
+    speech_text.set_defaults(run=_speech_text)
     return parser
 
 

@@ -83,6 +83,8 @@ _OPERATION_STATUSES: dict[str, tuple[int, ...]] = {
     "post_my_password": (409,),  # a token has no password
     "patch_schedule": (409,),  # stopped or ended
     "delete_schedule": (409,),  # stopped or ended already
+    "post_template": (409,),  # the name is taken in the area
+    "patch_template": (409,),
 }
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Headers an operation honours, by operationId.
@@ -197,8 +199,8 @@ def _success(endpoint: Endpoint, schemas: _Schemas) -> dict:
         return {"description": "success", "content": {content_type: {} for content_type in FORMATS.values()}}
     if endpoint.response is None:
         return {"description": "success"}
-    schema = schemas.ref(endpoint.response, "serialization")
-    return {"description": "success", "content": {endpoint.content_type: {"schema": schema}}}
+    forms = ((endpoint.content_type, endpoint.response), *endpoint.also)
+    return {"description": "success", "content": {kind: {"schema": schemas.ref(model, "serialization")} for kind, model in forms}}
 
 
 def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict:

@@ -36,6 +36,7 @@ class Endpoint:
     tag: str = "api"
     auth: bool = True
     content_type: str = "application/json"
+    also: tuple[tuple[str, Any], ...] = ()  # other (content type, model) a success may answer, as the request asks
 
 
 @dataclass

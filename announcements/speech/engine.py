@@ -48,6 +48,16 @@ def voice_for(language: str) -> str:
     return voice
 
 
+def _library() -> tuple[str, str]:
+    """Which eSpeak NG library speech uses, the system's or else the bundled one: ("system"|"bundled", path)."""
+    system = ctypes.util.find_library("espeak-ng")
+    if system:
+        return "system", system
+    import espeakng_loader
+
+    return "bundled", espeakng_loader.get_library_path()
+
+
 def load_espeak() -> str:
     """Make pyttsx3's eSpeak driver find a library, preferring the system's; say which one.
 
@@ -57,15 +67,28 @@ def load_espeak() -> str:
     its data directory must match it, hence ESPEAK_DATA_PATH is set to the
     bundled data. Must run before pyttsx3's espeak driver is imported.
     """
-    system = ctypes.util.find_library("espeak-ng")
-    if system:
-        return f"system {system}"
-    import espeakng_loader
+    kind, library = _library()
+    if kind == "bundled":
+        import espeakng_loader
 
-    library = espeakng_loader.get_library_path()
-    ctypes.CDLL(library, mode=ctypes.RTLD_GLOBAL)
-    os.environ["ESPEAK_DATA_PATH"] = espeakng_loader.get_data_path()
-    return f"bundled {library}"
+        ctypes.CDLL(library, mode=ctypes.RTLD_GLOBAL)
+        os.environ["ESPEAK_DATA_PATH"] = espeakng_loader.get_data_path()
+    return f"{kind} {library}"
+
+
+def espeak_version() -> str:
+    """The version of the eSpeak NG the workers load ("1.52.0"), for the cache key: a new eSpeak NG re-synthesizes.
+
+    espeak_Info() needs no initialization, so this only loads the library; SpeechFailed if it cannot be.
+    """
+    try:
+        _, library = _library()
+        info = ctypes.CDLL(library).espeak_Info
+    except (OSError, AttributeError, ImportError) as exc:
+        raise SpeechFailed(f"eSpeak NG could not be loaded: {exc}") from exc
+    info.restype = ctypes.c_char_p
+    info.argtypes = [ctypes.c_void_p]
+    return info(None).decode(errors="replace")
 
 
 def plausible_duration_s(text: str, rate: int) -> tuple[float, float]:

@@ -3,7 +3,8 @@
 All blocking work (eSpeak NG, mixing, encoding, writing) happens in worker
 processes; the event loop only hashes the inputs, looks for the clip on disk
 and awaits a pipe. Clips are named by a hash of everything that shapes them, so
-the same announcement is synthesized once, ever, per cache directory.
+the same announcement is synthesized once, ever, per cache directory. What is
+said is `spoken(text, language)`: Mandarin with its numbers in words (normalize.py).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import soundfile as sf
 
 from announcements.files import private_dir, private_files
 
-from . import cache
-from .engine import RATE_RANGE, voice_for
+from . import cache, normalize
+from .engine import RATE_RANGE, VOICES, espeak_version, voice_for
 from .errors import SpeechFailed
 from .render import RenderJob
 from .worker import AttemptFailed, Worker
@@ -82,12 +83,14 @@ class SpeechSynthesizer:
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         self._inflight: dict[str, asyncio.Task[float]] = {}
         self._chime_id: str | None = None
+        self._espeak_version = ""
         self._closed = False
 
     async def start(self) -> None:
         """Create the cache directory and start the workers; SpeechFailed if speech cannot work here."""
         await asyncio.to_thread(_private_cache_dir, self.cache_dir)
         chime_id = "built-in" if self._chime is None else await asyncio.to_thread(_chime_identity, self._chime)
+        self._espeak_version = await asyncio.to_thread(espeak_version)
         try:
             await asyncio.gather(*(worker.start() for worker in self._workers))
         except BaseException:
@@ -139,13 +142,15 @@ class SpeechSynthesizer:
         if self._closed or self._chime_id is None:
             raise RuntimeError("the speech synthesizer is not running (start() it first, and not after close())")
         voice = voice_for(language)
-        spoken = text.strip()
-        if not any(char.isalnum() for char in spoken):
+        words = spoken(text, language)
+        if not any(char.isalnum() for char in words):
             raise SpeechFailed("nothing to speak: the text has no letters or digits")
         if repeat < 1:
             raise ValueError(f"repeat must be at least 1, got {repeat}")
         key = cache.cache_key(
-            text=spoken,
+            text=words,
+            normalizer=normalize.NORMALIZER_VERSION,
+            espeak=self._espeak_version,
             voice=voice,
             rate=self._rate,
             volume=self._volume,
@@ -156,7 +161,7 @@ class SpeechSynthesizer:
         return RenderJob(
             key=key,
             cache_dir=str(self.cache_dir),
-            text=spoken,
+            text=words,
             voice=voice,
             rate=self._rate,
             volume=self._volume,
@@ -183,6 +188,16 @@ class SpeechSynthesizer:
             raise SpeechFailed(f"{reason} after {attempts} attempt{'s' if attempts > 1 else ''}")
         finally:
             self._idle.put_nowait(worker)
+
+
+def spoken(text: str, language: str) -> str:
+    """What the loudspeaker says for `text`: Mandarin with its numbers and symbols in words (normalize.py),
+    English as written, since eSpeak NG's English voice reads digits, times and % well.
+
+    SpeechFailed for a language without a voice.
+    """
+    text = text.strip()
+    return normalize.spoken_zh(text) if voice_for(language) == VOICES["zh"] else text
 
 
 def _result(job: RenderJob, duration_s: float, *, cached: bool) -> SpeechResult:

@@ -14,6 +14,7 @@ from announcements import pictures
 from announcements.models import Role
 from announcements.protocol import Language
 from announcements.speech import SpeechFailed
+from announcements.speech.synthesizer import spoken
 from broadcast_server.auth import require_principal
 from broadcast_server.keys import SETTINGS, SPEECH
 from broadcast_server.problems import Problem
@@ -29,6 +30,13 @@ CHUNK = 64 * 1024
 class SpeechPreview(BaseModel):
     text: str = Field(min_length=1, max_length=5000)
     language: Language = Language.ZH
+    format: Literal["mp3", "text"] = Field(default="mp3", description="mp3: hear it; text: read what the loudspeaker will say")
+
+
+class SpokenText(BaseModel):
+    """What the loudspeaker says for a text (PROTOCOL.md 1.1): its numbers and symbols in words."""
+
+    spoken: str
 
 
 class MediaUpload(BaseModel):
@@ -100,11 +108,13 @@ async def post_media(request: web.Request) -> web.Response:
     return json_response(MediaStored(url=picture.url, width=picture.width, height=picture.height), status=201)
 
 
-@routes.post("/api/v1/speech/preview", summary="Hear a text before posting it (MP3, said once)", body=SpeechPreview,
-             content_type="audio/mpeg", response=bytes)
+@routes.post("/api/v1/speech/preview", summary="Hear a text before posting it (MP3, said once), or read what will be said",
+             body=SpeechPreview, content_type="audio/mpeg", response=bytes, also=(("application/json", SpokenText),))
 async def post_preview(request: web.Request) -> web.Response:
     await require_principal(request, Role.ADMIN, Role.COMMITTEE)
     data = await parse_body(request, SpeechPreview)
+    if data.format == "text":  # needs no synthesis, so it answers even where speech is off
+        return json_response(SpokenText(spoken=spoken(data.text, data.language)))
     speech = request.app[SPEECH]
     if speech is None:
         raise Problem(503, "speech is not available on this server")
