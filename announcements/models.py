@@ -374,10 +374,9 @@ def priority_order():
 MAX_IMAGES = 4  # pictures on one notice (issue 11 §3)
 
 
-class AnnouncementCreate(AnnouncementBase):
-    target: TargetSpec | None = None
-    publish_at: ClientDateTime | None = None
-    expires_at: ClientDateTime | None = None
+class NoticePictures(SQLModel):
+    """The pictures a client gives a notice (a post or a template): the urls POST /media answered."""
+
     images: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
         default_factory=list,
         schema_extra={"json_schema_extra": {"maxItems": MAX_IMAGES}},
@@ -391,6 +390,12 @@ class AnnouncementCreate(AnnouncementBase):
         if len(images) > MAX_IMAGES:
             raise PydanticCustomError("images_too_many", "at most {max} pictures on one notice", {"max": MAX_IMAGES})
         return images
+
+
+class AnnouncementCreate(AnnouncementBase, NoticePictures):
+    target: TargetSpec | None = None
+    publish_at: ClientDateTime | None = None
+    expires_at: ClientDateTime | None = None
 
     @model_validator(mode="after")
     def _times_in_order(self) -> AnnouncementCreate:
@@ -571,6 +576,74 @@ class Occurrence(SQLModel):
 class UpcomingDay(SQLModel):
     day: date
     occurrences: list[Occurrence]
+
+
+# ---------------------------------------------------------------- notice templates (模板): announcements/templates.py
+
+TEMPLATE_NAME_MAX = 40
+
+
+def _template_name(name: Any) -> Any:
+    """A name as the clerk means it (surrounding spaces dropped), 1 to TEMPLATE_NAME_MAX characters, refused with a
+    code of its own: pydantic's `string_too_short` would be worded as the sign-in name's."""
+    if not isinstance(name, str):
+        return name
+    name = name.strip()
+    if not 1 <= len(name) <= TEMPLATE_NAME_MAX:
+        raise PydanticCustomError("template_name_length", "a template's name is 1 to {max} characters", {"max": TEMPLATE_NAME_MAX})
+    return name
+
+
+class NoticeTemplate(AnnouncementBase, table=True):
+    """A notice kept to start new ones from; everything a post says but its times."""
+
+    __tablename__ = "notice_template"
+    __table_args__ = (sa.UniqueConstraint("area", "name", name="uq_notice_template_area_name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=TEMPLATE_NAME_MAX)
+    area: str = Field(max_length=600, index=True)  # the maker's scope: who may change it; the areas below may use it
+    target: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)  # as given; null: whoever uses it, their own area
+    images: list[dict[str, Any]] = _json_column(list)  # [{url, width, height}], as an announcement's
+    created_at: datetime = _time_column(default_factory=utcnow)
+    created_by: str | None = Field(default=None, max_length=32)
+
+
+class TemplateCreate(AnnouncementBase, NoticePictures):
+    name: str = Field(
+        schema_extra={"json_schema_extra": {"minLength": 1, "maxLength": TEMPLATE_NAME_MAX}},
+        description="unique within the maker's area",
+    )
+    target: TargetSpec | None = Field(default=None, description="null: whoever uses the template posts to their own area")
+
+    _name = field_validator("name", mode="before")(_template_name)
+
+
+class TemplateUpdate(SQLModel):
+    """PATCH /templates/{id}: the fields given are laid over the stored template and the whole is checked as
+    POST checks a new one (announcements/templates.py), so the rules are written once."""
+
+    name: str | None = None
+    title: str | None = None
+    body: str | None = None
+    priority: Priority | None = None
+    category: str | None = None
+    language: Language | None = None
+    speak: bool | None = None
+    repeat: int | None = None
+    target: TargetSpec | None = None
+    images: list[str] | None = None
+
+
+class TemplatePublic(AnnouncementBase):
+    id: str
+    name: str
+    area: str = Field(description="the maker's scope; a template from above it is the caller's to use, not to change")
+    target: TargetPublic | None
+    images: list[Image] = Field(default_factory=list)
+    created_at: datetime
+    created_by: str | None = None
+    editable: bool = Field(default=False, description="whether the caller may change or delete it (made in its scope)")
 
 
 class KioskDwell(SQLModel):

@@ -1,6 +1,21 @@
 """HTTP API of docs/protocol.md §2, one module per resource."""
 
-from broadcast_server.api import announcements, areas, kiosk, me, media, open311, qr, requests, schedules, screens, session, tokens, users
+from broadcast_server.api import (
+    announcements,
+    areas,
+    kiosk,
+    me,
+    media,
+    open311,
+    qr,
+    requests,
+    schedules,
+    screens,
+    session,
+    templates,
+    tokens,
+    users,
+)
 
 ROUTE_TABLES = [
     areas.routes,
@@ -15,5 +30,6 @@ ROUTE_TABLES = [
     open311.routes,
     qr.routes,
     schedules.routes,
+    templates.routes,
     kiosk.routes,
 ]

@@ -90,6 +90,10 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/api/v1/schedules/{id}"): {ADMIN, COMMITTEE},
     ("DELETE", "/api/v1/schedules/{id}"): {ADMIN, COMMITTEE},
     ("PATCH", "/api/v1/areas/{path}/kiosk-dwell"): {ADMIN, COMMITTEE},
+    ("POST", "/api/v1/templates"): {ADMIN, COMMITTEE},
+    ("GET", "/api/v1/templates"): {ADMIN, COMMITTEE},
+    ("PATCH", "/api/v1/templates/{id}"): {ADMIN, COMMITTEE},
+    ("DELETE", "/api/v1/templates/{id}"): {ADMIN, COMMITTEE},
 }
 
 
@@ -393,3 +397,37 @@ async def test_schedules_and_kiosk_dwell_answer_only_inside_the_scope(village):
             status, body, _ = await world.answer(principal, "PATCH", url, json={"kiosk_dwell_s": 15})
             expected = denied(principal, route) or (200 if place == "inside" else 404)
             assert status == expected, (route, principal, place, status, body[:300])
+
+
+async def test_templates_are_used_below_and_changed_only_inside_the_scope(village):
+    """A template made in each place: listed inside the scope and above it; changed or deleted inside only
+    (403 for the parent's, which the scope may use; 404 beside or in another case)."""
+    world = await World(village).build()
+    made = 0
+
+    async def make(place: str) -> str:
+        nonlocal made
+        made += 1
+        body = {"name": f"防火防汛 {made}", "title": "防火防汛提醒", "body": "请注意用火安全。"}
+        _, template = await village.call("POST", "/templates", token=world.place_tokens[place][COMMITTEE], json=body, expect=201)
+        return template["id"]
+
+    kept = {place: await make(place) for place in PLACES}
+    outcome = {"inside": None, "parent": 403}  # None: the route's success
+    single = {("PATCH", "/api/v1/templates/{id}"): ({"json": {"title": "更正"}}, 200), ("DELETE", "/api/v1/templates/{id}"): ({}, 204)}
+    for route, (kw, success) in single.items():
+        for principal in PRINCIPALS:
+            for place in PLACES:
+                expected = denied(principal, route) or outcome.get(place, 404) or success
+                removes = route[0] == "DELETE" and expected == success
+                template_id = await make(place) if removes else kept[place]
+                status, body, _ = await world.answer(principal, route[0], f"/api/v1/templates/{template_id}", **kw)
+                assert status == expected, (route, principal, place, status, body[:300])
+    route = ("GET", "/api/v1/templates")
+    for principal in PRINCIPALS:
+        status, body, _ = await world.answer(principal, *route)
+        assert status == (denied(principal, route) or 200), (route, principal, status)
+        if status == 200:
+            listed = {t["id"]: t["area"] for t in json.loads(body)}
+            assert kept["inside"] in listed and kept["parent"] in listed, (principal, listed)
+            assert all(in_scope(area) or area == world.path_of("parent") for area in listed.values()), (principal, listed)

@@ -89,10 +89,13 @@ export function render(ctx) {
     const entry = rows.get(id);
     const a = entry.announcement;
     const cancellable = a.status === LIVE || a.status === SCHEDULED;
+    const copy = h('button', { type: 'button', class: 'small', testid: 'ann-copy', title: t('ann.copy.hint'),
+      onclick: () => ctx.navigate(`#/compose/copy/${encodeURIComponent(id)}`) }, t('ann.copy'));
     const actions = cancellable
       ? [h('button', { type: 'button', class: 'small', testid: 'ann-edit', onclick: () => editOne(id) }, t('ann.edit')),
+        copy,
         h('button', { type: 'button', class: 'danger small', testid: 'ann-cancel', onclick: () => cancelOne(id) }, t('ann.cancel'))]
-      : null;
+      : copy;
     const when = a.status === SCHEDULED ? a.publish_at : (a.published_at || a.created_at);
     replace(entry.row,
       cell(null, { class: 'lead' },

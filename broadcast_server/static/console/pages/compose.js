@@ -1,4 +1,5 @@
-// Compose: write an announcement, see whom it will reach, hear it, post it (once, even on a double click).
+// Compose: write an announcement, see whom it will reach, hear it, post it (once, even on a double click); start
+// from a template (模板) or from a copy of an old notice (#/compose/copy/<id>), keep the form as a template.
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
@@ -69,13 +70,13 @@ export function render(ctx) {
   const pickList = (testid) => h('div', { class: 'picks', testid }, h('p', { class: 'muted' }, t('common.loading')));
   const tagList = pickList('target-tags');
   const screenList = pickList('target-screens');
-  api('GET', '/screens/tags').then((tags) => {
+  const tagsLoaded = api('GET', '/screens/tags').then((tags) => {
     replace(tagList, tags.length
       ? tags.map((tag) => h('label', { class: 'check chip' },
         h('input', { type: 'checkbox', value: tag, testid: 'target-tag', dataset: { tag } }), h('span', {}, tag)))
       : h('p', { class: 'muted' }, t('compose.tags.none')));
   }).catch((e) => replace(tagList, h('p', { class: 'error' }, describeError(e))));
-  api('GET', '/screens').then((screens) => {
+  const screensLoaded = api('GET', '/screens').then((screens) => {
     replace(screenList, screens.length
       ? screens.map((sc) => h('label', { class: 'check' },
         h('input', { type: 'checkbox', value: sc.id, testid: 'target-screen', dataset: { id: sc.id } }),
@@ -99,8 +100,29 @@ export function render(ctx) {
   const listenButton = h('button', { type: 'button', testid: 'compose-listen' }, t('compose.listen'));
   const submit = h('button', { type: 'submit', class: 'primary', testid: 'compose-submit' }, t('compose.submit'));
 
+  // 从模板开始 / 存为模板 / 删除模板
+  let templates = [];
+  const templatePick = h('select', { id: 'template-pick', testid: 'template-select' });
+  const templateDelete = h('button', { type: 'button', class: 'danger small', testid: 'template-delete', hidden: true },
+    t('template.delete'));
+  const templateBar = h('div', { class: 'template-bar', testid: 'template-bar' },
+    h('label', { for: 'template-pick', class: 'label' }, t('template.start')), templatePick, templateDelete);
+  const templateSave = h('button', { type: 'button', testid: 'template-save' }, t('template.save'));
+  const templateName = h('input', { type: 'text', id: 'template-name', maxlength: 40, testid: 'template-name' });
+  const templateError = errorLine('template-error');
+  const templateSaver = h('div', { class: 'template-saver', testid: 'template-saver', hidden: true },
+    h('label', { for: 'template-name', class: 'label' }, t('template.name')),
+    h('div', { class: 'row' }, templateName,
+      h('button', { type: 'button', testid: 'template-saver-cancel', onclick: () => { templateSaver.hidden = true; } },
+        t('template.cancel')),
+      h('button', { type: 'button', class: 'primary', testid: 'template-saver-save' }, t('template.saver.save'))),
+    templateError);
+  const copied = h('p', { class: 'muted', testid: 'compose-copied', role: 'status', hidden: true });
+
   const form = h('form', { class: 'card compose', novalidate: true, testid: 'compose-form' },
     h('h2', {}, t('compose.heading')),
+    templateBar,
+    copied,
     formError,
     done,
     h('div', { class: 'grid' },
@@ -124,7 +146,8 @@ export function render(ctx) {
           h('h3', {}, t('compose.target.screens')), screenList)),
       reachLine,
       targetError),
-    h('div', { class: 'actions' }, listenButton, player, submit));
+    templateSaver,
+    h('div', { class: 'actions' }, listenButton, player, templateSave, submit));
 
   const clearErrors = () => {
     showError(formError, null);
@@ -203,6 +226,121 @@ export function render(ctx) {
   form.addEventListener('input', () => { idempotencyKey = null; });
   form.addEventListener('change', () => { idempotencyKey = null; });
 
+  /**
+   * The form filled from a template or an old notice: its text, settings, pictures and target (boxes the clerk
+   * cannot pick, such as a county's areas, stay unticked: the post then goes to the clerk's own area). The times
+   * are left as they are, and a post resets the form to its defaults as ever (优先级 普通).
+   */
+  const fill = async (notice) => {
+    clearErrors();
+    done.hidden = true;
+    title.value = notice.title;
+    body.value = notice.body;
+    priority.value = notice.priority;
+    category.value = CATEGORIES.includes(notice.category || '') ? (notice.category || '') : '';
+    language.value = notice.language;
+    speak.checked = notice.speak;
+    repeat.value = String(notice.repeat);
+    pictures.set(notice.images || []);
+    updateCount();
+    idempotencyKey = null;
+    await Promise.allSettled([tagsLoaded, screensLoaded]);
+    const target = notice.target || {};
+    const tick = (boxes, chosen) => { for (const box of boxes) box.checked = (chosen || []).includes(box.value); };
+    tick(areaBoxes, target.areas);
+    tick(tagList.querySelectorAll('input'), target.tags);
+    tick(screenList.querySelectorAll('input'), target.screens);
+    coverChildren();
+    targetChanged();
+  };
+
+  const chosenTemplate = () => templates.find((tpl) => tpl.id === templatePick.value) || null;
+  const showTemplateActions = () => {
+    const chosen = chosenTemplate();
+    templateDelete.hidden = !(chosen && chosen.editable);
+  };
+  const loadTemplates = async (selected = '') => {
+    templates = await api('GET', '/templates');
+    replace(templatePick,
+      h('option', { value: '' }, t(templates.length ? 'template.none_chosen' : 'template.none_yet')),
+      templates.map((tpl) => h('option', { value: tpl.id }, tpl.editable ? tpl.name : t('template.from_above', { name: tpl.name }))));
+    templatePick.value = selected;
+    templatePick.disabled = !templates.length;
+    showTemplateActions();
+  };
+  loadTemplates().catch((e) => showError(formError, e));
+  templatePick.addEventListener('change', () => {
+    showTemplateActions();
+    const chosen = chosenTemplate();
+    if (chosen) fill(chosen);
+  });
+
+  templateDelete.addEventListener('click', async () => {
+    const chosen = chosenTemplate();
+    if (!chosen || !(await ctx.confirm(t('template.delete.confirm', { name: chosen.name }), { yes: t('template.delete.yes') }))) return;
+    try {
+      await api('DELETE', `/templates/${encodeURIComponent(chosen.id)}`);
+      ctx.notify(t('template.deleted', { name: chosen.name }));
+      await loadTemplates();
+    } catch (e) {
+      ctx.notify(describeError(e), 'bad');
+    }
+  });
+
+  templateSave.addEventListener('click', () => {
+    const chosen = chosenTemplate();
+    templateName.value = chosen && chosen.editable ? chosen.name : title.value.trim().slice(0, 40);
+    showError(templateError, null);
+    templateSaver.hidden = false;
+    templateName.focus();
+  });
+
+  /** Keep the form as a template: a new one, or (after asking) the one of the clerk's scope with that name. */
+  const saveTemplate = async () => {
+    clearErrors();
+    showError(templateError, null);
+    if (pictures.uploading()) {
+      showError(templateError, t('compose.images.wait'));
+      return;
+    }
+    const name = templateName.value.trim();
+    const notice = payload(); // a template has no times
+    delete notice.publish_at;
+    delete notice.expires_at;
+    const same = templates.find((tpl) => tpl.editable && tpl.name === name);
+    if (same && !(await ctx.confirm(t('template.replace.confirm', { name }), { yes: t('template.replace.yes'), danger: false }))) return;
+    try {
+      const saved = same
+        ? await api('PATCH', `/templates/${encodeURIComponent(same.id)}`, { body: { ...notice, name, target: notice.target || null, images: notice.images || [] } })
+        : await api('POST', '/templates', { body: { ...notice, name } });
+      templateSaver.hidden = true;
+      ctx.notify(t('template.saved', { name: saved.name }));
+      await loadTemplates(saved.id);
+    } catch (e) {
+      showError(templateError, e);
+      if (e instanceof ApiError && e.status === 422 && (e.errors || []).some((item) => FIELDS.includes(String(item.loc && item.loc[0])))) {
+        showFieldErrors(e);
+      }
+    }
+  };
+  templateSaver.querySelector('[data-testid="template-saver-save"]').addEventListener('click', saveTemplate);
+  templateName.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      event.preventDefault(); // not the form's submit: that would post the notice
+      saveTemplate();
+    }
+  });
+
+  // 复制 on the announcements page: #/compose/copy/<id> fills the form from that notice, once
+  if (ctx.params[0] === 'copy' && ctx.params[1]) {
+    history.replaceState(null, '', '#/compose');
+    api('GET', `/announcements/${encodeURIComponent(ctx.params[1])}`).then(async (old) => {
+      await fill(old);
+      copied.textContent = t('compose.copied', { title: old.title });
+      copied.hidden = false;
+    }).catch((e) => showError(formError, e));
+  }
+
   const payload = () => {
     const data = {
       title: title.value.trim(),
@@ -246,6 +384,9 @@ export function render(ctx) {
   const resetForm = () => {
     form.reset(); // every select returns to its default (priority: normal), not to its first option
     pictures.clear();
+    copied.hidden = true;
+    templateSaver.hidden = true;
+    showTemplateActions();
     coverChildren();
     updateCount();
     targetChanged();
@@ -406,10 +547,14 @@ function picturePicker(changed) {
     el,
     urls: () => items.filter((item) => !item.pending).map((item) => item.url),
     uploading: () => items.some((item) => item.pending),
-    clear() {
-      items = [];
+    /** Show these pictures ({url, width, height}, as the server answers them) instead of the chosen ones. */
+    set(pictures) {
+      items = pictures.slice(0, MAX_IMAGES).map(({ url, width, height }) => ({ url, width, height }));
       say([]);
       draw();
+    },
+    clear() {
+      this.set([]);
     },
   };
 }
