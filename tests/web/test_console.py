@@ -172,7 +172,7 @@ async def test_sign_in_asks_the_server_who_the_token_is(village, browser):
         console.assert_clean(committee)
 
 
-async def test_bad_post_shows_errors_beside_the_fields(village, browser):
+async def test_bad_post_shows_errors_beside_the_fields(village, browser, screenshot):
     """The server's 422 field errors are shown beside the fields they name and nothing is posted; a failed preview says why."""
     async with console_page(browser, village, village.admin, at="compose") as console:
         await console.by("compose-body").fill("没有标题的公告")
@@ -185,8 +185,14 @@ async def test_bad_post_shows_errors_beside_the_fields(village, browser):
         _, page = await village.call("GET", "/announcements")
         assert page["items"] == []
         await console.by("compose-title").fill("标题")
+        await console.by("compose-body").fill("明天9:30开会，电话13800001234。")
         await console.by("compose-listen").click()  # speech is off on this test server: a 503, said plainly
         await expect(console.by("compose-error")).to_contain_text("本服务器不提供此功能")
+        # what the loudspeaker will say needs no synthesis: it shows all the same, numbers read out
+        await expect(console.by("compose-spoken")).to_have_text("喇叭会这样读：标题。\n明天九点三十分开会，电话幺三八零零零零幺二三四。")
+        await console.page.set_viewport_size({"width": 390, "height": 844})
+        await console.by("compose-spoken").scroll_into_view_if_needed()
+        await screenshot(console.page, "console-compose-spoken-zh-390")
         console.assert_clean()
 
 

@@ -229,6 +229,7 @@ export default {
   'compose.listen': '▶ Listen',
   'compose.listen.wait': 'Preparing…',
   'compose.listen.empty': 'Write a title or text first.',
+  'compose.spoken': 'The loudspeaker will say: {text}',
   'compose.submit': 'Post announcement',
   'compose.fix_fields': 'Please correct the marked fields.',
   'compose.done': 'Posted “{title}”; on its way to {screens} screens and {speakers} loudspeakers.',

@@ -229,6 +229,7 @@ export default {
   'compose.listen': '▶ 试听',
   'compose.listen.wait': '正在生成…',
   'compose.listen.empty': '请先填写标题或正文。',
+  'compose.spoken': '喇叭会这样读：{text}',
   'compose.submit': '发布公告',
   'compose.fix_fields': '请更正标出的内容。',
   'compose.done': '已发布“{title}”，正在送达 {screens} 块屏幕、{speakers} 个喇叭。',

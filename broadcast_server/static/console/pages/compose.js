@@ -98,6 +98,7 @@ export function render(ctx) {
   const done = h('div', { class: 'success', testid: 'compose-done', role: 'status', hidden: true });
   const player = h('audio', { controls: true, testid: 'compose-audio', hidden: true });
   const listenButton = h('button', { type: 'button', testid: 'compose-listen' }, t('compose.listen'));
+  const spokenLine = h('p', { class: 'spoken', testid: 'compose-spoken', role: 'status', hidden: true });
   const submit = h('button', { type: 'submit', class: 'primary', testid: 'compose-submit' }, t('compose.submit'));
 
   // 从模板开始 / 存为模板 / 删除模板
@@ -147,7 +148,8 @@ export function render(ctx) {
       reachLine,
       targetError),
     templateSaver,
-    h('div', { class: 'actions' }, listenButton, player, templateSave, submit));
+    h('div', { class: 'actions' }, listenButton, player, templateSave, submit),
+    spokenLine);
 
   const clearErrors = () => {
     showError(formError, null);
@@ -441,10 +443,17 @@ export function render(ctx) {
     }
     listenButton.disabled = true;
     listenButton.textContent = t('compose.listen.wait');
+    // the words the loudspeaker will say (numbers read out) beside the clip; the words come even where speech is off
+    const [words, clip] = await Promise.allSettled([
+      api('POST', '/speech/preview', { body: { text, language: language.value, format: 'text' } }),
+      api('POST', '/speech/preview', { body: { text, language: language.value }, as: 'blob' }),
+    ]);
     try {
-      const blob = await api('POST', '/speech/preview', { body: { text, language: language.value }, as: 'blob' });
+      spokenLine.hidden = words.status !== 'fulfilled';
+      if (words.status === 'fulfilled') spokenLine.textContent = t('compose.spoken', { text: words.value.spoken });
+      if (clip.status === 'rejected') throw clip.reason;
       if (audioUrl) URL.revokeObjectURL(audioUrl);
-      audioUrl = URL.createObjectURL(blob);
+      audioUrl = URL.createObjectURL(clip.value);
       player.src = audioUrl;
       player.hidden = false;
       await player.play().catch(() => {});
