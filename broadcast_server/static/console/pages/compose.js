@@ -5,29 +5,21 @@ import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatTime, label, t } from '../../shared/i18n.js';
 import { Language, Priority } from '../../shared/vocabulary.js';
-import { areaName, areaTree, describeError, errorLine, field, localToRfc3339, priorityOptions, randomKey, select, showError } from '../util.js';
+import { targetPicker } from '../targetpicker.js';
+import { describeError, errorLine, field, localToRfc3339, priorityOptions, randomKey, select, showError } from '../util.js';
 
 const BODY_MAX = 5000;
 const CATEGORIES = ['', 'notice', 'meeting', 'policy', 'weather', 'safety', 'health', 'agriculture', 'event', 'other'];
 const FIELDS = ['title', 'body', 'images', 'priority', 'category', 'language', 'target', 'publish_at', 'expires_at', 'speak', 'repeat'];
-const REACH_DELAY_MS = 250; // ask once the clerk stops ticking boxes
 const UNREACHED = 'target_unreached'; // docs/protocol.md §2.9.5
 const MAX_IMAGES = 4; // docs/protocol.md §2.9.7: the server refuses a fifth, and so does this page, before uploading
 const IMAGE_MAX_BYTES = 10 * 1024 * 1024; // refused here too: a phone need not send 50 MB to hear "too large"
 const IMAGE_TYPES = 'image/jpeg,image/png,image/webp';
 
-/** "将送达 12 块屏幕、5 个喇叭": the reach as a person reads it. */
-function reachText(reach) {
-  return reach.screens + reach.speakers ? t('compose.reach', reach) : t('compose.reach.none');
-}
-
 export function render(ctx) {
   let idempotencyKey = null;
   let audioUrl = null;
   let posting = false;
-  let reach = null; // {screens, speakers} of the target as it is now, once the server has answered
-  let reachAsked = 0;
-  let reachTimer = null;
 
   const title = h('input', { type: 'text', name: 'title', maxlength: 200, testid: 'compose-title' });
   const body = h('textarea', { name: 'body', rows: 6, maxlength: BODY_MAX, testid: 'compose-body' });
@@ -46,46 +38,7 @@ export function render(ctx) {
   const language = select({ name: 'language', testid: 'compose-language' },
     Object.values(Language).map((lang) => [lang, t(`lang.${lang}`)]), Language.ZH);
 
-  // target: the area tree, the tags the devices carry, single devices
-  const areaBoxes = [];
-  const treeList = (nodes) => h('ul', { class: 'tree' }, nodes.map((node) => {
-    const box = h('input', { type: 'checkbox', value: node.path, testid: 'target-area', dataset: { path: node.path } });
-    areaBoxes.push(box);
-    return h('li', {},
-      h('label', { class: 'check' }, box, h('span', {}, areaName(ctx.areas, node.path))),
-      node.children.length ? treeList(node.children) : null);
-  }));
-  const tree = treeList(areaTree(ctx.areas));
-  const coverChildren = () => {
-    // an area covers everything below it: those boxes are shown as included
-    for (const box of areaBoxes) {
-      const covered = areaBoxes.some((other) => other !== box && other.checked
-        && (other.value === '/' ? box.value !== '/' : box.value.startsWith(other.value + '/')));
-      box.disabled = covered;
-      box.closest('label').classList.toggle('covered', covered);
-    }
-  };
-  tree.addEventListener('change', coverChildren);
-
-  const pickList = (testid) => h('div', { class: 'picks', testid }, h('p', { class: 'muted' }, t('common.loading')));
-  const tagList = pickList('target-tags');
-  const screenList = pickList('target-screens');
-  const tagsLoaded = api('GET', '/screens/tags').then((tags) => {
-    replace(tagList, tags.length
-      ? tags.map((tag) => h('label', { class: 'check chip' },
-        h('input', { type: 'checkbox', value: tag, testid: 'target-tag', dataset: { tag } }), h('span', {}, tag)))
-      : h('p', { class: 'muted' }, t('compose.tags.none')));
-  }).catch((e) => replace(tagList, h('p', { class: 'error' }, describeError(e))));
-  const screensLoaded = api('GET', '/screens').then((screens) => {
-    replace(screenList, screens.length
-      ? screens.map((sc) => h('label', { class: 'check' },
-        h('input', { type: 'checkbox', value: sc.id, testid: 'target-screen', dataset: { id: sc.id } }),
-        h('span', {}, sc.name), h('span', { class: 'muted small' }, `${label('kind', sc.kind)} · ${areaName(ctx.areas, sc.area)}`)))
-      : h('p', { class: 'muted' }, t('compose.screens.none')));
-  }).catch((e) => replace(screenList, h('p', { class: 'error' }, describeError(e))));
-
-  const reachLine = h('p', { class: 'reach', testid: 'compose-reach', role: 'status', 'aria-live': 'polite' }, t('compose.reach.wait'));
-  const targetError = h('p', { class: 'field-error', testid: 'error-target', hidden: true }); // filled by showFieldErrors
+  const targets = targetPicker(ctx);
 
   const publishAt = h('input', { type: 'datetime-local', name: 'publish_at', testid: 'compose-publish-at' });
   const expiresAt = h('input', { type: 'datetime-local', name: 'expires_at', testid: 'compose-expires-at' });
@@ -137,16 +90,7 @@ export function render(ctx) {
       field(t('compose.publish_at'), publishAt, { name: 'publish_at', hint: h('span', { class: 'muted' }, t('compose.publish_at.hint')) }),
       field(t('compose.expires_at'), expiresAt, { name: 'expires_at', hint: h('span', { class: 'muted' }, t('compose.expires_at.hint')) }),
       h('div', { class: 'field' }, h('label', { class: 'check' }, speak, h('span', {}, t('compose.speak'))))),
-    h('fieldset', { class: 'target', dataset: { field: 'target' } },
-      h('legend', {}, t('compose.target')),
-      h('p', { class: 'muted' }, t('compose.target.hint')),
-      h('div', { class: 'target-grid' },
-        h('div', {}, h('h3', {}, t('compose.target.areas')), tree),
-        h('div', {},
-          h('h3', {}, t('compose.tags.heading')), tagList,
-          h('h3', {}, t('compose.target.screens')), screenList)),
-      reachLine,
-      targetError),
+    targets.el,
     templateSaver,
     h('div', { class: 'actions' }, listenButton, player, templateSave, submit),
     spokenLine);
@@ -183,47 +127,6 @@ export function render(ctx) {
     formError.hidden = false;
   };
 
-  const chosenTarget = () => ({
-    areas: areaBoxes.filter((b) => b.checked && !b.disabled).map((b) => b.value),
-    tags: [...tagList.querySelectorAll('input:checked')].map((b) => b.value),
-    screens: [...screenList.querySelectorAll('input:checked')].map((b) => b.value),
-  });
-  const targetOf = () => {
-    const target = chosenTarget();
-    return target.areas.length || target.tags.length || target.screens.length ? target : null;
-  };
-
-  /** Ask the server whom the target reaches (the hub's own rule); answers to older questions are dropped. */
-  const askReach = async () => {
-    const asked = ++reachAsked;
-    try {
-      const answer = await api('POST', '/announcements/reach', { body: { target: targetOf() } });
-      if (asked !== reachAsked) return reach;
-      reach = answer;
-      reachLine.textContent = reachText(reach);
-      reachLine.classList.toggle('none', !(reach.screens + reach.speakers));
-      reachLine.dataset.screens = reach.screens;
-      reachLine.dataset.speakers = reach.speakers;
-    } catch (e) {
-      if (asked === reachAsked) {
-        reach = null;
-        reachLine.textContent = describeError(e);
-        reachLine.classList.add('none');
-      }
-    }
-    return reach;
-  };
-  const targetChanged = () => {
-    reach = null;
-    delete reachLine.dataset.screens;
-    delete reachLine.dataset.speakers;
-    reachLine.textContent = t('compose.reach.wait');
-    clearTimeout(reachTimer);
-    reachTimer = setTimeout(askReach, REACH_DELAY_MS);
-  };
-  form.querySelector('fieldset.target').addEventListener('change', targetChanged);
-  askReach();
-
   // any change makes a new draft: a new idempotency key on the next post
   form.addEventListener('input', () => { idempotencyKey = null; });
   form.addEventListener('change', () => { idempotencyKey = null; });
@@ -246,14 +149,7 @@ export function render(ctx) {
     pictures.set(notice.images || []);
     updateCount();
     idempotencyKey = null;
-    await Promise.allSettled([tagsLoaded, screensLoaded]);
-    const target = notice.target || {};
-    const tick = (boxes, chosen) => { for (const box of boxes) box.checked = (chosen || []).includes(box.value); };
-    tick(areaBoxes, target.areas);
-    tick(tagList.querySelectorAll('input'), target.tags);
-    tick(screenList.querySelectorAll('input'), target.screens);
-    coverChildren();
-    targetChanged();
+    await targets.set(notice.target);
   };
 
   const chosenTemplate = () => templates.find((tpl) => tpl.id === templatePick.value) || null;
@@ -354,7 +250,7 @@ export function render(ctx) {
       repeat: Number(repeat.value || 1),
       publish_at: localToRfc3339(publishAt.value),
     };
-    const target = targetOf();
+    const target = targets.target();
     if (target) data.target = target;
     if (pictures.urls().length) data.images = pictures.urls();
     const expires = localToRfc3339(expiresAt.value);
@@ -389,9 +285,8 @@ export function render(ctx) {
     copied.hidden = true;
     templateSaver.hidden = true;
     showTemplateActions();
-    coverChildren();
     updateCount();
-    targetChanged();
+    targets.reset();
   };
 
   form.addEventListener('submit', async (event) => {
@@ -408,7 +303,7 @@ export function render(ctx) {
         return;
       }
       const data = payload();
-      const counts = reach || await askReach();
+      const counts = targets.reach() || await targets.askReach();
       if (!counts) {
         formError.textContent = t('compose.reach.unknown');
         formError.hidden = false;
@@ -468,7 +363,7 @@ export function render(ctx) {
   return {
     el: form,
     stop() {
-      clearTimeout(reachTimer);
+      targets.stop();
       player.pause();
       if (audioUrl) URL.revokeObjectURL(audioUrl);
     },
