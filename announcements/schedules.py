@@ -230,10 +230,13 @@ async def update_schedule(
     schedule = await get_schedule(session=session, schedule_id=schedule_id, principal=principal)
     if schedule.status not in SCHEDULE_OPEN:
         raise Conflict(f"schedule is {schedule.status}; it can no longer change")
-    fields = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"paused", *ScheduleWhen.model_fields})
+    fields = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"paused", "target", *ScheduleWhen.model_fields})
     when = _changed_when(schedule, changes)
-    if not fields and when is None and changes.paused is None:
+    if not fields and when is None and changes.paused is None and changes.target is None:
         raise Invalid("nothing to change")
+    if changes.target is not None:  # checked against the editor's scope, as a new schedule's target is
+        target = await resolve_target(session=session, spec=changes.target, principal=principal)
+        schedule.target = target.to_json()
     recurrence = _recurrence(when, default_zone=schedule.timezone, now=now) if when else Recurrence.of(schedule)
     for name, value in fields.items():
         setattr(schedule, name, value)

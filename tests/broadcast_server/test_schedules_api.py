@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from broadcast_server.keys import DISPATCHER
-from tests.wsframes import connect, until
+from tests.wsframes import collect, connect, connected, until
 
 CREATED = datetime(2030, 4, 30, 12, 0, tzinfo=UTC)  # 20:00 in Shanghai (the default timezone)
 FIRST = datetime(2030, 4, 30, 22, 30, tzinfo=UTC)  # 2030-05-01 06:30 in Shanghai
@@ -97,3 +97,39 @@ async def test_a_bad_change_is_refused_and_changes_nothing(village, clock):
     assert status == 422 and [e["type"] for e in problem["errors"]] == ["schedule_timezone_unknown"], problem
     _, again = await village.call("GET", f"/schedules/{schedule['id']}", expect=200)
     assert again == schedule
+
+
+async def test_a_new_target_reaches_only_its_screens_from_the_next_time_on(village, clock):
+    """The clerk narrows a daily broadcast to the market screen: the next occurrence goes there and not to the gate;
+    a target outside the editor's scope is refused and changes nothing."""
+    clock.at = CREATED
+    gate = await village.screen("村口大屏", "/hongqi/liujingtun", tags=["gate"])
+    market = await village.screen("集市屏", "/hongqi/liujingtun/grid-3", tags=["market"])
+    _, schedule = await village.call("POST", "/schedules", json={**DAILY, "priority": "high"}, expect=201)
+    _, edited = await village.call("PATCH", f"/schedules/{schedule['id']}", json={"target": {"tags": ["market"]}}, expect=200)
+    assert edited["target"] == {"areas": ["/"], "tags": ["market"], "screens": []} and edited["priority"] == "high"
+    committee = await village.token("committee", "/hongqi/liujingtun")
+    status, _ = await village.call("PATCH", f"/schedules/{schedule['id']}", token=committee, json={"target": {"areas": ["/dongfeng"]}})
+    assert status == 404, "outside the committee's scope: it cannot see the county's schedule at all"
+    _, village_schedule = await village.call("POST", "/schedules", token=committee, json={**DAILY, "title": "村广播"}, expect=201)
+    status, problem = await village.call(
+        "PATCH", f"/schedules/{village_schedule['id']}", token=committee, json={"target": {"areas": ["/dongfeng"]}}
+    )
+    assert status == 403
+    assert (await village.call("GET", f"/schedules/{village_schedule['id']}", expect=200))[1] == village_schedule
+
+    at_gate, at_market = await connected(village, gate["token"]), await connected(village, market["token"])
+    clock.at = FIRST
+    village.app[DISPATCHER].poke()
+
+    def titles(frames):
+        return {f["announcement"]["title"]: f["announcement"]["priority"] for f in frames if f["type"] == "announcement"}
+
+    market_got = titles(await collect(at_market, lambda frames: len(titles(frames)) == 2))
+    assert market_got == {"早间广播": "high", "村广播": "normal"}  # the market is in the village too
+    gate_got = titles(await collect(at_gate, lambda frames: "村广播" in titles(frames)))
+    assert gate_got == {"村广播": "normal"}, "the gate hears its village's broadcast, not the county's narrowed to the market"
+    _, page = await village.call("GET", "/announcements", expect=200)
+    assert {a["title"]: a["target"]["tags"] for a in page["items"]} == {"早间广播": ["market"], "村广播": []}
+    await at_gate.close()
+    await at_market.close()

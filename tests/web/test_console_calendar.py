@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import expect
 
-from tests.web.test_console import console_page
+from tests.web.test_console import VILLAGE, console_page, make_areas
 from tests.web.test_console_compose import LAPTOP, OUT_OF_VIEW, PHONE
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -81,4 +81,48 @@ async def test_a_daily_broadcast_is_made_seen_paused_resumed_and_stopped(village
         await expect(row.get_by_test_id("schedule-stop")).to_have_count(0)
         await expect(occurrences).to_have_count(0)
         assert [s["status"] for s in await stored(village)] == ["stopped"]
+        console.assert_clean(village.admin)
+
+
+@pytest.mark.parametrize("size", [LAPTOP, PHONE], ids=lambda size: f"{size[0]}x{size[1]}")
+async def test_a_timed_broadcast_has_its_priority_speech_and_target(village, browser, screenshot, size):
+    """The village's morning call, 重要 and silent on the screens, to 刘井屯村 only: the form shows whom it reaches,
+    the schedule keeps what was chosen, an edit moves it to the grid; 紧急 asks first and, refused, saves nothing."""
+    await make_areas(village)
+    await village.screen("村口大屏", VILLAGE)
+    await village.screen("东风村大屏", "/dongfeng")
+    async with console_page(browser, village, village.admin, width=size[0], at="calendar") as console:
+        page = console.page
+        await page.set_viewport_size({"width": size[0], "height": size[1]})
+        await console.by("schedule-title").fill("早间广播")
+        await console.by("schedule-body").fill("今天天气晴，注意防晒。")
+        await expect(console.by("schedule-priority")).to_have_value("normal")
+        await console.by("schedule-priority").select_option("high")
+        await console.by("schedule-speak").uncheck()
+        await page.locator(f'[data-testid="target-area"][data-path="{VILLAGE}"]').check()
+        await expect(console.by("compose-reach")).to_have_text("将送达 1 块屏幕、0 个喇叭")
+        assert await page.evaluate(OUT_OF_VIEW) == []
+        await page.evaluate("scrollTo(0, 0)")
+        await screenshot(page, f"console-calendar-target-zh-{size[0]}x{size[1]}")
+        await console.by("schedule-save").click()
+        row = console.by("schedule-row")
+        await expect(row).to_have_attribute("data-status", "active")
+        (schedule,) = await stored(village)
+        assert (schedule["priority"], schedule["speak"], schedule["target"]["areas"]) == ("high", False, [VILLAGE])
+        await expect(console.by("schedule-priority")).to_have_value("normal")  # a new form: back to 普通
+
+        await row.get_by_test_id("schedule-edit").click()
+        await expect(console.by("schedule-priority")).to_have_value("high")
+        await expect(page.locator(f'[data-testid="target-area"][data-path="{VILLAGE}"]')).to_be_checked()
+        await page.locator(f'[data-testid="target-area"][data-path="{VILLAGE}"]').uncheck()
+        await page.locator(f'[data-testid="target-area"][data-path="{VILLAGE}/grid-3"]').check()
+        await console.by("schedule-priority").select_option("emergency")
+        await console.by("schedule-save").click()
+        await expect(console.by("confirm-message")).to_contain_text("以“紧急”定时播出“早间广播”？每次到点时")
+        await console.by("confirm-no").click()
+        assert [(s["priority"], s["target"]["areas"]) for s in await stored(village)] == [("high", [VILLAGE])]
+        await console.by("schedule-priority").select_option("high")
+        await console.by("schedule-save").click()
+        await expect(console.by("schedule-form-heading")).to_have_text("新建定时广播")
+        assert [(s["priority"], s["target"]["areas"]) for s in await stored(village)] == [("high", [VILLAGE + "/grid-3"])]
         console.assert_clean(village.admin)

@@ -42,6 +42,8 @@ export default {
   'calendar.dates_hint': 'e.g. 2026-05-03 2026-05-09',
   'calendar.save': 'Save timed broadcast',
   'calendar.save_changes': 'Save changes',
+  'calendar.emergency.confirm': 'Broadcast “{title}” as an EMERGENCY on this schedule? Each time, {screens} screens turn red and show it full screen; {speakers} loudspeakers interrupt what they play and announce it.',
+  'calendar.emergency.yes': 'Yes, schedule the emergency',
   'calendar.editing': 'Edit “{title}”',
   'calendar.cancel_edit': 'Cancel editing',
   'calendar.next': 'next {time}',

@@ -42,6 +42,8 @@ export default {
   'calendar.dates_hint': '如 2026-05-03 2026-05-09',
   'calendar.save': '保存定时广播',
   'calendar.save_changes': '保存修改',
+  'calendar.emergency.confirm': '以“紧急”定时播出“{title}”？每次到点时，{screens} 块屏幕会全屏变红显示它，{speakers} 个喇叭会打断正在播放的内容，立即播报。',
+  'calendar.emergency.yes': '确认紧急定时广播',
   'calendar.editing': '修改“{title}”',
   'calendar.cancel_edit': '取消修改',
   'calendar.next': '下次 {time}',

@@ -1,10 +1,13 @@
-// Timed broadcasts (定时广播): a form to make one (repeat: every day / weekdays / a weekday / given dates),
-// the coming 14 days with each broadcast's time, and pause, resume, edit and stop for each schedule.
+// Timed broadcasts (定时广播): a form to make one (what it says, how urgent, whether it is spoken, whom it reaches,
+// and repeat: every day / weekdays / a weekday / given dates), the coming 14 days with each broadcast's time, and
+// pause, resume, edit and stop for each schedule.
 
 import { api } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatDate, formatTime, t } from '../../shared/i18n.js';
-import { errorLine, field, select, showError } from '../util.js';
+import { Priority } from '../../shared/vocabulary.js';
+import { targetPicker } from '../targetpicker.js';
+import { errorLine, field, priorityOptions, select, showError } from '../util.js';
 
 const WEEKDAYS = ['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'];
 const REPEATS = ['daily', 'weekdays', 'weekly', 'dates'];
@@ -59,6 +62,10 @@ export function render(ctx) {
   let editing = null;
   const title = h('input', { type: 'text', name: 'title', maxlength: 200, required: true, testid: 'schedule-title' });
   const body = h('textarea', { name: 'body', rows: 3, maxlength: 5000, required: true, testid: 'schedule-body' });
+  const priority = select({ name: 'priority', testid: 'schedule-priority' }, priorityOptions(), Priority.NORMAL);
+  const speak = h('input', { type: 'checkbox', name: 'speak', testid: 'schedule-speak', checked: true });
+  speak.defaultChecked = true; // what a form reset returns to
+  const targets = targetPicker(ctx);
   const repeat = select({ name: 'repeat', testid: 'schedule-repeat' }, REPEATS.map((r) => [r, t(`calendar.repeat.${r}`)]), 'daily');
   const weekday = select({ name: 'weekday', testid: 'schedule-weekday' }, WEEKDAYS.map((d) => [d, t(`calendar.weekday.${d}`)]), 'MO');
   const time = h('input', { type: 'time', name: 'time', value: '06:30', required: true, testid: 'schedule-time' });
@@ -88,6 +95,7 @@ export function render(ctx) {
     form.reset();
     time.value = '06:30';
     startDate.value = localToday();
+    targets.reset();
     heading.textContent = t('calendar.new');
     submit.textContent = t('calendar.save');
     cancelEdit.hidden = true;
@@ -99,6 +107,9 @@ export function render(ctx) {
     editing = schedule;
     title.value = schedule.title;
     body.value = schedule.body;
+    priority.value = schedule.priority;
+    speak.checked = schedule.speak;
+    targets.set(schedule.target);
     repeat.value = repeatOf(schedule);
     if (repeat.value === 'weekly') weekday.value = ruleParts(schedule.rrule).BYDAY || 'MO';
     time.value = timeOf(schedule);
@@ -118,11 +129,17 @@ export function render(ctx) {
     showError(error, null);
     const rule = when({ repeat: repeat.value, weekday: weekday.value, time: time.value, startDate: startDate.value,
       until: until.value, dates: dates.value });
+    const notice = { title: title.value, body: body.value, priority: priority.value, speak: speak.checked, ...rule };
+    if (notice.priority === Priority.EMERGENCY) { // every time it fires, every screen it reaches turns red: ask first
+      const counts = targets.reach() || await targets.askReach() || { screens: '?', speakers: '?' };
+      const ask = t('calendar.emergency.confirm', { title: notice.title, ...counts });
+      if (!(await ctx.confirm(ask, { yes: t('calendar.emergency.yes') }))) return;
+    }
     try {
       if (editing) {
-        await api('PATCH', `/schedules/${editing.id}`, { body: { title: title.value, body: body.value, ...rule } });
+        await api('PATCH', `/schedules/${editing.id}`, { body: { ...notice, target: targets.target() || {} } });
       } else {
-        await api('POST', '/schedules', { body: { title: title.value, body: body.value, ...rule } });
+        await api('POST', '/schedules', { body: { ...notice, target: targets.target() } });
       }
       clearForm();
       await load();
@@ -182,8 +199,11 @@ export function render(ctx) {
     heading,
     field(t('calendar.title_label'), title, { wide: true }),
     field(t('calendar.body_label'), body, { wide: true }),
+    field(t('compose.priority'), priority),
+    h('div', { class: 'field' }, h('label', { class: 'check' }, speak, h('span', {}, t('compose.speak')))),
     field(t('calendar.repeat_label'), repeat), weekdayField, field(t('calendar.time_label'), time), startField,
     datesField, field(t('calendar.until_label'), until),
+    targets.el,
     error, h('div', { class: 'actions' }, cancelEdit, submit));
   showChoices();
   load().catch((e) => showError(error, e));
@@ -192,5 +212,5 @@ export function render(ctx) {
     form,
     h('div', { class: 'card' }, h('h2', {}, t('calendar.coming')), days),
     h('div', { class: 'card' }, h('h2', {}, t('calendar.schedules')), list));
-  return { el, stop() { stopped = true; } };
+  return { el, stop() { stopped = true; targets.stop(); } };
 }
