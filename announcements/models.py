@@ -540,7 +540,7 @@ class ScheduleUpdate(SQLModel):
     speak: bool | None = None
     repeat: int | None = Field(default=None, ge=1, le=5)
     lifetime_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
-    target: TargetSpec | None = Field(default=None, description="whom the coming occurrences reach; empty: the maker's scope")
+    target: TargetSpec | None = Field(default=None, description="whom the coming occurrences reach; empty: the editor's whole scope")
     rrule: str | None = Field(default=None, min_length=1, max_length=500)
     dates: list[date] | None = Field(default=None, max_length=366)
     dtstart: ClientWallTime | None = None
