@@ -107,6 +107,12 @@ async def test_with_the_sound_prompt_showing_no_control_is_covered_and_the_ratin
         assert await covered_controls(kiosk.page, '[data-testid="kiosk"]') == []
 
         # Keys, not taps: any touch turns the sound on and the prompt goes (a scanner types the ticket, too).
+        # 我要反映: no field of the form, down to the phone and 提交, is under the prompt
+        await kiosk.by("kiosk-reply-open").press("Enter")
+        await expect(kiosk.by("kiosk-reply")).to_be_visible()
+        await kiosk.by("kiosk-reply-phone").focus()
+        assert await covered_controls(kiosk.page, '[data-testid="kiosk-reply"]') == []
+        await kiosk.by("kiosk-reply-cancel").press("Enter")
         await kiosk.by("kiosk-matters-open").press("Enter")
         await kiosk.by("kiosk-matters-ticket").fill(ticket)
         await kiosk.by("kiosk-matters-ticket").press("Enter")
