@@ -441,15 +441,17 @@ async def test_screenshots_of_every_page(village, browser, screenshot, tmp_path,
             console.assert_clean(village.admin)
 
 
-async def test_screenshots_at_a_phones_width(village, browser, screenshot, tmp_path):
-    """A clerk's phone (390 px): the sign-in and every page in Chinese render without CSP violations or page errors."""
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_screenshots_at_a_phones_width(village, browser, screenshot, tmp_path, lang):
+    """A clerk's phone (390 px): the sign-in and every page, in Chinese and in English, render without CSP
+    violations or page errors."""
     gate = await seed_for_screenshots(village)
     async with running(village.url, gate["token"], tmp_path / "gate"):
-        async with console_page(browser, village, width=390) as console:
+        async with console_page(browser, village, width=390, lang=lang) as console:
             await expect(console.by("signin-token")).to_be_visible()
-            await screenshot(console.page, "console-signin-zh-390")
+            await screenshot(console.page, f"console-signin-{lang}-390")
             await console.by("signin-token").fill(village.admin)
             await console.by("signin-submit").click()
             await expect(console.by("nav-home")).to_have_attribute("aria-current", "page")
-            await shoot_every_page(console, screenshot, suffix="zh-390")
+            await shoot_every_page(console, screenshot, suffix=f"{lang}-390")
             console.assert_clean(village.admin)
