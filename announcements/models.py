@@ -5,6 +5,7 @@ Every change a screen must learn of is an `Event` row written in the same transa
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
@@ -651,3 +652,81 @@ class KioskDwell(SQLModel):
     """PUT /areas/{path}/kiosk-dwell: seconds a kiosk shows each notice; null: inherit (default 10)."""
 
     kiosk_dwell_s: int | None = Field(ge=3, le=600)
+
+
+# ---------------------------------------------------------------- pronunciations (读音): announcements/pronunciations.py
+
+PRONUNCIATION_WORD_MAX = 20
+PRONUNCIATION_SAY_MAX = 40
+_HANZI = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# A pinyin syllable with its tone digit (5: neutral), ü written v: eSpeak NG's Mandarin voice reads it as the character.
+_PINYIN = (
+    r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
+    r"(?:iang|iong|uang|ang|eng|ing|ong|uai|iao|ian|uan|van|ai|ei|ao|ou|an|en|in|un|vn|ia|ie|iu|ua|uo|ui|ue|ve|er|[aoeiuv])"
+    r"[1-5]"
+)
+_WORD = re.compile(rf"[{_HANZI}]{{1,{PRONUNCIATION_WORD_MAX}}}")
+_SAY = re.compile(rf"(?:[{_HANZI}]|{_PINYIN}|\x20(?=\S))+")
+
+
+def _pronunciation_word(word: Any) -> Any:
+    """Chinese characters only: the list is matched in Chinese text, and a digit or a Latin letter there is said by
+    the number rules (normalize.py), not by this list."""
+    if not isinstance(word, str):
+        return word
+    word = word.strip()
+    if not _WORD.fullmatch(word):
+        raise PydanticCustomError(
+            "pronunciation_word", "a word is 1 to {max} Chinese characters", {"max": PRONUNCIATION_WORD_MAX}
+        )
+    return word
+
+
+def _pronunciation_say(say: Any) -> Any:
+    """Characters, or pinyin with tone digits (shan4 xian4), which eSpeak NG's Mandarin voice reads as characters;
+    anything else it would spell out letter by letter in English."""
+    if not isinstance(say, str):
+        return say
+    say = " ".join(say.lower().split())
+    if not (len(say) <= PRONUNCIATION_SAY_MAX and _SAY.fullmatch(say)):
+        raise PydanticCustomError(
+            "pronunciation_say",
+            "what to say is 1 to {max} Chinese characters or pinyin syllables with a tone digit (shan4)",
+            {"max": PRONUNCIATION_SAY_MAX},
+        )
+    return say
+
+
+class Pronunciation(SQLModel, table=True):
+    """A word eSpeak NG says wrong (a place or family name) and what to give it instead, for the whole deployment."""
+
+    word: str = Field(primary_key=True, max_length=PRONUNCIATION_WORD_MAX)
+    say: str = Field(max_length=PRONUNCIATION_SAY_MAX)
+    created_by: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = _time_column(default_factory=utcnow)
+
+
+class PronunciationSay(SQLModel):
+    """PUT /pronunciations/{word}: what to say instead of the word."""
+
+    say: str = Field(
+        schema_extra={"json_schema_extra": {"minLength": 1, "maxLength": PRONUNCIATION_SAY_MAX}},
+        description="Chinese characters that sound right (善县), or pinyin with tone digits (shan4 xian4; ü as v)",
+    )
+
+    _say = field_validator("say", mode="before")(_pronunciation_say)
+
+
+class PronunciationEntry(PronunciationSay):
+    """A word and what to say, both checked: what is stored."""
+
+    word: str = Field(description=f"1 to {PRONUNCIATION_WORD_MAX} Chinese characters, matched literally, longest first")
+
+    _word = field_validator("word", mode="before")(_pronunciation_word)
+
+
+class PronunciationPublic(SQLModel):
+    word: str
+    say: str
+    created_by: str | None = None
+    updated_at: datetime

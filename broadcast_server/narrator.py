@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from announcements.database import Database
 from announcements.models import Announcement
+from announcements.pronunciations import current_pronunciations
 from announcements.protocol import Audio, AudioAlternative
 from announcements.speech import SpeechFailed, SpeechResult, SpeechSynthesizer
 from announcements.voicing import attach_audio, media_url, pending_speech, record_speech_failure, spoken_text
@@ -74,7 +75,9 @@ class Narrator:
             await self._record_failure(announcement.id, text, reason)
             return
         try:
-            clip = await self._speech.synthesize(text, announcement.language, announcement.repeat)
+            async with self._db.read() as session:  # the list as it is now, the same on every replica
+                pronunciations = await current_pronunciations(session=session)
+            clip = await self._speech.synthesize(text, announcement.language, announcement.repeat, pronunciations=pronunciations)
         except SpeechFailed as exc:
             log.error("speech for announcement %s failed: %s", announcement.id, exc)
             await self._record_failure(announcement.id, text, str(exc))

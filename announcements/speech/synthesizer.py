@@ -4,7 +4,8 @@ All blocking work (eSpeak NG, mixing, encoding, writing) happens in worker
 processes; the event loop only hashes the inputs, looks for the clip on disk
 and awaits a pipe. Clips are named by a hash of everything that shapes them, so
 the same announcement is synthesized once, ever, per cache directory. What is
-said is `spoken(text, language)`: Mandarin with its numbers in words (normalize.py).
+said is `spoken(text, language, pronunciations)`: Mandarin with the deployment's words said as listed (读音)
+and its numbers in words (normalize.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import asyncio
 import hashlib
 import io
 import logging
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,12 +119,16 @@ class SpeechSynthesizer:
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
-    async def synthesize(self, text: str, language: str, repeat: int = 1) -> SpeechResult:
+    async def synthesize(
+        self, text: str, language: str, repeat: int = 1, *, pronunciations: Pronunciations | None = None
+    ) -> SpeechResult:
         """The clip for an announcement: from the cache, from a synthesis already under way, or made now.
 
+        `pronunciations` is the deployment's list as it is now: the key holds the spoken text, so a changed
+        word re-synthesizes the clips that contain it and no other.
         SpeechFailed (with the reason) when the text cannot be spoken in that language.
         """
-        job = self._job(text, language, repeat)
+        job = self._job(text, language, repeat, pronunciations)
         duration = cache.lookup(self.cache_dir, job.key)
         if duration is not None:
             return _result(job, duration, cached=True)
@@ -133,16 +140,16 @@ class SpeechSynthesizer:
         task.add_done_callback(lambda _: self._inflight.pop(job.key, None))
         return _result(job, await asyncio.shield(task), cached=False)
 
-    async def preview(self, text: str, language: str) -> bytes:
+    async def preview(self, text: str, language: str, pronunciations: Pronunciations | None = None) -> bytes:
         """The MP3 of a text said once, for the committee to listen to before posting (cached too)."""
-        result = await self.synthesize(text, language, repeat=1)
+        result = await self.synthesize(text, language, repeat=1, pronunciations=pronunciations)
         return await asyncio.to_thread((self.cache_dir / result.mp3_name).read_bytes)
 
-    def _job(self, text: str, language: str, repeat: int) -> RenderJob:
+    def _job(self, text: str, language: str, repeat: int, pronunciations: Pronunciations | None) -> RenderJob:
         if self._closed or self._chime_id is None:
             raise RuntimeError("the speech synthesizer is not running (start() it first, and not after close())")
         voice = voice_for(language)
-        words = spoken(text, language)
+        words = spoken(text, language, pronunciations)
         if not any(char.isalnum() for char in words):
             raise SpeechFailed("nothing to speak: the text has no letters or digits")
         if repeat < 1:
@@ -190,14 +197,48 @@ class SpeechSynthesizer:
             self._idle.put_nowait(worker)
 
 
-def spoken(text: str, language: str) -> str:
-    """What the loudspeaker says for `text`: Mandarin with its numbers and symbols in words (normalize.py),
-    English as written, since eSpeak NG's English voice reads digits, times and % well.
+class Pronunciations:
+    """A deployment's list of words eSpeak NG says wrong (单县, 乐亭) and what to give it instead: characters that
+    sound right, or pinyin with tone digits, which its Mandarin voice reads as the characters (announcements/
+    pronunciations.py keeps the list). Words are matched literally, the longest first, so 单县 wins over 单."""
+
+    def __init__(self, say: Mapping[str, str] | None = None) -> None:
+        self._say = dict(say or {})
+        words = sorted(self._say, key=len, reverse=True)
+        self._words = re.compile("|".join(map(re.escape, words))) if words else None
+
+    def spoken_zh(self, text: str) -> str:
+        """Chinese text with the listed words replaced and the rest's numbers in words (normalize.py). What replaces
+        a word is not normalized: its digits are pinyin tones. Pinyin that would touch a Latin letter or digit is set
+        apart by a space, else eSpeak NG reads the run as one English word."""
+        if self._words is None:
+            return normalize.spoken_zh(text)
+        spoken, at = "", 0
+        for match in [*self._words.finditer(text), None]:
+            before = normalize.spoken_zh(text[at : match.start() if match else len(text)])
+            if _ASCII_ALNUM.match(spoken[-1:]) and _ASCII_ALNUM.match(before[:1]):
+                before = " " + before
+            spoken += before
+            if match:
+                say = self._say[match.group()]
+                spoken += " " + say if _ASCII_ALNUM.match(spoken[-1:]) and _ASCII_ALNUM.match(say) else say
+                at = match.end()
+        return spoken
+
+
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+def spoken(text: str, language: str, pronunciations: Pronunciations | None = None) -> str:
+    """What the loudspeaker says for `text`: Mandarin with the listed words as listed and its numbers and symbols in
+    words (normalize.py), English as written, since eSpeak NG's English voice reads digits, times and % well.
 
     SpeechFailed for a language without a voice.
     """
     text = text.strip()
-    return normalize.spoken_zh(text) if voice_for(language) == VOICES["zh"] else text
+    if voice_for(language) != VOICES["zh"]:
+        return text
+    return (pronunciations or Pronunciations()).spoken_zh(text)
 
 
 def _result(job: RenderJob, duration_s: float, *, cached: bool) -> SpeechResult:

@@ -7,6 +7,7 @@ from broadcast_server.api import (
     me,
     media,
     open311,
+    pronunciations,
     qr,
     requests,
     schedules,
@@ -32,4 +33,5 @@ ROUTE_TABLES = [
     schedules.routes,
     templates.routes,
     kiosk.routes,
+    pronunciations.routes,
 ]

@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 
 from announcements import pictures
 from announcements.models import Role
+from announcements.pronunciations import current_pronunciations
 from announcements.protocol import Language
 from announcements.speech import SpeechFailed
 from announcements.speech.synthesizer import spoken
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import SETTINGS, SPEECH
+from broadcast_server.keys import DATABASE, SETTINGS, SPEECH
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_body
 
@@ -113,13 +114,15 @@ async def post_media(request: web.Request) -> web.Response:
 async def post_preview(request: web.Request) -> web.Response:
     await require_principal(request, Role.ADMIN, Role.COMMITTEE)
     data = await parse_body(request, SpeechPreview)
+    async with request.app[DATABASE].read() as session:
+        pronunciations = await current_pronunciations(session=session)
     if data.format == "text":  # needs no synthesis, so it answers even where speech is off
-        return json_response(SpokenText(spoken=spoken(data.text, data.language)))
+        return json_response(SpokenText(spoken=spoken(data.text, data.language, pronunciations)))
     speech = request.app[SPEECH]
     if speech is None:
         raise Problem(503, "speech is not available on this server")
     try:
-        mp3 = await speech.preview(data.text, data.language)
+        mp3 = await speech.preview(data.text, data.language, pronunciations)
     except SpeechFailed as exc:
         raise Problem(422, f"this text cannot be spoken: {exc}") from None
     return web.Response(body=mp3, content_type="audio/mpeg")

@@ -94,6 +94,9 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/templates"): {ADMIN, COMMITTEE},
     ("PATCH", "/api/v1/templates/{id}"): {ADMIN, COMMITTEE},
     ("DELETE", "/api/v1/templates/{id}"): {ADMIN, COMMITTEE},
+    ("GET", "/api/v1/pronunciations"): {ADMIN, COMMITTEE},
+    ("PUT", "/api/v1/pronunciations/{word}"): {ADMIN},
+    ("DELETE", "/api/v1/pronunciations/{word}"): {ADMIN},
 }
 
 

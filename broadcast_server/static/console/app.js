@@ -16,6 +16,7 @@ import * as figures from './pages/figures.js';
 import * as home from './pages/home.js';
 import * as people from './pages/people.js';
 import * as areas from './pages/areas.js';
+import * as pronunciations from './pages/pronunciations.js';
 
 useCatalogues({ zh, en }, { storageKey: 'vb.console.lang', titleKey: 'app.title' });
 
@@ -29,6 +30,7 @@ const PAGES = [
   { name: 'requests', module: requests, roles: ['admin', 'committee', 'worker'] },
   { name: 'figures', module: figures, roles: ['admin', 'committee', 'worker'] },
   { name: 'people', module: people, roles: ['admin', 'committee', 'worker'] },
+  { name: 'pronunciations', module: pronunciations, roles: ['admin'] },
 ];
 
 const root = document.getElementById('app');
