@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x5642_4D49  # "VBMI": one replica migrates at a time on PostgreSQL
+EVENTS_CHANNEL = "vb_events"  # PostgreSQL NOTIFY: "events were committed; read the table" (broadcast_server/wakeup.py)
+_EVENTS_APPENDED = "vb_events_appended"  # session.info keys
+_EVENTS_CHANNEL_KEY = "vb_events_channel"
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -37,7 +40,9 @@ class Database:
     def __init__(self, url: str, *, schema: str | None = None, sqlite_synchronous: str = "FULL", echo: bool = False):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.events_channel = f"{EVENTS_CHANNEL}_{schema}" if schema else EVENTS_CHANNEL
         self._write_lock = asyncio.Lock()
+        self._on_events: list[Callable[[], None]] = []
         self._synchronous = sqlite_synchronous
         self.engine: AsyncEngine = self._make_engine(url, schema=schema, echo=echo)
 
@@ -63,16 +68,27 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that commits when the block ends without an exception."""
+        """A transaction that commits when the block ends without an exception; if it appended events, whoever
+        asked (`on_events_committed`) is told once it has committed."""
         if self.is_sqlite:
             async with self._write_lock:
-                async with AsyncSession(self._immediate_engine, expire_on_commit=False) as session:
+                async with AsyncSession(self._immediate_engine, expire_on_commit=False, info=self._session_info()) as session:
                     async with session.begin():
                         yield session
         else:
-            async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            async with AsyncSession(self.engine, expire_on_commit=False, info=self._session_info()) as session:
                 async with session.begin():
                     yield session
+        if session.info.pop(_EVENTS_APPENDED, False):
+            for callback in self._on_events:
+                callback()
+
+    def _session_info(self) -> dict:
+        return {_EVENTS_CHANNEL_KEY: None if self.is_sqlite else self.events_channel}
+
+    def on_events_committed(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every transaction of this process that appended events (the hub's wake-up)."""
+        self._on_events.append(callback)
 
     @property
     def _immediate_engine(self) -> AsyncEngine:
@@ -149,3 +165,14 @@ async def lock_event_order(session: AsyncSession) -> None:
     if is_postgres(session):
         connection = await session.connection()
         await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": 0x5642_4556})
+
+
+async def note_events(session: AsyncSession) -> None:
+    """An event was appended in `session`'s transaction: its Database tells this process after the commit, and on
+    PostgreSQL every other replica hears it too (NOTIFY is delivered at commit, and not at all on a rollback)."""
+    if session.info.get(_EVENTS_APPENDED):
+        return
+    session.info[_EVENTS_APPENDED] = True
+    channel = session.info.get(_EVENTS_CHANNEL_KEY)
+    if channel:
+        await session.exec(sa.select(sa.func.pg_notify(channel, "")))

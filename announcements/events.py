@@ -7,24 +7,45 @@ row read back as the protocol message it stands for (`event_message`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from announcements.database import lock_event_order
+from announcements.database import lock_event_order, note_events
 from announcements.models import Announcement, AnnouncementStatus, Event
-from announcements.protocol import AnnouncementEvent, AnnouncementPayload, AreaUpdate, RequestUpdate, Retract, RetractReason
+from announcements.protocol import (
+    AnnouncementEvent,
+    AnnouncementPayload,
+    AreaUpdate,
+    CloseCode,
+    RequestUpdate,
+    Retract,
+    RetractReason,
+)
 from announcements.targeting import Target
 
 ANNOUNCEMENT = "announcement"
 RETRACT = "retract"
 REQUEST_UPDATE = "request_update"
 AREA = "area"
+DISCONNECT = "disconnect"  # for the replicas, never sent to a screen
 
-EventMessage = Annotated[AnnouncementEvent | Retract | RequestUpdate | AreaUpdate, Field(discriminator="type")]
+
+class Disconnect(BaseModel):
+    """An order to every replica, not a message to screens: close this screen's connection (its token was revoked,
+    it was removed, or it moved and must hand-shake again), wherever it is connected."""
+
+    type: Literal["disconnect"] = "disconnect"
+    seq: int
+    screen_id: str
+    code: int
+    reason: str
+
+
+EventMessage = Annotated[AnnouncementEvent | Retract | RequestUpdate | AreaUpdate | Disconnect, Field(discriminator="type")]
 _event_adapter: TypeAdapter[EventMessage] = TypeAdapter(EventMessage)
 
 
@@ -36,7 +57,14 @@ async def append_event(
     event = Event(type=type, target=target.to_json(), payload=payload, announcement_id=announcement_id)
     session.add(event)
     await session.flush()
+    await note_events(session)
     return event
+
+
+async def append_disconnect_event(*, session: AsyncSession, screen_id: str, code: CloseCode, reason: str) -> Event:
+    """Close the screen's socket on whichever replica holds it, once this transaction commits."""
+    payload = {"screen_id": screen_id, "code": int(code), "reason": reason}
+    return await append_event(session=session, type=DISCONNECT, target=Target(screens=(screen_id,)), payload=payload)
 
 
 def announcement_payload(announcement: Announcement) -> dict:

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import covers, leaf_name, lineage
 from announcements.errors import Conflict, NotFound
+from announcements.events import append_disconnect_event
 from announcements.kiosk_dwell import tell_screens
 from announcements.models import (
     Area,
@@ -21,6 +22,7 @@ from announcements.models import (
     Token,
     TokenCreate,
 )
+from announcements.protocol import CloseCode
 from announcements.timeutil import utcnow
 from announcements.tokens import Principal, hash_secret, new_secret
 
@@ -89,6 +91,8 @@ async def revoke_token(*, session: AsyncSession, token_id: str, principal: Princ
         raise NotFound(f"no token {token_id} in scope")
     token.revoked_at = utcnow()
     session.add(token)
+    if token.screen_id is not None:
+        await append_disconnect_event(session=session, screen_id=token.screen_id, code=CloseCode.UNAUTHORIZED, reason="token revoked")
     return token
 
 
@@ -125,11 +129,11 @@ async def get_screen(*, session: AsyncSession, screen_id: str, principal: Princi
     return screen
 
 
-async def update_screen(*, session: AsyncSession, screen_id: str, data: ScreenUpdate, principal: Principal) -> tuple[Screen, bool]:
+async def update_screen(*, session: AsyncSession, screen_id: str, data: ScreenUpdate, principal: Principal) -> Screen:
     """Rename, move or re-tag a device; a move takes its token's scope along.
 
-    Returns the screen and whether its targeting changed (area or tags): a live connection must then
-    hand-shake again for the hub to index it under its new area and tags.
+    When its targeting changes (area or tags) a live connection is closed with 1001, wherever it is: the
+    hub indexes a connection by the area and tags of its handshake, and a new one indexes it anew (§3.11).
     """
     screen = await get_screen(session=session, screen_id=screen_id, principal=principal)
     retarget = False
@@ -147,7 +151,10 @@ async def update_screen(*, session: AsyncSession, screen_id: str, data: ScreenUp
     for token in (await session.exec(select(Token).where(Token.screen_id == screen_id))).all():
         token.area, token.name = screen.area, screen.name
         session.add(token)
-    return screen, retarget
+    if retarget:
+        reason = "screen moved or re-tagged; reconnect"
+        await append_disconnect_event(session=session, screen_id=screen.id, code=CloseCode.GOING_AWAY, reason=reason)
+    return screen
 
 
 async def revoke_screen(*, session: AsyncSession, screen_id: str, principal: Principal) -> Screen:
@@ -159,6 +166,7 @@ async def revoke_screen(*, session: AsyncSession, screen_id: str, principal: Pri
     for token in (await session.exec(select(Token).where(Token.screen_id == screen_id))).all():
         token.revoked_at = token.revoked_at or now
         session.add(token)
+    await append_disconnect_event(session=session, screen_id=screen.id, code=CloseCode.UNAUTHORIZED, reason="screen removed")
     return screen
 
 

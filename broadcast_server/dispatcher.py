@@ -48,7 +48,6 @@ class Dispatcher:
                 log.info("published %s (%s): %s", announcement.id, announcement.priority, announcement.title)
             for announcement in expired:
                 log.info("expired %s: %s", announcement.id, announcement.title)
-            self._hub.notify()
         async with self._db.read() as session:
             deadlines = [await next_deadline(session=session), await next_schedule_deadline(session=session)]
         deadline = min((d for d in deadlines if d is not None), default=None)

@@ -25,7 +25,16 @@ from sqlmodel import col, select
 from announcements.database import Database
 from announcements.deliveries import sent_to
 from announcements.errors import DomainError, Invalid, NotFound
-from announcements.events import ANNOUNCEMENT, RETRACT, EventMessage, event_message, events_after, head_seq, latest_live_events
+from announcements.events import (
+    ANNOUNCEMENT,
+    DISCONNECT,
+    RETRACT,
+    EventMessage,
+    event_message,
+    events_after,
+    head_seq,
+    latest_live_events,
+)
 from announcements.kiosk_dwell import name_and_dwell
 from announcements.models import Event, Screen
 from announcements.protocol import (
@@ -55,6 +64,7 @@ from broadcast_server.frames import text_frame
 from broadcast_server.ratelimit import RateLimiter
 from broadcast_server.recorder import DeliveryRecorder
 from broadcast_server.settings import Settings
+from broadcast_server.wakeup import EventWakeup
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +139,7 @@ class Connection:
         self.kind = screen.kind
 
     def wants(self, event: StoredEvent) -> bool:
-        return event.target.matches(screen_id=self.screen_id, area=self.area, tags=self.tags)
+        return event.type != DISCONNECT and event.target.matches(screen_id=self.screen_id, area=self.area, tags=self.tags)
 
     def send(self, frame: bytes) -> bool:
         """Write (or, during the handshake, hold) a frame; False when the screen is too far behind."""
@@ -196,6 +206,9 @@ class Hub:
         self._catch_ups_done = 0  # ... and how many of those asks the finished passes covered
         self._caught_up = asyncio.Condition()
         self._listeners: list[Callable[[StoredEvent], None]] = []
+        self._closing: set[asyncio.Task] = set()  # sockets being closed beside the fan-out
+        # other replicas' events at once (PostgreSQL); with SQLite there is one replica and the commit hook is enough
+        self.wakeup = None if db.is_sqlite else EventWakeup(database_url=db.url, channel=db.events_channel, wake=self.notify)
         self._handlers: dict[str, MessageHandler] = {
             "ack": self._on_ack,
             "receipt": self._on_receipt,
@@ -206,6 +219,7 @@ class Hub:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        self._db.on_events_committed(self.notify)  # every transaction that appends events wakes the pump
         async with self._db.read() as session:
             self.head_seq = await head_seq(session=session)
             recent = (
@@ -215,6 +229,8 @@ class Hub:
         self._recent.extend(StoredEvent.from_row(row) for row in reversed(recent))
         self._live = {row.announcement_id: StoredEvent.from_row(row) for row in live}
         self._pump.start()
+        if self.wakeup is not None:
+            self.wakeup.start()
 
     async def close_connections(self) -> None:
         """Say goodbye (1001) to every screen, so their handlers end and shutdown need not wait for them."""
@@ -224,6 +240,8 @@ class Hub:
         await asyncio.gather(*(conn.close(CloseCode.GOING_AWAY, "server shutting down") for conn in connections), return_exceptions=True)
 
     async def close(self) -> None:
+        if self.wakeup is not None:
+            await self.wakeup.close()
         await self._pump.close()
         await self.close_connections()
 
@@ -250,7 +268,7 @@ class Hub:
         async with self._caught_up:
             self._catch_ups_done = wanted
             self._caught_up.notify_all()
-        return self._settings.event_poll_s  # other replicas' events arrive by polling
+        return self._settings.event_poll_s  # the fallback when another replica's NOTIFY is missed
 
     async def _read_to_the_end(self) -> None:
         """Wait for a pump pass that began after this call, so the hub knows every event committed before it.
@@ -283,6 +301,11 @@ class Hub:
         """
         self._recent.append(event)
         self.head_seq = event.seq
+        if event.type == DISCONNECT:  # an order to the replicas: whichever holds the screen closes it
+            conn = self.connections.get(event.message.screen_id)
+            if conn is not None:
+                self._close_soon(conn, event.message.code, event.message.reason)
+            return
         if event.type == ANNOUNCEMENT:
             self._live[event.announcement_id] = event
         elif event.type == RETRACT:
@@ -317,8 +340,15 @@ class Hub:
 
     def _drop_slow(self, conn: Connection) -> None:
         log.warning("screen %s is more than %d bytes behind; disconnecting it to resume by seq", conn.screen_id, conn.max_buffer)
+        self._close_soon(conn, CloseCode.SLOW_CONSUMER, "too far behind; resume from last_seq")
+
+    def _close_soon(self, conn: Connection, code: int, reason: str) -> None:
+        """Take the screen out of the index now and close its socket beside the fan-out, which must not wait for
+        the screen's side of the closing handshake."""
         self._unregister(conn)
-        asyncio.get_running_loop().create_task(conn.close(CloseCode.SLOW_CONSUMER, "too far behind; resume from last_seq"))
+        closing = asyncio.get_running_loop().create_task(conn.close(code, reason))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     def send_to(self, conn: Connection, text: str) -> None:
         """A direct answer (pong, error, reply_result) in order with the event stream."""
@@ -339,13 +369,6 @@ class Hub:
             peers.discard(conn)
             if not peers:
                 del self._by_area[conn.area]
-
-    async def disconnect(self, screen_id: str, *, code: int = CloseCode.UNAUTHORIZED, reason: str = "token revoked") -> None:
-        """Close a screen's live connection (its token was revoked, or it was removed)."""
-        conn = self.connections.get(screen_id)
-        if conn is not None:
-            self._unregister(conn)
-            await conn.close(code, reason)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """GET /ws: hello, welcome, replay, synced, then live events and client messages."""

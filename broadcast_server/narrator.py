@@ -89,7 +89,6 @@ class Narrator:
         attached = await self._write(self._attach(announcement.id, text, clip_audio(clip)))
         if attached:
             log.info("audio ready for %s (%.1f s%s)", announcement.id, clip.duration_s, ", cached" if clip.cached else "")
-            self._hub.notify()
 
     async def _attach(self, announcement_id: str, text: str, audio: Audio) -> bool:
         async with self._db.write() as session:

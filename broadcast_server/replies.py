@@ -214,11 +214,9 @@ class ReplyDesk:
     async def feedback(self, *, screen_id: str, ticket: str, rating: Rating, comment: str | None) -> ServiceRequest:
         """Record the villager's answer; the screen learns the outcome as a `request_update` event."""
         async with self._db.write() as session:
-            request, changed = await record_feedback(
+            request = await record_feedback(
                 session=session, ticket=ticket, screen_id=screen_id, rating=rating, comment=comment, now=self._clock()
             )
-        if changed:
-            self._hub.notify()
         return request
 
     async def on_feedback(self, conn: Connection, message: Feedback) -> None:
@@ -234,8 +232,6 @@ class ReplyDesk:
             )
         if swept:
             log.info("%d resolved requests had no follow-up within %g days", len(swept), self._settings.follow_up_days)
-            if self._settings.close_without_follow_up:
-                self._hub.notify()
         return len(swept)
 
     async def _sweep_all(self) -> None:

@@ -196,8 +196,8 @@ _RATING_OUTCOME = {
 
 async def record_feedback(
     *, session: AsyncSession, ticket: str, screen_id: str, rating: Rating, comment: str | None, now: datetime
-) -> tuple[ServiceRequest, bool]:
-    """The villager's answer on a resolved request from this screen; returns (request, changed)."""
+) -> ServiceRequest:
+    """The villager's answer on a resolved request from this screen; the same answer again changes nothing."""
     rating = Rating(rating)
     check_text(comment, field="comment")
     try:
@@ -209,7 +209,7 @@ async def record_feedback(
     request.status = RequestStatus(request.status)
     outcome = _RATING_OUTCOME[rating]
     if request.follow_up == rating.value and request.status == outcome:
-        return request, False  # the same answer sent again
+        return request  # the same answer sent again
     if request.status != RequestStatus.RESOLVED:
         raise Conflict(f"request {request.ticket} is {request.status.value}; feedback is for a resolved request")
     request.follow_up = FollowUp(rating.value)
@@ -225,4 +225,4 @@ async def record_feedback(
     )
     await tell_screen(session=session, request=request)
     await session.flush()
-    return request, True
+    return request

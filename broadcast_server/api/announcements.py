@@ -27,7 +27,7 @@ from announcements.queue import (
     update_announcement,
 )
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, NARRATOR, SETTINGS
+from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, NARRATOR, SETTINGS
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_body, parse_query
 
@@ -71,7 +71,7 @@ def _public(announcement) -> AnnouncementPublic:
 
 
 def _queue_changed(request: web.Request) -> None:
-    request.app[HUB].notify()
+    """A new publish or expiry time, or new speech to make; the screens' events wake the hub by themselves."""
     request.app[DISPATCHER].poke()
     request.app[NARRATOR].poke()
 

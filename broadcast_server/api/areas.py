@@ -10,7 +10,7 @@ from announcements.kiosk_dwell import inherited_dwells
 from announcements.models import Area, AreaCreate, AreaPublic, AreaRename, Role
 from announcements.registry import create_area, list_areas, rename_area
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import DATABASE, HUB
+from broadcast_server.keys import DATABASE
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_body
 
@@ -33,7 +33,6 @@ async def post_area(request: web.Request) -> web.Response:
     async with request.app[DATABASE].write() as session:
         area = await create_area(session=session, data=data, principal=principal)
         [answer] = await _public(session, [area])
-    request.app[HUB].notify()  # screens already in it show its name now (an `area` event)
     return json_response(answer, status=201)
 
 
@@ -58,5 +57,4 @@ async def patch_area(request: web.Request) -> web.Response:
     async with request.app[DATABASE].write() as session:
         area = await rename_area(session=session, path=path, data=data, principal=principal)
         [answer] = await _public(session, [area])
-    request.app[HUB].notify()  # its screens show the new name now (an `area` event)
     return json_response(answer)

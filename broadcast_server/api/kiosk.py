@@ -6,7 +6,7 @@ from announcements.areas import normalize_area
 from announcements.kiosk_dwell import set_kiosk_dwell
 from announcements.models import KioskDwell, Role
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import DATABASE, HUB
+from broadcast_server.keys import DATABASE
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_body
 
@@ -25,5 +25,4 @@ async def patch_kiosk_dwell(request: web.Request) -> web.Response:
     async with request.app[DATABASE].write() as session:
         area = await set_kiosk_dwell(session=session, path=path, seconds=data.kiosk_dwell_s, principal=principal)
         answer = KioskDwell(kiosk_dwell_s=area.kiosk_dwell_s)
-    request.app[HUB].notify()  # the kiosks under it take the new dwell now (an `area` event)
     return json_response(answer)

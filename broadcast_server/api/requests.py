@@ -44,7 +44,7 @@ from announcements.requests.workflow import add_note, record_contact_export, upd
 from announcements.stats import compute_stats
 from announcements.timeutil import ClientDateTime
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import CLOCK, DATABASE, HUB, REPLIES, SETTINGS
+from broadcast_server.keys import CLOCK, DATABASE, REPLIES, SETTINGS
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_body, parse_query
 
@@ -222,7 +222,6 @@ async def patch_request(request: web.Request) -> web.Response:
             session=session, ticket=request.match_info["ticket"], changes=changes, principal=principal, now=now
         )
         detail = await request_detail(session=session, ticket=changed.ticket, principal=principal, now=now)
-    request.app[HUB].notify()
     return json_response(detail)
 
 

@@ -5,7 +5,6 @@ from aiohttp import web
 
 from announcements.deliveries import last_received, now_showing
 from announcements.models import Role, ScreenCreate, ScreenCreated, ScreenPublic, ScreenStatus, ScreenUpdate, Showing
-from announcements.protocol import CloseCode
 from announcements.registry import active_screens, area_names, create_screen, revoke_screen, tags_in_use, update_screen
 from broadcast_server.auth import require_principal
 from broadcast_server.keys import CLOCK, DATABASE, HUB, SETTINGS
@@ -70,11 +69,8 @@ async def patch_screen(request: web.Request) -> web.Response:
     principal = await require_principal(request, Role.ADMIN)
     data = await parse_body(request, ScreenUpdate)
     async with request.app[DATABASE].write() as session:
-        screen, retarget = await update_screen(session=session, screen_id=request.match_info["id"], data=data, principal=principal)
+        screen = await update_screen(session=session, screen_id=request.match_info["id"], data=data, principal=principal)
         answer = ScreenPublic.model_validate(screen, from_attributes=True)
-    if retarget:
-        # The hub indexes a connection by the area and tags of its handshake: reconnecting re-indexes it (§3.11).
-        await request.app[HUB].disconnect(screen.id, code=CloseCode.GOING_AWAY, reason="screen moved or re-tagged; reconnect")
     return json_response(answer.model_copy(update={"online": request.app[HUB].is_online(screen.id)}))
 
 
@@ -82,6 +78,5 @@ async def patch_screen(request: web.Request) -> web.Response:
 async def delete_screen(request: web.Request) -> web.Response:
     principal = await require_principal(request, Role.ADMIN)
     async with request.app[DATABASE].write() as session:
-        screen = await revoke_screen(session=session, screen_id=request.match_info["id"], principal=principal)
-    await request.app[HUB].disconnect(screen.id, reason="screen removed")
+        await revoke_screen(session=session, screen_id=request.match_info["id"], principal=principal)
     return web.Response(status=204)

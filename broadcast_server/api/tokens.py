@@ -5,7 +5,7 @@ from aiohttp import web
 from announcements.models import Role, TokenCreate, TokenCreated, TokenPublic
 from announcements.registry import create_token, list_tokens, revoke_token
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import DATABASE, HUB
+from broadcast_server.keys import DATABASE
 from broadcast_server.routing import RouteTable, json_response, parse_body
 
 routes = RouteTable(prefix="/api/v1", tag="tokens")
@@ -34,7 +34,5 @@ async def get_tokens(request: web.Request) -> web.Response:
 async def delete_token(request: web.Request) -> web.Response:
     principal = await require_principal(request, Role.ADMIN)
     async with request.app[DATABASE].write() as session:
-        token = await revoke_token(session=session, token_id=request.match_info["id"], principal=principal)
-    if token.screen_id is not None:
-        await request.app[HUB].disconnect(token.screen_id)
+        await revoke_token(session=session, token_id=request.match_info["id"], principal=principal)
     return web.Response(status=204)
