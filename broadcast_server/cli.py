@@ -1,26 +1,37 @@
-"""The `village-broadcast` command: serve; user, token, area and screen management; post; speech text.
+"""The `village-broadcast` command: serve; user, token, area and screen management; post; speech text; backup and restore.
 
 `user`, `token`, `area` and `screen` work on the database directly, as the whole deployment's admin (they are
 how the first admin comes to exist); `post` talks to a running server over HTTP like any other client.
+
+Whatever stops a command from starting (a busy port, a data dir it cannot write, a database it cannot reach
+or open, a bad setting) is one line on stderr saying what is wrong and what to do, exit status 2; the
+traceback goes to the log at debug level only.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import json
 import logging
+import os
+import socket
 import sys
+import tempfile
 from pathlib import Path
 
+import sqlalchemy as sa
 from aiohttp import ClientError, ClientSession, web
+from alembic.util.exc import CommandError
 from pydantic import ValidationError
 
 from announcements.accounts import COMMAND_LINE, create_user, disable_user, get_user, hash_password, list_users, set_password
 from announcements.areas import normalize_area
 from announcements.database import Database
 from announcements.errors import DomainError
+from announcements.files import private_dir
 from announcements.models import AreaCreate, AreaRename, PasswordReset, Role, ScreenCreate, TokenCreate, UserCreate
 from announcements.protocol import Language, Priority, ScreenKind
 from announcements.registry import (
@@ -35,12 +46,17 @@ from announcements.registry import (
     revoke_token,
 )
 from announcements.timeutil import utcnow
+from broadcast_server.backup import BackupFailed, backup, restore, shown_url
 from broadcast_server.openfiles import raise_open_file_limit
 from broadcast_server.problems import describe, validation_errors
 from broadcast_server.redaction import install_log_redaction
-from broadcast_server.settings import Settings, load_settings
+from broadcast_server.settings import Settings, SettingsError, load_settings_for_command
 
 log = logging.getLogger("village_broadcast")
+
+
+class CannotStart(Exception):
+    """What stops a command before it does anything, worded with what to do about it: exit status 2."""
 
 
 def _settings_args(parser: argparse.ArgumentParser) -> None:
@@ -49,26 +65,131 @@ def _settings_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace, **extra) -> Settings:
-    return load_settings(args.config, data_dir=args.data_dir, **extra)
+    settings = load_settings_for_command(args.config, data_dir=args.data_dir, **extra)
+    # the server logs at its level; the other commands only say what went wrong (and, at DEBUG, why)
+    level = settings.log_level if args.command == "serve" or settings.log_level == "DEBUG" else "WARNING"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return settings
+
+
+def _user() -> str:
+    try:
+        return f"{getpass.getuser()} (uid {os.getuid()})"
+    except (KeyError, OSError):  # a uid with no name (a container)
+        return f"uid {os.getuid()}"
+
+
+def _cannot(message: str, exc: BaseException) -> CannotStart:
+    log.debug("%s", message, exc_info=exc)
+    return CannotStart(message)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts (migrations, speech workers)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _cannot(f"port {port} is in use; stop the other server or pass --port", exc) from None
+        raise _cannot(f"cannot listen on {host} port {port}: {exc.strerror or exc}; check --host and --port", exc) from None
+
+
+def _usable_data_dir(data_dir: Path) -> None:
+    """The data dir is a folder this user can write in (made if missing), or CannotStart naming the path and the user."""
+    file = next((p for p in (data_dir, *data_dir.parents) if p.exists() and not p.is_dir()), None)
+    try:
+        if file is not None:
+            raise NotADirectoryError(errno.ENOTDIR, f"{file} is a file, not a folder")
+        private_dir(data_dir)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        raise _cannot(
+            f"cannot use the data dir {data_dir} as user {_user()}: {exc.strerror or exc}; "
+            "make it a folder this user can write in, or pass --data-dir (or set data_dir)",
+            exc,
+        ) from None
+
+
+def _where(settings: Settings) -> str:
+    if settings.database_url is None:
+        return f"the SQLite database {settings.data_dir / 'village.db'}"
+    schema = f" (schema {settings.database_schema})" if settings.database_schema else ""
+    return f"the database at {shown_url(settings.database_url)}{schema}"
+
+
+def _cannot_open(exc: Exception, settings: Settings) -> CannotStart | None:
+    """What a failure to open or migrate the database means for the person starting the command; None: a bug."""
+    where = _where(settings)
+    if isinstance(exc, OSError) and settings.database_url is not None:  # refused, no such host, timed out
+        return _cannot(f"cannot reach {where}: {exc.strerror or str(exc) or 'timed out'}; "
+                       "check that PostgreSQL runs there and the host and port in database_url", exc)
+    if isinstance(exc, OSError):
+        return _cannot(f"cannot open {where} as user {_user()}: {exc.strerror or exc}; give it (and its folder) to this user", exc)
+    if isinstance(exc, sa.exc.DBAPIError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        hint = (f"is the file whole, and writable by user {_user()}? A damaged one is replaced with "
+                "village-broadcast restore --from BACKUP --force" if settings.database_url is None else "check database_url")
+        return _cannot(f"cannot open {where}: {reason}; {hint}", exc)
+    if isinstance(exc, CommandError):  # e.g. a revision this version does not know
+        return _cannot(f"cannot bring {where} up to date: {exc}; was it made by a newer version of village-broadcast?", exc)
+    return None
+
+
+async def _holds_deployment(db: Database) -> bool:
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(lambda sync: sa.inspect(sync).has_table("alembic_version"))
+
+
+async def _open_database(settings: Settings, *, migrate: bool = True) -> tuple[Database, bool]:
+    """The deployment's database (migrated, and a new one announced on stderr) and whether it held one before."""
+    if settings.database_url is None:
+        _usable_data_dir(settings.data_dir)
+    db = None
+    try:
+        db = Database(settings.db_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous)
+        existed = await _holds_deployment(db)
+        if migrate and not existed:
+            # said, so that whoever ran it from the wrong folder (or with the wrong settings) notices
+            place, before = ((settings.data_dir, "no database was there") if settings.database_url is None
+                             else (_where(settings).removeprefix("the database at "), "no tables were there"))
+            print(f"creating a new deployment in {place} ({before})", file=sys.stderr)
+        if migrate:
+            await db.migrate()
+        return db, existed
+    except Exception as exc:
+        if db is not None:
+            await db.close()
+        problem = _cannot_open(exc, settings)
+        if problem is None:
+            raise
+        raise problem from None
+
+
+async def _check_database(settings: Settings) -> None:
+    db, _ = await _open_database(settings)
+    await db.close()
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = _load(args, host=args.host, port=args.port)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_log_redaction()
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    sock = _listening_socket(settings.host, settings.port)
+    _usable_data_dir(settings.data_dir)  # the media live there on PostgreSQL too
+    asyncio.run(_check_database(settings))  # its failures said plainly here, before the app starts its workers
     log.info("open file limit: %d (about that many screens at once)", raise_open_file_limit())
     log.info("database: %s", settings.db_url.split("@")[-1])
     from broadcast_server.app import create_app  # here, not at the top: the other commands start without the server
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=lambda line: log.info("%s", line.strip()))
+    web.run_app(create_app(settings), sock=sock, print=lambda line: log.info("%s", line.strip()))
     return 0
 
 
 async def _with_database(settings: Settings, action):
-    db = Database(settings.db_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous)
+    db, _ = await _open_database(settings)
     try:
-        await db.migrate()
         async with db.write() as session:
             return await action(session)
     finally:
@@ -228,6 +349,27 @@ def _post(args: argparse.Namespace) -> int:
         return 1
 
 
+def _backup(args: argparse.Namespace) -> int:
+    backup(_load(args), args.to, say=print)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    settings = _load(args)
+
+    async def holds_deployment() -> bool:
+        db, existed = await _open_database(settings, migrate=False)
+        await db.close()
+        return existed
+
+    _usable_data_dir(settings.data_dir)  # the media go there on PostgreSQL too
+    if not args.force and asyncio.run(holds_deployment()):
+        raise CommandFailed(f"{_where(settings)} already holds a deployment; restore into an empty data dir (or database), "
+                            "or stop its server and pass --force to replace it")
+    restore(settings, args.source, say=print)
+    return 0
+
+
 def _speech_text(args: argparse.Namespace) -> int:
     from announcements.speech.synthesizer import spoken  # here: only this command needs the speech modules
 
@@ -335,6 +477,16 @@ def build_parser() -> argparse.ArgumentParser:
     speech_text.add_argument("--language", default=Language.ZH.value, choices=[lang.value for lang in Language])
     speech_text.add_argument("text", help="e.g. 请于12月5日上午9:30到村委会领取")
     speech_text.set_defaults(run=_speech_text)
+
+    backup_ = commands.add_parser("backup", help="the database and the media (clips, pictures) in one .tar.gz; safe while serving")
+    _settings_args(backup_)
+    backup_.add_argument("--to", type=Path, required=True, help="the file to write, e.g. village-2026-12-01.tar.gz")
+    backup_.set_defaults(run=_backup)
+    restore_ = commands.add_parser("restore", help="a backup into this data dir (or database); the server must be stopped")
+    _settings_args(restore_)
+    restore_.add_argument("--from", dest="source", type=Path, required=True, help="a file made by village-broadcast backup")
+    restore_.add_argument("--force", action="store_true", help="replace the deployment that is there")
+    restore_.set_defaults(run=_restore)
     return parser
 
 
@@ -345,10 +497,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:  # named field by field, never echoing the input (it may be a password)
         print(f"error: {describe(validation_errors(exc))}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, SettingsError, CannotStart) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (DomainError, CommandFailed) as exc:
+    except (DomainError, CommandFailed, BackupFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -6,11 +6,13 @@ app (and each test) builds its own.
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -96,10 +98,26 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (use a name like Asia/Shanghai)") from None
         return value
 
-    @model_validator(mode="after")
-    def _valid_quiet_hours(self) -> Settings:
-        QuietHours(self.quiet_hours, self.timezone)  # raises ValueError naming the bad span
-        return self
+    @field_validator("quiet_hours")
+    @classmethod
+    def _valid_quiet_hours(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # a field validator (not a model one), so that an error names quiet_hours and where it was set
+        if "timezone" in info.data:
+            QuietHours(value, info.data["timezone"])  # raises ValueError naming the bad span
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """Relative to the current folder, made absolute once: the server and every command mean the same folder."""
+        return Path(os.path.abspath(value.expanduser()))
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("not a database URL this server uses: write postgresql+asyncpg://user@host:5432/name")
+        return value
 
     @property
     def media_dir(self) -> Path:
@@ -130,3 +148,33 @@ def load_settings(config_file: Path | None = None, **overrides) -> Settings:
         model_config = SettingsConfigDict(toml_file=config_file)
 
     return FromFile(**{k: v for k, v in overrides.items() if v is not None})
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used, worded for the person who set them: which setting, and where it was set."""
+
+
+def load_settings_for_command(config_file: Path | None = None, **flags) -> Settings:
+    """`load_settings` for a command: an error names each bad setting and its source (flag, VB_* variable or file)."""
+    try:
+        return load_settings(config_file, **flags)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"the config file {os.path.abspath(config_file)} is not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"setting {err['loc'][0]} ({_source(str(err['loc'][0]), config_file, flags)}): {err['msg']}" if err["loc"] else err["msg"]
+            for err in exc.errors(include_url=False)
+        )  # never the value itself: it may be a database URL with its password
+        raise SettingsError(problems) from None
+
+
+def _source(name: str, config_file: Path | None, flags: dict) -> str:
+    """Where a setting's value came from, in the order they override each other."""
+    if flags.get(name) is not None:
+        return f"the --{name.replace('_', '-')} flag"
+    variable = f"VB_{name.upper()}"
+    if any(key.upper() == variable for key in os.environ):
+        return f"environment variable {variable}"
+    if config_file is not None:
+        return f"config file {os.path.abspath(config_file)}"
+    return "its default"
