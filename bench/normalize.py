@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import cn2an
+from figures import percentile
 
 from announcements.speech.normalize import spoken_zh
 
@@ -36,11 +37,6 @@ def notice(n: int, at_least: int = 300) -> str:
         text += SENTENCES[i % len(SENTENCES)]
         i += 1
     return text
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def timings(convert: Callable[[str], str], notices: list[str], repeat: int) -> list[float]:

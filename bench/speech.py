@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from figures import percentile
+
 from announcements.speech import SpeechSynthesizer
 
 SENTENCES = [
@@ -39,11 +41,6 @@ def announcement(n: int, at_least: int = 100) -> str:
         text += SENTENCES[i % len(SENTENCES)]
         i += 1
     return text
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def timed(call: Callable[[], Awaitable[object]]) -> float:

@@ -5,12 +5,10 @@ SQLite and PostgreSQL both (pg_dump and pg_restore are the PostgreSQL client too
 """
 
 import asyncio
-import io
 import json
 import os
 import shutil
 import uuid
-from contextlib import asynccontextmanager
 
 import aiohttp
 import asyncpg
@@ -19,12 +17,10 @@ from sqlalchemy.engine import make_url
 
 from announcements.models import Role
 from screen_client.client import ScreenClient
-from screen_client.display import TerminalDisplay
-from screen_client.player import NullPlayer
 from tests.broadcast_server.test_cli import CLI, cli_env, run_cli
 from tests.broadcast_server.test_pictures import picture
 from tests.conftest import _asyncpg_dsn, app_settings, make_token
-from tests.e2e.screens import FAST, ids
+from tests.e2e.screens import ids, running
 from tests.serverprocess import ServerProcess
 
 
@@ -45,18 +41,9 @@ class RecordingScreen(ScreenClient):
         await super()._dispatch(link, raw)
 
 
-@asynccontextmanager
-async def recording_screen(url, token, data_dir):
+def recording_screen(url, token, data_dir):
     """A recording screen connected to `url`, stopped at the end (its store, with its last_seq, stays in `data_dir`)."""
-    client = RecordingScreen(url, token, data_dir=data_dir, timing=FAST, player=NullPlayer(),
-                             display=TerminalDisplay(io.StringIO(), color=False))
-    task = asyncio.create_task(client.run())
-    try:
-        yield client
-    finally:
-        client.stop()
-        await asyncio.wait_for(task, 10)
-        client.close()
+    return running(url, token, data_dir, client_class=RecordingScreen)
 
 
 @pytest.fixture

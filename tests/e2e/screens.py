@@ -15,11 +15,12 @@ FAST = Timing(backoff_initial=0.1, backoff_factor=1.5, backoff_max=0.5)
 
 
 @asynccontextmanager
-async def running(url: str, token: str, data_dir: Path, **kw):
-    """A screen client connected to `url` (showing on an in-memory terminal), stopped and closed at the end."""
+async def running(url: str, token: str, data_dir: Path, *, client_class: type[ScreenClient] = ScreenClient, **kw):
+    """A screen client (of `client_class`) connected to `url` (showing on an in-memory terminal), stopped and closed
+    at the end."""
     kw.setdefault("player", NullPlayer())
     kw.setdefault("display", TerminalDisplay(io.StringIO(), color=False))
-    client = ScreenClient(url, token, data_dir=data_dir, timing=FAST, **kw)
+    client = client_class(url, token, data_dir=data_dir, timing=FAST, **kw)
     task = asyncio.create_task(client.run())
     try:
         yield client
