@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +62,19 @@ def _tighten(path: Path, allowed: int) -> bool:
         log.warning("could not make %s private: %s", path, exc)
         return False
     return True
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file to write that appears at `path` whole or not at all: a temporary file beside it (this user's only,
+    as mkstemp makes it), flushed to disk and renamed into place when the block ends; removed on an error."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from announcements.files import PRIVATE_FILE, private_dir
+from announcements.files import PRIVATE_FILE, atomic_file, private_dir
 from announcements.timeutil import utcnow
 from broadcast_server.settings import Settings
 
@@ -65,25 +65,16 @@ def backup(settings: Settings, target: Path, *, say: Say) -> None:
         say(f"2/3 media: {len(media)} files, {_human(sum(p.stat().st_size for p in media))}, from {settings.media_dir}")
         manifest = {"format": FORMAT, "database": kind, "schema": settings.database_schema, "made_at": utcnow().isoformat(),
                     "media_files": len(media)}
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                with tarfile.open(fileobj=out, mode="w:gz") as tar:
-                    manifest_file = Path(scratch) / MANIFEST
-                    manifest_file.write_text(json.dumps(manifest))
-                    tar.add(manifest_file, MANIFEST)
-                    tar.add(database, database.name)
-                    for path in media:
-                        try:
-                            tar.add(path, MEDIA + path.name)
-                        except FileNotFoundError:  # gone since it was listed: nothing the snapshot needs
-                            continue
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, target)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
+        with atomic_file(target) as out, tarfile.open(fileobj=out, mode="w:gz") as tar:
+            manifest_file = Path(scratch) / MANIFEST
+            manifest_file.write_text(json.dumps(manifest))
+            tar.add(manifest_file, MANIFEST)
+            tar.add(database, database.name)
+            for path in media:
+                try:
+                    tar.add(path, MEDIA + path.name)
+                except FileNotFoundError:  # gone since it was listed: nothing the snapshot needs
+                    continue
     say(f"3/3 written {target}, {_size(target)}")
 
 

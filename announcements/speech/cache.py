@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from announcements.files import atomic_file
 
 FORMAT_VERSION = 1
 """Part of every key: bump it when the rendering changes (chime, loudness, codecs) to re-synthesize."""
@@ -27,20 +27,9 @@ def cache_key(**inputs: object) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename it into place.
-
-    mkstemp makes the file readable by this user only, and it stays so: the server serves media itself.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` whole or not at all, readable by this user only (the server serves media itself)."""
+    with atomic_file(path) as f:
+        f.write(data)
 
 
 def commit(cache_dir: Path, key: str, duration_s: float) -> None:
