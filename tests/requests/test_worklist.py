@@ -1,6 +1,7 @@
 """The request log as a daily worklist: one-step resolve, internal notes, urgent first, deadlines, the summary,
 assigning to worker accounts and "my items", and the Chinese CSV with its recorded unmasked export."""
 
+import base64
 import csv
 import io
 from datetime import timedelta
@@ -42,14 +43,19 @@ async def test_a_final_request_cannot_be_walked_anywhere(village, gate):
     assert detail["status"] == "received" and len(detail["history"]) == 1
 
 
-async def test_a_note_is_kept_in_the_history_and_shown_to_staff_only(village, gate):
-    """Staff read the note in the history; the screen, Open311 and the CSV never carry it; a screen may not write one."""
+async def test_a_note_is_kept_in_the_history_and_shown_to_staff_only(village, gate, clock):
+    """Staff read the note in the history, at the server's time; staff of another village cannot write one; the
+    screen, Open311 and the CSV never carry it; a screen may not write one."""
     ticket = (await http_reply(village, gate["token"], contact={"phone": "13812345678"}))["ticket"]
     note = "内部备注：已电话联系电工老张，明早去看。"
+    beside = await village.token("committee", "/dongfeng")
+    assert (await village.call("POST", f"/requests/{ticket}/notes", token=beside, json={"text": "别村的备注"}))[0] == 404
     worker = await village.token("worker", VILLAGE)
+    clock.at = utcnow() + timedelta(hours=3)
     status, detail = await village.call("POST", f"/requests/{ticket}/notes", token=worker, json={"text": note})
     assert status == 201 and detail["status"] == "received" and detail["first_response_at"] is None
-    assert (detail["history"][-1]["action"], detail["history"][-1]["note"]) == ("note", note)
+    assert [h["action"] for h in detail["history"]] == ["received", "note"], "the other village's note was not kept"
+    assert (detail["history"][-1]["note"], detail["history"][-1]["at"]) == (note, clock.at.isoformat().replace("+00:00", "Z"))
 
     await patch(village, ticket, response="收到，明天上午处理。")  # the screen's next message comes after the note
     frames = await until(gate["ws"], "request_update")
@@ -65,8 +71,9 @@ async def test_a_note_is_kept_in_the_history_and_shown_to_staff_only(village, ga
 
 async def test_a_blank_note_is_refused_and_changes_nothing(village, gate):
     ticket = (await http_reply(village, gate["token"]))["ticket"]
-    for body in ({"text": ""}, {"text": "a\x00b"}, {}):
-        assert (await village.call("POST", f"/requests/{ticket}/notes", json=body))[0] == 422
+    for body in ({"text": ""}, {"text": "   "}, {"text": "a\x00b"}, {}):
+        status, problem = await village.call("POST", f"/requests/{ticket}/notes", json=body)
+        assert status == 422 and problem["errors"][0]["loc"][-1] == "text", (body, problem)
     assert (await village.call("POST", "/requests/ZZZ-ZZZ/notes", json={"text": "x"}))[0] == 404
     _, detail = await village.call("GET", f"/requests/{ticket}", expect=200)
     assert len(detail["history"]) == 1
@@ -93,6 +100,28 @@ async def test_open_requests_for_help_come_first_and_paging_keeps_that_order(vil
     assert [r["ticket"] for r in newest["items"]] == [suggestion, newer_help, done_help, question, older_help]
     assert (await village.call("GET", "/requests", params={"sort": "oldest"}))[0] == 422
     assert (await village.call("GET", "/requests", params={"cursor": "bm90IG91cnM="}))[0] == 422
+
+
+async def test_newest_first_pages_too_and_a_forged_cursor_is_refused_naming_it(village, gate):
+    """sort=newest page by page gives the one-page order; a cursor that decodes but was never given out (an urgent
+    rank that is not 0 or 1, no ticket) is a 422 naming `cursor`, in either order."""
+    for category in ("help", "question", "suggestion", "help", "complaint"):
+        await http_reply(village, gate["token"], category=category)
+    for sort in ("newest", "worklist"):
+        _, whole = await village.call("GET", "/requests", params={"sort": sort}, expect=200)
+        paged, cursor = [], None
+        while True:
+            params = {"sort": sort, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            _, page = await village.call("GET", "/requests", params=params, expect=200)
+            paged += [r["ticket"] for r in page["items"]]
+            if not (cursor := page["next_cursor"]):
+                break
+        assert paged == [r["ticket"] for r in whole["items"]] and len(paged) == 5, sort
+    at = utcnow().isoformat()
+    for key in ("9:482-193", "1:", ":482-193", "482-193"):
+        forged = base64.urlsafe_b64encode(f"{at}|{key}".encode()).decode()
+        status, problem = await village.call("GET", "/requests", params={"cursor": forged})
+        assert status == 422 and problem["errors"][0]["loc"][-1] == "cursor", (key, problem)
 
 
 async def test_deadlines_due_soon_overdue_and_the_summary(village, gate, clock):
