@@ -63,7 +63,8 @@ async def test_a_rename_alone_keeps_the_connection(village):
     await ws.close()
 
 
-async def test_bad_changes_are_refused_and_change_nothing(village):
+async def test_bad_changes_are_refused_and_change_nothing(village, clock):
+    clock.at = utcnow()  # the list's offline_s stands still between the two looks
     gate = await village.screen("村口", VILLAGE, tags=["gate"])
     before = await listed(village, gate["id"])
     for body, field in (({"name": "长" * 500}, "name"), ({"area": "Not/A/Path"}, "area"), ({"tags": ["x" * 41]}, "tags")):
@@ -93,24 +94,31 @@ async def test_the_list_says_what_each_screen_shows_and_when_it_last_confirmed(v
     await ws.close()
 
 
-class Clock:
-    def __init__(self):
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.mark.settings(screen_offline_alert_minutes=30)
 async def test_a_screen_offline_longer_than_the_setting_is_flagged(village, clock):
     gate = await village.screen("村口", VILLAGE)
-    clock.now += timedelta(minutes=29)
+    clock.shift += timedelta(minutes=29)
     row = await listed(village, gate["id"])
     assert not row["online"] and 29 * 60 - 5 <= row["offline_s"] <= 29 * 60 + 5 and not row["offline_alert"]
-    clock.now += timedelta(minutes=2)
+    clock.shift += timedelta(minutes=2)
     assert (await listed(village, gate["id"]))["offline_alert"]
+
+
+async def test_showing_is_the_most_urgent_then_the_newest_of_what_reaches_the_screen(village, clock):
+    """An older emergency stays first over a newer normal notice; among normal ones the newest; a notice for a tag
+    the screen does not carry is not what it shows."""
+    gate = await village.screen("村口", VILLAGE)
+    square = await village.screen("广场", OTHER)
+    start = utcnow()
+
+    async def post_at(minute: int, **notice) -> dict:
+        clock.at = start + timedelta(minutes=minute)
+        return await village.post(speak=False, **notice)
+
+    flood = await post_at(0, title="防汛紧急通知", priority="emergency", target={"areas": [VILLAGE]})
+    await post_at(1, title="普通通知", target={"areas": [VILLAGE]})
+    await post_at(2, title="旧通知", target={"areas": [OTHER]})
+    newer = await post_at(3, title="新通知", target={"areas": [OTHER]})
+    await post_at(4, title="集市通知", target={"areas": [OTHER], "tags": ["market"]})
+    assert (await listed(village, gate["id"]))["showing"]["id"] == flood["id"]
+    assert (await listed(village, square["id"]))["showing"]["id"] == newer["id"]

@@ -2,6 +2,8 @@
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -109,3 +111,31 @@ async def test_ordinary_text_is_exported_unchanged(village, gate, prefix, first,
     """Text that starts (after any spaces) with a letter or digit is not touched."""
     text = prefix + first + rest
     assert await _exported_text(village, gate, text) == text
+
+
+async def test_every_time_is_in_the_clerks_zone_and_the_follow_up_is_worded(village, gate, clock):
+    """A complaint taken in at 09:00 in Beijing, answered at 10:00, resolved at 11:00 and closed by the villager's
+    "satisfied" at 12:00: each time column says that local time (tz=Asia/Shanghai), the deadlines follow from the
+    category's, and the follow-up column words the rating."""
+    start = datetime(2030, 5, 6, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+    clock.at = start
+    ticket = (await http_reply(village, gate["token"], category="complaint"))["ticket"]
+    for hours, change in ((1, {"response": "收到。"}), (2, {"status": "resolved", "response": "已修好。"})):
+        clock.at = start + timedelta(hours=hours)
+        await village.call("PATCH", f"/requests/{ticket}", json=change, expect=200)
+    clock.at = start + timedelta(hours=3)
+    await village.call("POST", f"/requests/{ticket}/feedback", token=gate["token"], json={"rating": "satisfied"}, expect=200)
+    _, detail = await village.call("GET", f"/requests/{ticket}", expect=200)
+
+    def local(value: str) -> str:
+        return datetime.fromisoformat(value).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+
+    _, _, raw = await _csv(village, tz="Asia/Shanghai")
+    row = _rows(raw)[ticket]
+    assert (row["created_at"], row["first_response_at"], row["resolved_at"], row["closed_at"]) == (
+        "2030-05-06 09:00:00", "2030-05-06 10:00:00", "2030-05-06 11:00:00", "2030-05-06 12:00:00"
+    )
+    assert (row["response_due_at"], row["resolution_due_at"]) == (local(detail["response_due_at"]), local(detail["resolution_due_at"]))
+    assert row["response_due_at"] > row["created_at"] and row["follow_up"] == "satisfied"
+    _, _, raw = await _csv(village, tz="Asia/Shanghai", lang="zh")
+    assert {r["编号"]: r["回访结果"] for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))}[ticket] == "满意"
