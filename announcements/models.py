@@ -362,6 +362,7 @@ class Announcement(AnnouncementBase, table=True):
     speech_error: str | None = Field(default=None, max_length=500)
     schedule_id: str | None = Field(default=None, max_length=32)  # the timed broadcast that made it
     images: list[dict[str, Any]] = _json_column(list)  # [{url, width, height}]: announcements/pictures.py
+    recording: str | None = Field(default=None, max_length=200)  # played instead of speech: announcements/speech/recording.py
 
 
 OPEN_STATUSES = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)  # may still change or go out
@@ -395,6 +396,9 @@ class NoticePictures(SQLModel):
 
 class AnnouncementCreate(AnnouncementBase, NoticePictures):
     target: TargetSpec | None = None
+    recording: str | None = Field(
+        default=None, max_length=200, description="a url POST /media answered with kind audio: played instead of the text"
+    )
     publish_at: ClientDateTime | None = None
     expires_at: ClientDateTime | None = None
 
@@ -434,6 +438,7 @@ class AnnouncementPublic(AnnouncementBase):
     speech_error: str | None = None
     schedule_id: str | None = None
     images: list[Image] = Field(default_factory=list)
+    recording: str | None = None
 
 
 class AnnouncementDetail(AnnouncementPublic):

@@ -271,6 +271,7 @@ class Audio(_Message):
     duration_s: float
     repeat: int
     alternatives: list[AudioAlternative] = Field(default_factory=list)  # addition: e.g. Ogg Opus for slow links
+    source: str = Field(default="speech", description="speech (synthesized from the text) or recording (PROTOCOL.md 1.1)")
 
 
 class Image(_Message):

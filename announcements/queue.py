@@ -36,9 +36,12 @@ from announcements.models import (
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
 from announcements.pictures import described
 from announcements.protocol import RetractReason, ScreenKind
+from announcements.speech import recording
 from announcements.targeting import Target
 from announcements.tokens import Principal
 from announcements.voicing import SPEECH_PENDING
+
+UNSPOKEN = "a recording is for the loudspeakers: post it with speak true"
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ async def create_announcement(
 
     `require_reach`: refuse a target that reaches no registered device now (a mistyped tag, an empty area).
     `schedule_id`: the timed broadcast making it (announcements/schedules.py), carried to the screens.
-    `media_dir`: where POST /media stored the pictures `data.images` names (needed only when it names any).
+    `media_dir`: where POST /media stored the pictures and the recording `data` names (needed only when it names any).
     """
     body_hash = _body_hash(data)
     if idempotency_key is not None:
@@ -159,6 +162,10 @@ async def create_announcement(
         raise Invalid("expires_at is in the past", errors=[{"loc": ["expires_at"], "msg": "must be in the future"}])
 
     images = await described(data.images, media_dir) if data.images else []
+    if data.recording is not None:
+        if not data.speak:
+            raise Invalid(UNSPOKEN, errors=[{"loc": ["recording"], "msg": UNSPOKEN, "type": "recording_not_spoken"}])
+        await recording.known(data.recording, media_dir)
 
     announcement = Announcement(
         **data.model_dump(exclude={"target", "publish_at", "expires_at", "images"}),

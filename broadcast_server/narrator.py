@@ -15,7 +15,7 @@ from announcements.database import Database
 from announcements.models import Announcement
 from announcements.pronunciations import current_pronunciations
 from announcements.protocol import Audio, AudioAlternative
-from announcements.speech import SpeechFailed, SpeechResult, SpeechSynthesizer
+from announcements.speech import SpeechFailed, SpeechResult, SpeechSynthesizer, recording
 from announcements.voicing import attach_audio, media_url, pending_speech, record_speech_failure, spoken_text
 from broadcast_server.background import BackgroundLoop
 from broadcast_server.hub import Hub
@@ -26,9 +26,11 @@ T = TypeVar("T")
 IDLE_POLL_S = 5.0  # look again now and then: another replica may have queued speech
 
 
-def clip_audio(clip: SpeechResult) -> Audio:
-    """The `audio` screens are sent for a clip: the MP3, with the Ogg Opus as the alternative for slow links."""
+def clip_audio(clip: SpeechResult, source: str = "speech") -> Audio:
+    """The `audio` screens are sent for a clip: the MP3, with the Ogg Opus as the alternative for slow links;
+    `source` says whether it speaks the text or plays a recording."""
     return Audio(
+        source=source,
         url=media_url(clip.mp3_name),
         format="mp3",
         duration_s=clip.duration_s,
@@ -75,9 +77,7 @@ class Narrator:
             await self._record_failure(announcement.id, text, reason)
             return
         try:
-            async with self._db.read() as session:  # the list as it is now, the same on every replica
-                pronunciations = await current_pronunciations(session=session)
-            clip = await self._speech.synthesize(text, announcement.language, announcement.repeat, pronunciations=pronunciations)
+            clip = await self._clip(announcement, text, self._speech)
         except SpeechFailed as exc:
             log.error("speech for announcement %s failed: %s", announcement.id, exc)
             await self._record_failure(announcement.id, text, str(exc))
@@ -86,9 +86,21 @@ class Narrator:
             log.exception("speech for announcement %s failed unexpectedly; will retry", announcement.id)
             await asyncio.sleep(IDLE_POLL_S)
             return
-        attached = await self._write(self._attach(announcement.id, text, clip_audio(clip)))
+        source = "recording" if announcement.recording else "speech"
+        attached = await self._write(self._attach(announcement.id, text, clip_audio(clip, source)))
         if attached:
             log.info("audio ready for %s (%.1f s%s)", announcement.id, clip.duration_s, ", cached" if clip.cached else "")
+
+    async def _clip(self, announcement: Announcement, text: str, speech: SpeechSynthesizer) -> SpeechResult:
+        """The recording the announcement carries, else its text said aloud."""
+        if announcement.recording:
+            stored = recording.path(announcement.recording, speech.cache_dir)  # POST /media stores it in the media dir
+            if stored is None:
+                raise SpeechFailed(f"{announcement.recording!r} is not a stored recording")
+            return await speech.render_recording(stored, announcement.repeat)
+        async with self._db.read() as session:  # the list as it is now, the same on every replica
+            pronunciations = await current_pronunciations(session=session)
+        return await speech.synthesize(text, announcement.language, announcement.repeat, pronunciations=pronunciations)
 
     async def _attach(self, announcement_id: str, text: str, audio: Audio) -> bool:
         async with self._db.write() as session:

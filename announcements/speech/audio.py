@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyloudnorm
 import soundfile as sf
 
 SPEECH_RMS_DBFS = -18.0
@@ -112,13 +113,30 @@ def normalize(
     samples: np.ndarray, *, rms_dbfs: float = SPEECH_RMS_DBFS, peak_dbfs: float = PEAK_DBFS
 ) -> np.ndarray:
     """Scale to the RMS target, but never past the peak ceiling; silence stays silence."""
+    level = rms(samples)
+    return _scaled(samples, amplitude(rms_dbfs) / level if level else 1.0, peak_dbfs)
+
+
+def loudness_lufs(samples: np.ndarray, rate: int) -> float:
+    """Integrated loudness (ITU-R BS.1770, gated) in LUFS; -inf for silence. Needs at least 0.4 s of samples."""
+    return float(pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64)))
+
+
+def normalize_loudness(samples: np.ndarray, rate: int, *, lufs: float, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
+    """Scale to an integrated loudness target (a recording: its level varies more than RMS shows), never past the peak
+    ceiling: a recording with sharp peaks plays a little quieter rather than distorted."""
+    measured = loudness_lufs(samples, rate)
+    return _scaled(samples, amplitude(lufs - measured) if math.isfinite(measured) else 1.0, peak_dbfs)
+
+
+def _scaled(samples: np.ndarray, gain: float, peak_dbfs: float) -> np.ndarray:
+    """`samples` times `gain`, or less where that would put a sample above the peak ceiling."""
     if peak_dbfs > 0:
         raise ValueError(f"peak ceiling must be at or below full scale, got {peak_dbfs} dBFS")
     peak = float(np.max(np.abs(samples), initial=0.0))
     if peak == 0.0:
         return samples.astype(np.float32)
-    gain = min(amplitude(rms_dbfs) / rms(samples), amplitude(peak_dbfs) / peak)
-    return (samples * gain).astype(np.float32)
+    return (samples * min(gain, amplitude(peak_dbfs) / peak)).astype(np.float32)
 
 
 def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:

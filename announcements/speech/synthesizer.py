@@ -1,4 +1,4 @@
-"""The asyncio face of speech: announcement text in, cached MP3 and Ogg Opus files out.
+"""The asyncio face of speech: announcement text (or a stored recording) in, cached MP3 and Ogg Opus files out.
 
 All blocking work (eSpeak NG, mixing, encoding, writing) happens in worker
 processes; the event loop only hashes the inputs, looks for the clip on disk
@@ -82,6 +82,7 @@ class SpeechSynthesizer:
         self._chime = chime.resolve() if chime is not None else None
         self._pause_s = pause_s
         self._retries = retries
+        self._timeout_s = timeout_s
         self._workers = [Worker(timeout_s) for _ in range(workers)]
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         self._inflight: dict[str, asyncio.Task[float]] = {}
@@ -128,14 +129,45 @@ class SpeechSynthesizer:
         word re-synthesizes the clips that contain it and no other.
         SpeechFailed (with the reason) when the text cannot be spoken in that language.
         """
-        job = self._job(text, language, repeat, pronunciations)
+        return await self._clip(self._job(text, language, repeat, pronunciations))
+
+    async def render_recording(self, recording: Path, repeat: int = 1) -> SpeechResult:
+        """The clip for an announcement with a stored recording (recording.py): chime, the recording `repeat` times
+        with the pauses between, cached like speech. SpeechFailed when the recording is not on disk."""
+        self._require_running()
+        if repeat < 1:
+            raise ValueError(f"repeat must be at least 1, got {repeat}")
+        try:
+            seconds = await asyncio.to_thread(lambda: sf.info(recording).duration)
+        except (OSError, RuntimeError) as exc:
+            raise SpeechFailed(f"the recording {recording.name} cannot be read: {exc}") from exc
+        key = cache.cache_key(
+            recording=recording.stem, volume=self._volume, repeat=repeat, pause_s=self._pause_s, chime=self._chime_id
+        )
+        job = RenderJob(
+            key=key,
+            cache_dir=str(self.cache_dir),
+            text="",
+            voice="",
+            rate=self._rate,
+            volume=self._volume,
+            repeat=repeat,
+            pause_s=self._pause_s,
+            chime=str(self._chime) if self._chime is not None else None,
+            recording=str(recording),
+        )
+        # encoding takes about a second per minute of clip on a small box: a long recording gets longer
+        return await self._clip(job, timeout_s=self._timeout_s + seconds * repeat / 10)
+
+    async def _clip(self, job: RenderJob, timeout_s: float | None = None) -> SpeechResult:
+        """From the cache, from a render already under way, or rendered now."""
         duration = cache.lookup(self.cache_dir, job.key)
         if duration is not None:
             return _result(job, duration, cached=True)
         task = self._inflight.get(job.key)
         if task is not None:
             return _result(job, await asyncio.shield(task), cached=True)
-        task = asyncio.create_task(self._render(job))
+        task = asyncio.create_task(self._render(job, timeout_s))
         self._inflight[job.key] = task
         task.add_done_callback(lambda _: self._inflight.pop(job.key, None))
         return _result(job, await asyncio.shield(task), cached=False)
@@ -145,9 +177,12 @@ class SpeechSynthesizer:
         result = await self.synthesize(text, language, repeat=1, pronunciations=pronunciations)
         return await asyncio.to_thread((self.cache_dir / result.mp3_name).read_bytes)
 
-    def _job(self, text: str, language: str, repeat: int, pronunciations: Pronunciations | None) -> RenderJob:
+    def _require_running(self) -> None:
         if self._closed or self._chime_id is None:
             raise RuntimeError("the speech synthesizer is not running (start() it first, and not after close())")
+
+    def _job(self, text: str, language: str, repeat: int, pronunciations: Pronunciations | None) -> RenderJob:
+        self._require_running()
         voice = voice_for(language)
         words = spoken(text, language, pronunciations)
         if not any(char.isalnum() for char in words):
@@ -177,7 +212,7 @@ class SpeechSynthesizer:
             chime=str(self._chime) if self._chime is not None else None,
         )
 
-    async def _render(self, job: RenderJob) -> float:
+    async def _render(self, job: RenderJob, timeout_s: float | None) -> float:
         worker = await self._idle.get()
         try:
             attempts = self._retries + 1
@@ -185,7 +220,7 @@ class SpeechSynthesizer:
             reason = ""
             for attempt in range(1, attempts + 1):
                 try:
-                    duration = await worker.run(job)
+                    duration = await worker.run(job, timeout_s)
                 except AttemptFailed as exc:
                     log.warning("speech %s: attempt %d of %d failed: %s", job.key, attempt, attempts, exc)
                     reason = str(exc)

@@ -73,8 +73,10 @@ class Worker:
             raise
         log.info("speech worker %d ready, eSpeak NG: %s", self._process.pid, hello["library"])
 
-    async def run(self, job: RenderJob) -> float:
+    async def run(self, job: RenderJob, timeout_s: float | None = None) -> float:
         """Render one clip in the worker and return its duration; AttemptFailed on any failure.
+
+        `timeout_s` overrides the worker's own for a job known to be long (a recording played five times).
 
         After a failure the process is killed, so a retry starts from a fresh eSpeak.
         """
@@ -84,7 +86,7 @@ class Worker:
             assert self._process is not None and self._process.stdin is not None
             self._process.stdin.write(json.dumps(asdict(job)).encode() + b"\n")
             await self._process.stdin.drain()
-            reply = await self._receive(self._timeout_s, "finish")
+            reply = await self._receive(timeout_s or self._timeout_s, "finish")
             if not reply["ok"]:
                 raise AttemptFailed(reply["reason"])
             return float(reply["duration_s"])
