@@ -3,10 +3,15 @@
 The session cookie is HttpOnly (no script reads it) and SameSite=Strict (no other site's page sends
 it); a write carried by it must also come from this server's own pages, by its Origin header. A bearer
 token carries no ambient authority (a page elsewhere cannot make a browser send it), so it needs neither.
+
+Behind a reverse proxy every request comes from the proxy's address, over plain HTTP. For peers named in
+`trusted_proxies` (and only those: anyone else could write the headers) the client's address is read from
+X-Forwarded-For and HTTPS from X-Forwarded-Proto, so the throttle counts villages apart and the cookie is Secure.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import deque
@@ -36,7 +41,7 @@ def session_secret(request: web.Request) -> str | None:
 def set_session_cookie(request: web.Request, response: web.StreamResponse, secret: str) -> None:
     response.set_cookie(
         COOKIE_NAME, secret, max_age=int(session_lifetime(request.app).total_seconds()), path="/",
-        httponly=True, samesite="Strict", secure=request.secure,
+        httponly=True, samesite="Strict", secure=request.app[SIGNIN_THROTTLE].proxies.is_https(request),
     )
 
 
@@ -54,6 +59,50 @@ def require_same_origin(request: web.Request) -> None:
             403, "a change made with a session cookie must come from this server's own pages (Origin)",
             errors=[{"loc": ["header", "Origin"], "msg": "not this server", "type": "origin_mismatch"}],
         )
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    """The peers whose forwarding headers are believed (setting `trusted_proxies`: addresses or networks)."""
+
+    def __init__(self, entries: list[str]):
+        self.networks: list[Network] = [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+    def trusts(self, address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address((address or "").strip())
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 (a dual-stack socket) is 127.0.0.1
+        return any(ip in network for network in self.networks)
+
+    def client_address(self, request: web.Request) -> str:
+        """The peer's address; when the peer is a trusted proxy, the nearest X-Forwarded-For hop that is not one.
+
+        Read from the right: each trusted proxy appends the address it saw, so the first untrusted hop from the
+        right is the last one a trusted proxy vouched for; anything to its left the client may have written.
+        """
+        peer = request.remote or "unknown"
+        if not self.trusts(peer):
+            return peer
+        hops = [hop.strip() for line in request.headers.getall("X-Forwarded-For", []) for hop in line.split(",")]
+        hops = [hop for hop in hops if hop]
+        for hop in reversed(hops):
+            if not self.trusts(hop):
+                return hop[:64]  # a key in the throttle's memory: bounded whatever a proxy passes on
+        return hops[0][:64] if hops else peer
+
+    def is_https(self, request: web.Request) -> bool:
+        """The client's connection was TLS: this server's own, or (from a trusted proxy) X-Forwarded-Proto https."""
+        if request.secure:
+            return True
+        if not self.trusts(request.remote):
+            return False
+        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        return forwarded == "https"
 
 
 class FailureLimiter:
@@ -96,8 +145,12 @@ class FailureLimiter:
 class SignInThrottle:
     """Failed sign-ins per name and per client address (settings `signin_failures_per_*`, `signin_window_minutes`)."""
 
-    def __init__(self, *, per_name: int, per_address: int, window_minutes: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, *, per_name: int, per_address: int, window_minutes: float, trusted_proxies: list[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         window_s = window_minutes * 60.0
+        self.proxies = TrustedProxies(trusted_proxies or [])
         self.names = FailureLimiter(per_name, window_s, clock=clock)
         self.addresses = FailureLimiter(per_address, window_s, clock=clock)
 
@@ -123,4 +176,5 @@ def install_signin_throttle(app: web.Application) -> None:
         per_name=settings.signin_failures_per_name,
         per_address=settings.signin_failures_per_address,
         window_minutes=settings.signin_window_minutes,
+        trusted_proxies=settings.trusted_proxies,
     )

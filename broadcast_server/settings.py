@@ -6,6 +6,7 @@ app (and each test) builds its own.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -63,11 +64,23 @@ class Settings(BaseSettings):
     signin_failures_per_name: int = Field(default=5, ge=1)
     signin_failures_per_address: int = Field(default=20, ge=1)
     signin_window_minutes: float = Field(default=15.0, gt=0)
+    # peers (a reverse proxy: addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto are believed
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     # how often an open console asks for new requests (GET /requests/summary answers it as `poll_s`)
     console_poll_s: float = Field(default=20.0, ge=1, le=600)
     # the console flags a screen not seen for longer than this (GET /screens `offline_alert`)
     screen_offline_alert_minutes: float = Field(default=30.0, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r} (write 127.0.0.1 or 10.0.0.0/24)") from None
+        return value
 
     @field_validator("request_deadlines")
     @classmethod

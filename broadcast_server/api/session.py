@@ -25,7 +25,7 @@ async def post_session(request: web.Request) -> web.Response:
     require_same_origin(request)  # a page elsewhere may not sign a browser in to an account of its choosing
     data = await parse_body(request, SignIn)
     throttle = request.app[SIGNIN_THROTTLE]
-    address = request.remote or "unknown"
+    address = throttle.proxies.client_address(request)  # behind a trusted proxy: the client's, not the proxy's
     throttle.check(name=data.name, address=address)
     now = request.app[CLOCK]()
     async with request.app[DATABASE].read() as session:  # the slow password check holds no writer back

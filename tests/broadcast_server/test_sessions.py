@@ -8,6 +8,9 @@ from datetime import timedelta
 import pytest
 from aiohttp import ClientSession, CookieJar
 
+from broadcast_server.keys import SIGNIN_THROTTLE
+from broadcast_server.sessions import TrustedProxies
+
 VILLAGE = "/hongqi/liujingtun"
 PASSWORD = "村口大槐树-2026"
 
@@ -181,3 +184,44 @@ async def test_bad_sign_in_input_names_the_field_and_counts_as_nothing(village, 
     _, problem = await browser.call("POST", "/session", json=body, expect=422)
     assert problem["errors"][0]["loc"] == [field]
     assert browser.cookie() is None
+
+
+async def sign_in_from(browser, client: str, name: str, password: str = "wrong-password", **headers) -> tuple[int, object]:
+    """A sign-in as a reverse proxy passes it on: the client's address in X-Forwarded-For (the proxy is loopback)."""
+    headers = {"Origin": browser.origin, "X-Forwarded-For": client, **headers}
+    body = {"name": name, "password": password}
+    async with browser.http.post(browser.village.url + "/api/v1/session", json=body, headers=headers) as resp:
+        return resp.status, resp.cookies.get("vb_session")
+
+
+@pytest.mark.settings(signin_failures_per_name=1000, signin_failures_per_address=2, trusted_proxies=["127.0.0.0/8"])
+async def test_behind_a_trusted_proxy_failed_sign_ins_count_per_forwarded_client(village, browser):
+    """Each client behind the proxy has its own count; what a client wrote left of the proxy's hop is not believed."""
+    for name in ("a", "b"):
+        assert (await sign_in_from(browser, "203.0.113.5", name))[0] == 401
+    assert (await sign_in_from(browser, "203.0.113.5", "c"))[0] == 429
+    assert (await sign_in_from(browser, "198.51.100.9, 203.0.113.5", "c"))[0] == 429  # a made-up hop on the left
+    assert (await sign_in_from(browser, "203.0.113.5, 127.0.0.1", "c"))[0] == 429  # a second trusted proxy's hop
+    assert (await sign_in_from(browser, "203.0.113.6", "c"))[0] == 401  # another village: not locked out
+
+
+@pytest.mark.settings(signin_failures_per_name=1000, signin_failures_per_address=2)
+async def test_without_trusted_proxies_forwarded_for_is_ignored(village, browser):
+    """By default the headers are anyone's to write: a client cannot dodge the limit by naming other addresses."""
+    for n, client in enumerate(("203.0.113.5", "203.0.113.6")):
+        assert (await sign_in_from(browser, client, f"name{n}"))[0] == 401
+    assert (await sign_in_from(browser, "203.0.113.7", "other"))[0] == 429
+
+
+@pytest.mark.parametrize("trusted, proto, secure", [
+    pytest.param(["127.0.0.1"], "https", True, id="trusted proxy, https"),
+    pytest.param(["127.0.0.1"], "http", False, id="trusted proxy, http"),
+    pytest.param([], "https", False, id="untrusted peer claiming https"),
+    pytest.param(["10.0.0.0/8"], "https", False, id="another proxy's network"),
+])
+async def test_the_cookie_is_secure_when_a_trusted_proxy_says_the_client_used_https(village, browser, trusted, proto, secure):
+    village.app[SIGNIN_THROTTLE].proxies = TrustedProxies(trusted)
+    await make_user(village)
+    status, cookie = await sign_in_from(browser, "203.0.113.5", "li", PASSWORD, **{"X-Forwarded-Proto": proto})
+    assert status == 200
+    assert bool(cookie["secure"]) is secure

@@ -31,7 +31,8 @@ def test_environment_beats_file_and_flags_beat_environment(tmp_path, monkeypatch
 
 @pytest.mark.parametrize(
     "field, value, words",
-    [("port", 70000, "port"), ("timezone", "Mars/Olympus", "time zone"), ("quiet_hours", {"/": "late"}, "quiet hours")],
+    [("port", 70000, "port"), ("timezone", "Mars/Olympus", "time zone"), ("quiet_hours", {"/": "late"}, "quiet hours"),
+     ("trusted_proxies", ["nginx"], "not an IP address or network")],
 )
 def test_bad_settings_name_the_problem(field, value, words):
     """An impossible setting is refused with a message naming it."""
