@@ -86,11 +86,20 @@ def _cannot(message: str, exc: BaseException) -> CannotStart:
     return CannotStart(message)
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """The server's socket, bound before anything else starts (migrations, speech workers)."""
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts (migrations, speech workers), so a port in use is
+    said at once; it listens only when the app is ready (asyncio does that when serving starts): until then a
+    connection is refused, not queued, and a proxy in front tries another replica."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-        return socket.create_server((host, port), family=family, backlog=128)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise _cannot(f"port {port} is in use; stop the other server or pass --port", exc) from None
@@ -176,7 +185,7 @@ async def _check_database(settings: Settings) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = _load(args, host=args.host, port=args.port)
-    sock = _listening_socket(settings.host, settings.port)
+    sock = _bound_socket(settings.host, settings.port)
     _usable_data_dir(settings.data_dir)  # the media live there on PostgreSQL too
     asyncio.run(_check_database(settings))  # its failures said plainly here, before the app starts its workers
     log.info("open file limit: %d (about that many screens at once)", raise_open_file_limit())
