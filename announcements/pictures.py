@@ -8,7 +8,6 @@ ran on the event loop. Every refusal is a DomainError carrying a code the consol
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import re
 from pathlib import Path
@@ -17,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from announcements.errors import Invalid, TooLarge
 from announcements.protocol import Image as Picture
-from announcements.speech.cache import write_atomic
+from announcements.speech.cache import keep_by_content
 
 MAX_BYTES = 10 * 1024 * 1024  # a phone photo; PROTOCOL.md 1.1 issue 11 §3
 MAX_SIDE = 1920  # px on the long side: a 1080p kiosk shows it whole; never enlarged
@@ -77,12 +76,7 @@ def _screen_ready(data: bytes) -> tuple[bytes, str, int, int]:
 
 def _store(data: bytes, media_dir: Path) -> Picture:
     saved, extension, width, height = _screen_ready(data)
-    name = f"{hashlib.sha256(saved).hexdigest()}.{extension}"
-    path = media_dir / name
-    if not path.is_file():  # the same picture again: the same name, stored once
-        media_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, saved)
-    return Picture(url=f"/media/{name}", width=width, height=height)
+    return Picture(url=keep_by_content(media_dir, saved, extension), width=width, height=height)
 
 
 async def store(data: bytes, media_dir: Path) -> Picture:

@@ -32,6 +32,17 @@ def write_atomic(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+def keep_by_content(media_dir: Path, data: bytes, extension: str) -> str:
+    """Keep an upload (a picture, a recording) in `media_dir` under the sha256 of its bytes, once: the same bytes
+    again get the same name. Returns the url `GET /media` serves it at."""
+    name = f"{hashlib.sha256(data).hexdigest()}.{extension}"
+    path = media_dir / name
+    if not path.is_file():
+        media_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+    return f"/media/{name}"
+
+
 def commit(cache_dir: Path, key: str, duration_s: float) -> None:
     """Record a clip whose media files are all written as final."""
     write_atomic(cache_dir / f"{key}.json", json.dumps({"duration_s": duration_s}).encode())

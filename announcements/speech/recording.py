@@ -11,7 +11,6 @@ repeats, pauses, MP3 and Ogg Opus. Every refusal is a DomainError whose code the
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import soundfile as sf
 from announcements.errors import Invalid, TooLarge
 
 from . import audio
-from .cache import write_atomic
+from .cache import keep_by_content
 
 MAX_BYTES = 50 * 1024 * 1024  # ten minutes of a 128 kbit/s MP3 is 9.6 MB; a WAV from a recorder app is larger
 MAX_SECONDS = 600.0
@@ -118,12 +117,7 @@ def _store(data: bytes, media_dir: Path) -> Recording:
         raise _refused("recording_silent", "the recording is silent: check the microphone and record it again")
     kept = io.BytesIO()  # FLAC: lossless (it is encoded again for every clip) and about half the size of WAV
     sf.write(kept, audio.normalize_loudness(samples, RATE, lufs=TARGET_LUFS), RATE, format="FLAC", subtype="PCM_16")
-    flac = kept.getvalue()
-    name = f"{hashlib.sha256(flac).hexdigest()}.flac"
-    if not (media_dir / name).is_file():  # the same recording again: stored once
-        media_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(media_dir / name, flac)
-    return Recording(url=f"/media/{name}", duration_s=round(audio.duration_s(samples, RATE), 2))
+    return Recording(url=keep_by_content(media_dir, kept.getvalue(), "flac"), duration_s=round(audio.duration_s(samples, RATE), 2))
 
 
 async def store(data: bytes, media_dir: Path) -> Recording:
