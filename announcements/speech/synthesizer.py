@@ -144,18 +144,7 @@ class SpeechSynthesizer:
         key = cache.cache_key(
             recording=recording.stem, volume=self._volume, repeat=repeat, pause_s=self._pause_s, chime=self._chime_id
         )
-        job = RenderJob(
-            key=key,
-            cache_dir=str(self.cache_dir),
-            text="",
-            voice="",
-            rate=self._rate,
-            volume=self._volume,
-            repeat=repeat,
-            pause_s=self._pause_s,
-            chime=str(self._chime) if self._chime is not None else None,
-            recording=str(recording),
-        )
+        job = self._render_job(key, repeat, text="", voice="", recording=str(recording))
         # encoding takes about a second per minute of clip on a small box: a long recording gets longer
         return await self._clip(job, timeout_s=self._timeout_s + seconds * repeat / 10)
 
@@ -200,16 +189,19 @@ class SpeechSynthesizer:
             pause_s=self._pause_s,
             chime=self._chime_id,
         )
+        return self._render_job(key, repeat, text=words, voice=voice)
+
+    def _render_job(self, key: str, repeat: int, **what: str) -> RenderJob:
+        """A job with this synthesizer's settings; `what` says what it renders (text and voice, or a recording)."""
         return RenderJob(
             key=key,
             cache_dir=str(self.cache_dir),
-            text=words,
-            voice=voice,
             rate=self._rate,
             volume=self._volume,
             repeat=repeat,
             pause_s=self._pause_s,
             chime=str(self._chime) if self._chime is not None else None,
+            **what,
         )
 
     async def _render(self, job: RenderJob, timeout_s: float | None) -> float:
