@@ -3,7 +3,7 @@ a screen is told of its area (its name and that dwell), at hello and whenever ei
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,6 +17,11 @@ from announcements.targeting import Target
 from announcements.tokens import Principal
 
 
+def _nearest(dwell: Mapping[str, int], nodes: list[str]) -> int | None:
+    """The dwell of the deepest of `nodes` (a lineage, root first) that sets one; None: the kiosk's default."""
+    return next((dwell[node] for node in reversed(nodes) if node in dwell), None)
+
+
 async def _area_infos(*, session: AsyncSession, areas: Iterable[str]) -> dict[str, AreaInfo]:
     """For each area, in one read of the areas and their ancestors: its name (None if not on record), and the
     dwell of the area or its nearest ancestor that sets one (None: the kiosk's default)."""
@@ -26,8 +31,7 @@ async def _area_infos(*, session: AsyncSession, areas: Iterable[str]) -> dict[st
     names = {path: name for path, name, _ in rows}
     dwell = {path: seconds for path, _, seconds in rows if seconds is not None}
     return {
-        area: AreaInfo(area_name=names.get(area), kiosk_dwell_s=next((dwell[n] for n in reversed(lineage(area)) if n in dwell), None))
-        for area in areas
+        area: AreaInfo(area_name=names.get(area), kiosk_dwell_s=_nearest(dwell, lineage(area))) for area in areas
     }
 
 
@@ -53,8 +57,8 @@ async def inherited_dwells(*, session: AsyncSession, paths: Iterable[str]) -> di
     """For each area, the dwell it has when it sets none: its nearest ancestor's (None: the kiosk's default), so
     the console can show it even where that ancestor is outside the reader's scope."""
     rows = (await session.exec(select(Area.path, Area.kiosk_dwell_s).where(col(Area.kiosk_dwell_s).is_not(None)))).all()
-    dwell: dict[str, int | None] = dict(rows)
-    return {path: next((dwell[node] for node in reversed(lineage(path)[:-1]) if node in dwell), None) for path in paths}
+    dwell = dict(rows)
+    return {path: _nearest(dwell, lineage(path)[:-1]) for path in paths}
 
 
 async def set_kiosk_dwell(*, session: AsyncSession, path: str, seconds: int | None, principal: Principal) -> Area:
