@@ -15,12 +15,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.database import lock_event_order, note_events
-from announcements.models import Announcement, AnnouncementStatus, Event
+from announcements.models import SPEECH_LIVE, Announcement, AnnouncementStatus, Event
 from announcements.protocol import (
     AnnouncementEvent,
     AnnouncementPayload,
     AreaUpdate,
     CloseCode,
+    LiveEvent,
+    LiveState,
     RequestUpdate,
     Retract,
     RetractReason,
@@ -31,6 +33,7 @@ ANNOUNCEMENT = "announcement"
 RETRACT = "retract"
 REQUEST_UPDATE = "request_update"
 AREA = "area"
+LIVE = "live"
 DISCONNECT = "disconnect"  # for the replicas, never sent to a screen
 
 
@@ -45,7 +48,9 @@ class Disconnect(BaseModel):
     reason: str
 
 
-EventMessage = Annotated[AnnouncementEvent | Retract | RequestUpdate | AreaUpdate | Disconnect, Field(discriminator="type")]
+EventMessage = Annotated[
+    AnnouncementEvent | Retract | RequestUpdate | AreaUpdate | LiveEvent | Disconnect, Field(discriminator="type")
+]
 _event_adapter: TypeAdapter[EventMessage] = TypeAdapter(EventMessage)
 
 
@@ -104,6 +109,18 @@ async def append_retract_event(*, session: AsyncSession, announcement: Announcem
         payload={"announcement_id": announcement.id, "reason": reason},
         announcement_id=announcement.id,
     )
+
+
+async def calls_in_progress(*, session: AsyncSession) -> Sequence[Event]:
+    """The `started` events of the live calls still going on (their announcement still marked live): what a screen
+    that says hello, or a hub that starts, must know of them."""
+    query = (
+        select(Event)
+        .join(Announcement, Announcement.id == Event.announcement_id)
+        .where(Event.type == LIVE, Announcement.speech_status == SPEECH_LIVE)
+        .order_by(col(Event.seq))
+    )
+    return [row for row in (await session.exec(query)).all() if row.payload.get("state") == LiveState.STARTED]
 
 
 def event_message(row: Event) -> EventMessage:

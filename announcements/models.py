@@ -367,6 +367,13 @@ class Announcement(AnnouncementBase, table=True):
 
 OPEN_STATUSES = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)  # may still change or go out
 
+# An announcement's `speech_status`: its clip is waiting for the speech worker, made, or could not be made; or it is
+# a live call still in progress (broadcast_server/live.py), whose recording becomes its audio when it ends.
+SPEECH_PENDING = "pending"
+SPEECH_READY = "ready"
+SPEECH_FAILED = "failed"
+SPEECH_LIVE = "live"
+
 
 def priority_order():
     """SQL ordering expression: emergency first, then high, normal, low; an unknown priority with normal (§7.1)."""

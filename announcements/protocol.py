@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, model_validator
 
 from announcements import clientinput
 from announcements.clientinput import JSONRejected
@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
+    BUSY = "busy"  # a live call: someone else is talking to one of these areas (PROTOCOL.md 1.1)
 
 
 # ---------------------------------------------------------------- vocabulary
@@ -88,6 +89,18 @@ class ReceiptState(StrEnum):
     RECEIVED = "received"
     DISPLAYED = "displayed"
     PLAYED = "played"
+
+
+class AudioSource(StrEnum):
+    # What an announcement's audio is (PROTOCOL.md 1.1 `audio.source`).
+    SPEECH = "speech"  # synthesized from the text
+    RECORDING = "recording"  # a cadre's recording, uploaded or made in the console
+    LIVE = "live"  # the record of a live call (实时喊话)
+
+
+class LiveState(StrEnum):
+    STARTED = "started"
+    ENDED = "ended"
 
 
 class RetractReason(StrEnum):
@@ -174,9 +187,23 @@ class Ack(_Message):
 
 
 class Receipt(_Message):
+    """How far an announcement got on the screen; for a live call (PROTOCOL.md 1.1) `call_id` names it instead."""
+
     type: Literal["receipt"]
-    announcement_id: str = Field(min_length=1, max_length=64)
+    announcement_id: str | None = Field(default=None, min_length=1, max_length=64)
+    call_id: str | None = Field(default=None, min_length=1, max_length=64)
     state: ReceiptState
+
+    @model_validator(mode="after")
+    def _names_one(self) -> Receipt:
+        if (self.announcement_id is None) == (self.call_id is None):
+            raise ValueError("a receipt names either announcement_id or call_id")
+        return self
+
+    @property
+    def subject(self) -> str:
+        """The announcement it reports on: a live call is kept as the announcement of the same id."""
+        return self.announcement_id or self.call_id or ""
 
 
 class Contact(_Message):
@@ -271,7 +298,7 @@ class Audio(_Message):
     duration_s: float
     repeat: int
     alternatives: list[AudioAlternative] = Field(default_factory=list)  # addition: e.g. Ogg Opus for slow links
-    source: str = Field(default="speech", description="speech (synthesized from the text) or recording (PROTOCOL.md 1.1)")
+    source: str = Field(default=AudioSource.SPEECH, description="one of AudioSource: speech, recording or live (PROTOCOL.md 1.1)")
 
 
 class Image(_Message):
@@ -362,6 +389,20 @@ class AreaUpdate(_Message):
     areas: dict[str, AreaInfo]
 
 
+class LiveEvent(_Message):
+    """A live call (实时喊话, PROTOCOL.md 1.1): play `stream_url` from `started` until `ended` of the same call_id,
+    interrupting anything but an emergency. `caller_name` is an addition, for a kiosk to say who is talking."""
+
+    type: Literal["live"] = "live"
+    seq: int
+    call_id: str
+    state: str  # one of LiveState; a str so a client keeps working if a state is added
+    priority: str | None = None
+    areas: list[str] = Field(default_factory=list)
+    stream_url: str | None = None
+    caller_name: str | None = None
+
+
 class ReplyResult(_Message):
     type: Literal["reply_result"] = "reply_result"
     client_msg_id: str
@@ -381,11 +422,13 @@ class Pong(_Message):
 
 
 ServerMessage = Annotated[
-    Welcome | Synced | AnnouncementEvent | Retract | RequestUpdate | AreaUpdate | ReplyResult | Error | Pong,
+    Welcome | Synced | AnnouncementEvent | Retract | RequestUpdate | AreaUpdate | LiveEvent | ReplyResult | Error | Pong,
     Field(discriminator="type"),
 ]
 _server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
-SERVER_TYPES = frozenset({"welcome", "synced", "announcement", "retract", "request_update", "area", "reply_result", "error", "pong"})
+SERVER_TYPES = frozenset(
+    {"welcome", "synced", "announcement", "retract", "request_update", "area", "live", "reply_result", "error", "pong"}
+)
 
 
 def parse_server_message(text: str | bytes) -> ServerMessage:

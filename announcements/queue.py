@@ -22,6 +22,7 @@ from announcements.errors import Conflict, Invalid, NotFound
 from announcements.events import append_announcement_event, append_retract_event
 from announcements.models import (
     OPEN_STATUSES,
+    SPEECH_PENDING,
     Announcement,
     AnnouncementCreate,
     AnnouncementStatus,
@@ -39,7 +40,6 @@ from announcements.protocol import RetractReason, ScreenKind
 from announcements.speech import recording
 from announcements.targeting import Target
 from announcements.tokens import Principal
-from announcements.voicing import SPEECH_PENDING
 
 UNSPOKEN = "a recording is for the loudspeakers: post it with speak true"
 

@@ -13,12 +13,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.events import append_announcement_event
-from announcements.models import OPEN_STATUSES, Announcement, AnnouncementStatus, priority_order
+from announcements.models import (
+    OPEN_STATUSES,
+    SPEECH_FAILED,
+    SPEECH_PENDING,
+    SPEECH_READY,
+    Announcement,
+    AnnouncementStatus,
+    priority_order,
+)
 from announcements.protocol import Audio, Language
 
-SPEECH_PENDING = "pending"
-SPEECH_READY = "ready"
-SPEECH_FAILED = "failed"
 MEDIA_PREFIX = "/media/"  # GET /media/{name} serves the clip files (docs/protocol.md §4)
 
 

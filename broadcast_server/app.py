@@ -19,7 +19,21 @@ from broadcast_server.api import ROUTE_TABLES
 from broadcast_server.api.open311 import open311_errors
 from broadcast_server.dispatcher import Dispatcher
 from broadcast_server.hub import Hub
-from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, HUB, NARRATOR, QUIET_HOURS, RECORDER, REPLIES, SETTINGS, SPEECH, STATIONS
+from broadcast_server.keys import (
+    CLOCK,
+    DATABASE,
+    DISPATCHER,
+    HUB,
+    LIVE_CALLS,
+    NARRATOR,
+    QUIET_HOURS,
+    RECORDER,
+    REPLIES,
+    SETTINGS,
+    SPEECH,
+    STATIONS,
+)
+from broadcast_server.live import LiveCalls
 from broadcast_server.narrator import Narrator
 from broadcast_server.openapi import openapi_route
 from broadcast_server.problems import problem_middleware
@@ -127,6 +141,23 @@ async def _end_streams(app: web.Application) -> None:
     app[STATIONS].end_listeners()
 
 
+async def _live_calls(app: web.Application) -> AsyncIterator[None]:
+    calls = LiveCalls(db=app[DATABASE], settings=app[SETTINGS], stations=app[STATIONS], speech=lambda: app[SPEECH], clock=app[CLOCK])
+    await calls.start()
+    app[LIVE_CALLS] = calls
+    yield
+    await calls.close()
+
+
+async def _live(request: web.Request) -> web.StreamResponse:
+    return await request.app[LIVE_CALLS].handle(request)
+
+
+async def _end_calls(app: web.Application) -> None:
+    # on_shutdown: a call's socket stays open while the caller talks; its handler ends once the call is ended.
+    await app[LIVE_CALLS].end_calls()
+
+
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(db=app[DATABASE], hub=app[HUB], clock=app[CLOCK])
     await dispatcher.start()
@@ -158,13 +189,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     # Opened in this order, closed in reverse: the hub closes screens before the database goes away.
     app[QUIET_HOURS] = QuietHours(settings.quiet_hours, settings.timezone)
     install_signin_throttle(app)
-    app.cleanup_ctx.extend([_database, _recorder, _hub, _request_log, _speech, _streams, _dispatcher])
+    app.cleanup_ctx.extend([_database, _recorder, _hub, _request_log, _speech, _streams, _live_calls, _dispatcher])
     for table in ROUTE_TABLES:
         table.add_to(app)
     openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)
     app.on_shutdown.append(_close_screens)
+    app.on_shutdown.append(_end_calls)
     app.on_shutdown.append(_end_streams)
     add_web_routes(app)
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/stream/{area:.+}.mp3", _stream)
+    app.router.add_get("/api/v1/live", _live)
     return app

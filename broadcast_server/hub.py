@@ -28,8 +28,10 @@ from announcements.errors import DomainError, Invalid, NotFound
 from announcements.events import (
     ANNOUNCEMENT,
     DISCONNECT,
+    LIVE,
     RETRACT,
     EventMessage,
+    calls_in_progress,
     event_message,
     events_after,
     head_seq,
@@ -44,6 +46,7 @@ from announcements.protocol import (
     ErrorCode,
     Feedback,
     Hello,
+    LiveState,
     Ping,
     Pong,
     ProtocolError,
@@ -91,6 +94,11 @@ class StoredEvent:
     announcement_id: str | None
     message: EventMessage
     frame: bytes
+
+    @property
+    def receivable(self) -> bool:
+        """A screen's ack of it counts as `received` in proof of delivery: an announcement, or a live call's start."""
+        return self.type == ANNOUNCEMENT or (self.type == LIVE and self.message.state == LiveState.STARTED)
 
     @classmethod
     def from_row(cls, row: Event) -> StoredEvent:
@@ -200,6 +208,7 @@ class Hub:
         self._by_area: dict[str, set[Connection]] = {}
         self._recent: deque[StoredEvent] = deque(maxlen=settings.replay_memory_events)
         self._live: dict[str, StoredEvent] = {}
+        self._calls: dict[str, list[StoredEvent]] = {}  # live calls in progress: their `started` events, one per area
         self.head_seq = 0
         self._pump = BackgroundLoop("hub-pump", self._pump_pass)
         self._catch_ups_wanted = 0  # handshakes that asked the pump to read the table once more
@@ -226,8 +235,11 @@ class Hub:
                 await session.exec(select(Event).order_by(col(Event.seq).desc()).limit(self._recent.maxlen or 0))
             ).all()
             live = await latest_live_events(session=session)
+            calls = await calls_in_progress(session=session)
         self._recent.extend(StoredEvent.from_row(row) for row in reversed(recent))
         self._live = {row.announcement_id: StoredEvent.from_row(row) for row in live}
+        for row in calls:
+            self._note_call(StoredEvent.from_row(row))
         self._pump.start()
         if self.wakeup is not None:
             self.wakeup.start()
@@ -310,6 +322,8 @@ class Hub:
             self._live[event.announcement_id] = event
         elif event.type == RETRACT:
             self._live.pop(event.announcement_id, None)
+        elif event.type == LIVE:
+            self._note_call(event)
         recipients = list(self._recipients(event.target))
         for listener in self._listeners:
             listener(event)
@@ -317,6 +331,17 @@ class Hub:
             for conn in recipients[start : start + FANOUT_SLICE]:
                 self._deliver(conn, event)
             await asyncio.sleep(0)
+
+    def _note_call(self, event: StoredEvent) -> None:
+        """Keep a call's `started` events while it goes on, for the screens that say hello meanwhile."""
+        if event.message.state == LiveState.STARTED:
+            self._calls.setdefault(event.message.call_id, []).append(event)
+        else:
+            self._calls.pop(event.message.call_id, None)
+
+    def _in_progress(self, event: StoredEvent) -> bool:
+        """False for the `started` of a call that has ended: a replay holds only calls still going on."""
+        return event.type != LIVE or event.message.state != LiveState.STARTED or event.message.call_id in self._calls
 
     def _recipients(self, target: Target) -> Iterable[Connection]:
         """Targeting from the in-memory index: areas first, then tags; listed screens by id."""
@@ -333,7 +358,7 @@ class Hub:
 
     def _deliver(self, conn: Connection, event: StoredEvent) -> None:
         conn.last_sent = event.seq
-        if event.type == ANNOUNCEMENT:
+        if event.receivable:
             conn.pending[event.seq] = event.announcement_id
         if not conn.send(event.frame):
             self._drop_slow(conn)
@@ -444,7 +469,7 @@ class Hub:
             )
             await conn.send_paced(text_frame(encode(welcome)))
             for event in replay:
-                if event.type == ANNOUNCEMENT:
+                if event.receivable:
                     conn.pending[event.seq] = event.announcement_id
                 conn.last_sent = max(conn.last_sent, event.seq)  # live events may already wait in the outbox
                 await conn.send_paced(event.frame)
@@ -479,10 +504,11 @@ class Hub:
     async def _replay_for(self, conn: Connection, last_seq: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
         """What the screen missed: events after `last_seq`, or its whole current state (reset)."""
         if last_seq is None or last_seq > upto:
-            state = sorted((e for e in self._live.values() if conn.wants(e)), key=lambda e: e.seq)
+            calls = (e for started in self._calls.values() for e in started)
+            state = sorted((e for e in (*self._live.values(), *calls) if conn.wants(e)), key=lambda e: e.seq)
             return state, True
         if last_seq == upto or (self._recent and self._recent[0].seq <= last_seq + 1):
-            return [e for e in self._recent if last_seq < e.seq <= upto and conn.wants(e)], False
+            return [e for e in self._recent if last_seq < e.seq <= upto and conn.wants(e) and self._in_progress(e)], False
         missed: list[StoredEvent] = []
         after = last_seq
         while after < upto:
@@ -490,7 +516,7 @@ class Hub:
                 rows = await events_after(session=session, after=after, upto=upto, limit=1000)
             if not rows:
                 break
-            missed.extend(e for e in map(StoredEvent.from_row, rows) if conn.wants(e))
+            missed.extend(e for e in map(StoredEvent.from_row, rows) if conn.wants(e) and self._in_progress(e))
             after = rows[-1].seq
         return missed, False
 
@@ -532,9 +558,9 @@ class Hub:
     async def _on_receipt(self, conn: Connection, message: Receipt) -> None:
         """Count a receipt only for what this screen was sent, and only as many a minute as a screen needs."""
         self.receipt_limiter.take(conn.screen_id)
-        if not await self._was_sent(conn, message.announcement_id):
-            raise NotFound(f"no announcement {message.announcement_id} was sent to this screen")
-        self._recorder.mark(message.announcement_id, conn.screen_id, message.state)
+        if not await self._was_sent(conn, message.subject):
+            raise NotFound(f"no announcement or call {message.subject} was sent to this screen")
+        self._recorder.mark(message.subject, conn.screen_id, message.state)
 
     async def _was_sent(self, conn: Connection, announcement_id: str) -> bool:
         """From memory while the announcement is live; from the database once it has ended."""
@@ -554,6 +580,8 @@ class Hub:
 def _ref(message: ClientMessage | None) -> str | None:
     """What an error about this message names, so the screen knows which of its messages was refused."""
     match message:
-        case Reply(client_msg_id=ref) | Receipt(announcement_id=ref) | Feedback(ticket=ref):
+        case Reply(client_msg_id=ref) | Feedback(ticket=ref):
             return ref
+        case Receipt():
+            return message.subject
     return None

@@ -49,9 +49,10 @@ def clear_session_cookie(response: web.StreamResponse) -> None:
     response.del_cookie(COOKIE_NAME, path="/", samesite="Strict")
 
 
-def require_same_origin(request: web.Request) -> None:
-    """A cookie-borne write must name this server as its Origin: 403 otherwise (a forged cross-site request)."""
-    if request.method in SAFE_METHODS:
+def require_same_origin(request: web.Request, *, even_to_read: bool = False) -> None:
+    """A cookie-borne write must name this server as its Origin: 403 otherwise (a forged cross-site request).
+    `even_to_read`: a WebSocket opens with a GET, yet what goes over it writes (a live call)."""
+    if request.method in SAFE_METHODS and not even_to_read:
         return
     origin = request.headers.get("Origin", "")
     if not origin or urlsplit(origin).netloc != request.host:

@@ -2,7 +2,9 @@
 
 One station per area, shared by all its listeners: it plays silence, and each announcement for the
 area as its audio becomes ready (chime, speech and repeats are in the clip), emergencies first and
-interrupting, and outside quiet hours unless an emergency. The station sends whole MP3 frames at
+interrupting, and outside quiet hours unless an emergency. A live call (broadcast_server/live.py) to
+the area or one above it is played as it is spoken, before every clip but an emergency's (unless it
+is one itself); the clip it interrupted plays again after it. The station sends whole MP3 frames at
 the pace they play, so every listener gets the same bytes and no one encodes anything per listener.
 
 Streams follow `media_public`: when it is off, a listener needs a token whose area covers the
@@ -17,7 +19,8 @@ import asyncio
 import functools
 import io
 import logging
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,6 +34,7 @@ from announcements.models import Area, Role
 from announcements.mp3frames import Frame, audio_frames
 from announcements.protocol import AnnouncementEvent, Retract, priority_rank
 from announcements.quiet_hours import QuietHours
+from announcements.targeting import Target
 from announcements.voicing import media_name
 from broadcast_server.auth import require_principal
 from broadcast_server.hub import StoredEvent
@@ -44,6 +48,7 @@ TICK_S = 0.2
 LEAD_S = 0.6  # how far ahead of real time the station sends, so players never run dry
 LISTENER_BACKLOG = 64  # chunks; a listener further behind is dropped (its player reconnects)
 IDLE_STOP_S = 30.0
+LIVE_BACKLOG_S = 1.0  # a live call's sound not yet played; older sound is dropped, so a listener stays near the speaker
 RETRY_AFTER_S = 30  # a full stream: speakers retry on their own, no sooner than this is useful
 # Every role: a speaker's screen token, or staff trying the stream; each only within its own area.
 LISTENER_ROLES = (Role.SCREEN, Role.ADMIN, Role.COMMITTEE, Role.WORKER)
@@ -80,6 +85,27 @@ class _Item:
     media: str = field(compare=False)
 
 
+@dataclass(eq=False)
+class LiveFeed:
+    """A live call as one station plays it: the call's frames as they come, the oldest dropped when it falls behind."""
+
+    call_id: str
+    rank: int
+    priority: str
+    frames: deque[Frame] = field(default_factory=deque)
+    ended: bool = False
+
+    def push(self, frames: Iterable[Frame]) -> None:
+        self.frames.extend(frames)
+        while self.frames and len(self.frames) * self.frames[0].duration_s > LIVE_BACKLOG_S:
+            self.frames.popleft()
+
+    @property
+    def over(self) -> bool:
+        """Ended and played to its last frame."""
+        return self.ended and not self.frames
+
+
 class Station:
     """The stream of one area: a queue of clips to play, and the listeners that hear it."""
 
@@ -89,6 +115,7 @@ class Station:
         self._quiet = quiet
         self._clock = clock
         self.listeners: set[_Listener] = set()
+        self.live: LiveFeed | None = None
         self._waiting: list[_Item] = []
         self._wake = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -110,9 +137,24 @@ class Station:
                 return item
         return None
 
+    def _live_now(self) -> LiveFeed | None:
+        """The live call to play now, if any: not in quiet hours (unless it is an emergency), not over an emergency."""
+        feed = self.live
+        if feed is not None and feed.over:
+            feed = self.live = None
+        if feed is None or self._quiet.holds(area=self.area, priority=feed.priority, at=self._clock()):
+            return None
+        best = self._next_playable()
+        return None if best is not None and best.rank < feed.rank else feed
+
     def _frames(self) -> Iterator[tuple[Frame, _Item | None]]:
-        """The endless sequence of frames: the best playable clip, else silence; an emergency preempts."""
+        """The endless sequence of frames: a live call, else the best playable clip, else silence; an emergency
+        preempts a clip or a call, and a call preempts a clip."""
         while True:
+            feed = self._live_now()
+            if feed is not None:  # the call's sound as it comes; a moment of silence while the next piece is on its way
+                yield (feed.frames.popleft() if feed.frames else _silence_frames()[0]), None
+                continue
             item = self._next_playable()
             if item is None:
                 for frame in _silence_frames():  # ~0.2 s, then look again
@@ -127,8 +169,8 @@ class Station:
             interrupted = False
             for frame in frames:
                 best = self._next_playable()
-                if best is not None and best is not item and best.rank < item.rank:
-                    interrupted = True  # an emergency arrived: it plays now, this one again after it
+                if (best is not None and best is not item and best.rank < item.rank) or self._live_now() is not None:
+                    interrupted = True  # an emergency or a live call arrived: it plays now, this one again after it
                     break
                 yield frame, item
             if not interrupted:
@@ -168,6 +210,7 @@ class Stations:
         self._quiet = quiet
         self._clock = clock
         self._stations: dict[str, Station] = {}
+        self._calls: dict[str, tuple[Target, int, str]] = {}  # live calls in progress: their areas, rank and priority
         self._closing = False
         self._load_clip = functools.lru_cache(maxsize=16)(self._read_clip)  # clips are small and immutable
 
@@ -190,6 +233,29 @@ class Stations:
                 station.withdraw(message.announcement_id)
             elif item is not None:
                 station.offer(item)
+
+    def call_started(self, call_id: str, areas: Iterable[str], priority: str) -> None:
+        """A live call to these areas begins: every station under them plays it (those made meanwhile too)."""
+        self._calls[call_id] = (Target(areas=tuple(areas)), priority_rank(priority), priority)
+        for station in self._stations.values():
+            self._tune(station, call_id)
+
+    def call_sound(self, call_id: str, frames: list[Frame]) -> None:
+        for station in self._stations.values():
+            if station.live is not None and station.live.call_id == call_id:
+                station.live.push(frames)
+
+    def call_ended(self, call_id: str) -> None:
+        """The call is over: its stations play what they hold of it, then their schedule again."""
+        self._calls.pop(call_id, None)
+        for station in self._stations.values():
+            if station.live is not None and station.live.call_id == call_id:
+                station.live.ended = True
+
+    def _tune(self, station: Station, call_id: str) -> None:
+        target, rank, priority = self._calls[call_id]
+        if target.covers_area(station.area) and (station.live is None or station.live.over):
+            station.live = LiveFeed(call_id, rank, priority)
 
     async def listen(self, request: web.Request) -> web.StreamResponse:
         """GET /stream/{area}.mp3: an endless MP3 response.
@@ -241,6 +307,8 @@ class Stations:
             raise _unavailable(f"this server has its maximum of {total} stream listeners (stream_max_listeners)")
         if station is None:
             station = self._stations[area] = Station(area, load_clip=self._load_clip, quiet=self._quiet, clock=self._clock)
+            for call_id in self._calls:
+                self._tune(station, call_id)
             station.task = asyncio.create_task(station.run(), name=f"stream{area}")
         listener = _Listener(asyncio.Queue(), transport)
         station.listeners.add(listener)

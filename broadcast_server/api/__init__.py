@@ -4,6 +4,7 @@ from broadcast_server.api import (
     announcements,
     areas,
     kiosk,
+    live,
     me,
     media,
     open311,
@@ -34,4 +35,5 @@ ROUTE_TABLES = [
     templates.routes,
     kiosk.routes,
     pronunciations.routes,
+    live.routes,
 ]
