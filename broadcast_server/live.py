@@ -9,7 +9,7 @@ told (`live` events) to play their station, interrupting anything but an emergen
 
 One call per area at a time, an area counting as busy when a call covers it or any area under it. A call
 ends when the caller stops it, when an admin stops it (`DELETE /api/v1/live/{call_id}`), when the
-browser goes away (the socket's heartbeat, every 2 s) or sends no sound for 5 s, or after 30 minutes.
+browser goes away or sends no sound for 5 s, or after 30 minutes.
 Everything said is kept as the call's announcement (announcements/live_calls.py), so the committee has
 a record of it. In a cluster, this and the streams are served by one replica (docs/deploy.md).
 """
@@ -45,12 +45,12 @@ from broadcast_server.stream import Stations
 log = logging.getLogger(__name__)
 
 CALLER_ROLES = (Role.ADMIN, Role.COMMITTEE)
-HEARTBEAT_S = 2.0  # a browser that vanished without closing is noticed within about this
-SILENT_END_S = 5.0  # no sound for this long: the microphone or the page is gone, the call ends
+SILENT_END_S = 5.0  # no sound for this long: the microphone, the page or the phone's signal is gone, the call ends
 MAX_CALL_S = 30 * 60.0
 RENEW_S = live_calls.LEASE_S / 4
 MAX_PIECE_BYTES = 1024 * 1024  # MediaRecorder sends a few kB a quarter second; a megabyte is not a voice
 MAX_AREAS = 50
+LOST = "the connection was lost"
 
 
 class StartCall(BaseModel):
@@ -136,11 +136,14 @@ class LiveCalls:
 
     async def _keep_leases(self) -> float:
         now = self._clock()
-        async with self._db.write() as session:
-            if self.calls:
+        if self.calls:
+            async with self._db.write() as session:
                 await live_calls.renew(session=session, call_ids=list(self.calls), now=now)
-            for call_id in await live_calls.lapsed(session=session, now=now, besides=list(self.calls)):
-                log.warning("live call %s lost its server; ending it", call_id)
+        async with self._db.read() as session:  # an idle server only reads
+            lost = await live_calls.lapsed(session=session, now=now, besides=list(self.calls))
+        for call_id in lost:
+            log.warning("live call %s lost its server; ending it", call_id)
+            async with self._db.write() as session:
                 await live_calls.end_call(session=session, call_id=call_id, now=now, problem="the call was cut off")
         return RENEW_S
 
@@ -149,7 +152,8 @@ class LiveCalls:
         caller = await require_principal(request, *CALLER_ROLES)
         if bearer_secret(request) is None:
             require_same_origin(request, even_to_read=True)  # a cookie-borne socket: another site must not open it
-        ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_PIECE_BYTES)
+        # No heartbeat: the sound itself comes every quarter second, and its absence ends the call (SILENT_END_S).
+        ws = web.WebSocketResponse(max_msg_size=MAX_PIECE_BYTES)
         await ws.prepare(request)
         try:
             call = await self._begin(ws, caller)
@@ -157,8 +161,11 @@ class LiveCalls:
             await ws.send_json(refusal.frame)
             await ws.close()
             return ws
-        reason = await self._carry(call)
-        await self._finish(call, call.end_reason or reason)
+        reason: str | None = LOST
+        try:
+            reason = await self._carry(call)
+        finally:  # also when the handler is cancelled: the devices must hear that the call is over
+            await asyncio.shield(self._finish(call, call.end_reason or reason))
         return ws
 
     async def _begin(self, ws: web.WebSocketResponse, caller: Principal) -> Call:
@@ -225,6 +232,8 @@ class LiveCalls:
                 if call.started + MAX_CALL_S <= loop.time():
                     continue
                 return f"no sound for {SILENT_END_S:g} s"
+            except ConnectionError:  # the phone lost its signal: aiohttp ends the read with the reset
+                return LOST
             if message.type == WSMsgType.BINARY:
                 problem = self._hear(call, message.data)
                 if problem:
@@ -234,7 +243,7 @@ class LiveCalls:
                     return None
                 await call.ws.send_json({"type": "error", "code": ErrorCode.INVALID, "message": 'expected sound or {"type": "stop"}'})
             else:
-                return "the connection closed"
+                return LOST
 
     def _hear(self, call: Call, piece: bytes) -> str | None:
         if call.transcoder is None:
@@ -258,13 +267,11 @@ class LiveCalls:
             problem = await call.transcoder.done
         async with self._db.write() as session:
             await live_calls.end_call(session=session, call_id=call.id, now=self._clock())
-        if not call.ws.closed:
-            await call.ws.send_json({"type": "ended", "call_id": call.id, "reason": reason})
-            await call.ws.close()
         log.info("live call %s ended%s", call.id, f": {reason}" if reason else "")
         task = asyncio.create_task(self._keep(call, problem))
         self._records.add(task)
         task.add_done_callback(self._records.discard)
+        await _say_ended(call, reason)  # last: closing waits for the caller's browser to answer
 
     async def _keep(self, call: Call, problem: str | None) -> None:
         """The call's record: what was said, brought to the clips' loudness, as the announcement's audio."""
@@ -290,7 +297,7 @@ class LiveCalls:
         if call is None:
             raise NotFound(f"no live call {call_id} in progress")
         call.end_reason = reason
-        await call.ws.close()
+        await _say_ended(call, reason)  # its handler's read then ends, and it finishes the call
 
     def in_scope(self, principal: Principal) -> list[Call]:
         return [c for c in self.calls.values() if all(principal.in_scope(a) for a in c.areas)]
@@ -302,3 +309,14 @@ class LiveCalls:
         if admin.role != Role.ADMIN and admin.token_id != call.caller.token_id:
             raise Forbidden("only an admin, or the caller, may stop a call")
         await self.stop(call_id, f"stopped by {admin.name}")
+
+
+async def _say_ended(call: Call, reason: str | None) -> None:
+    """Tell the caller the call is over, and why, then close its socket (once: later calls do nothing)."""
+    if call.ws.closed:
+        return
+    try:
+        await call.ws.send_json({"type": "ended", "call_id": call.id, "reason": reason})
+        await call.ws.close()
+    except ConnectionError:
+        pass  # the caller is gone: the devices are told all the same, which is what matters

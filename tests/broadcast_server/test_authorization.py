@@ -97,6 +97,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/pronunciations"): {ADMIN, COMMITTEE},
     ("PUT", "/api/v1/pronunciations/{word}"): {ADMIN},
     ("DELETE", "/api/v1/pronunciations/{word}"): {ADMIN},
+    ("GET", "/api/v1/live/calls"): {ADMIN, COMMITTEE},
+    ("DELETE", "/api/v1/live/calls/{call_id}"): {ADMIN, COMMITTEE},  # the caller, or an admin
 }
 
 
@@ -434,3 +436,41 @@ async def test_templates_are_used_below_and_changed_only_inside_the_scope(villag
             listed = {t["id"]: t["area"] for t in json.loads(body)}
             assert kept["inside"] in listed and kept["parent"] in listed, (principal, listed)
             assert all(in_scope(area) or area == world.path_of("parent") for area in listed.values()), (principal, listed)
+
+
+async def test_live_calls_are_seen_and_stopped_only_inside_the_scope(village):
+    """A call going on inside the scope and one beside it (one above would cover both: it would be busy): the scope's
+    staff list only the call inside; its admin stops it (204), a committee member who is not its caller may not (403),
+    and the call beside is not there for them (404). The call's socket itself admits admins and committees only."""
+    world = await World(village).build()
+    calls = {}
+    for place in ("inside", "sibling"):
+        ws = await village.http.ws_connect(village.url + "/api/v1/live", headers=village.auth(world.place_tokens[place][COMMITTEE]))
+        await ws.send_json({"type": "start", "areas": [PLACES[place]]})
+        started = await ws.receive_json(timeout=10)
+        assert started["type"] == "started", started
+        calls[place] = (ws, started["call_id"])
+    route = ("GET", "/api/v1/live/calls")
+    for principal in PRINCIPALS:
+        status, body, _ = await world.answer(principal, *route)
+        assert status == (denied(principal, route) or 200), (principal, status)
+        if status == 200:
+            assert [c["call_id"] for c in json.loads(body)] == [calls["inside"][1]]
+    route = ("DELETE", "/api/v1/live/calls/{call_id}")
+    for principal in PRINCIPALS:
+        for place in ("sibling", "inside"):
+            if principal == ADMIN and place == "inside":
+                continue  # stops it: last, below
+            expected = denied(principal, route) or (403 if place == "inside" else 404)
+            status, body, _ = await world.answer(principal, "DELETE", f"/api/v1/live/calls/{calls[place][1]}")
+            assert status == expected, (principal, place, status, body[:300])
+    status, _, _ = await world.answer(ADMIN, "DELETE", f"/api/v1/live/calls/{calls['inside'][1]}")
+    assert status == 204
+    for principal in PRINCIPALS:
+        if principal in (ADMIN, COMMITTEE):
+            continue
+        headers = {"Authorization": f"Bearer {world.tokens[principal]}"} if world.tokens[principal] else {}
+        async with village.http.get(village.url + "/api/v1/live", headers=headers) as resp:
+            assert resp.status == denied(principal, route), (principal, resp.status)
+    for ws, _ in calls.values():
+        await ws.close()

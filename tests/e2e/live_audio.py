@@ -56,3 +56,9 @@ def tone_share(samples: np.ndarray, rate: int, hz: int = TONE_HZ, window_s: floa
 
 def tone_seconds(samples: np.ndarray, rate: int, hz: int = TONE_HZ) -> float:
     return tone_share(samples, rate, hz) * len(samples) / rate
+
+
+async def keep_talking(ws, seconds: float = 60.0) -> None:
+    """Go on sending a tone in real time (a background task): a call with no sound for 5 s ends."""
+    tone = recorded_tone(seconds)
+    await speak(ws, tone, seconds)
