@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from announcements.database import Database
 from announcements.models import Announcement
 from announcements.pronunciations import current_pronunciations
-from announcements.protocol import Audio, AudioAlternative
+from announcements.protocol import Audio, AudioAlternative, AudioSource
 from announcements.speech import SpeechFailed, SpeechResult, SpeechSynthesizer, recording
 from announcements.voicing import attach_audio, media_url, pending_speech, record_speech_failure, spoken_text
 from broadcast_server.background import BackgroundLoop
@@ -26,7 +26,7 @@ T = TypeVar("T")
 IDLE_POLL_S = 5.0  # look again now and then: another replica may have queued speech
 
 
-def clip_audio(clip: SpeechResult, source: str = "speech") -> Audio:
+def clip_audio(clip: SpeechResult, source: AudioSource = AudioSource.SPEECH) -> Audio:
     """The `audio` screens are sent for a clip: the MP3, with the Ogg Opus as the alternative for slow links;
     `source` says whether it speaks the text or plays a recording."""
     return Audio(
@@ -86,7 +86,7 @@ class Narrator:
             log.exception("speech for announcement %s failed unexpectedly; will retry", announcement.id)
             await asyncio.sleep(IDLE_POLL_S)
             return
-        source = "recording" if announcement.recording else "speech"
+        source = AudioSource.RECORDING if announcement.recording else AudioSource.SPEECH
         attached = await self._write(self._attach(announcement.id, text, clip_audio(clip, source)))
         if attached:
             log.info("audio ready for %s (%.1f s%s)", announcement.id, clip.duration_s, ", cached" if clip.cached else "")
