@@ -8,9 +8,11 @@ is one itself); the clip it interrupted plays again after it. The station sends 
 the pace they play, so every listener gets the same bytes and no one encodes anything per listener.
 
 Streams follow `media_public`: when it is off, a listener needs a token whose area covers the
-stream's, in the header or (IP speakers often take only a URL) as `?token=`. Only areas that exist
-have stations, and listeners are capped per area and in all, so anonymous callers cannot make the
-server encode or send without bound.
+stream's, or lies under it (everything a station plays is for every area under its own: a live call
+to a whole township is heard on the township's station by each village's speakers), in the header
+or (IP speakers often take only a URL) as `?token=`. Only areas that exist have stations, and
+listeners are capped per area and in all, so anonymous callers cannot make the server encode or
+send without bound.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import soundfile as sf
 from aiohttp import web
 
-from announcements.areas import normalize_area
+from announcements.areas import covers, normalize_area
 from announcements.database import Database
 from announcements.models import Area, Role
 from announcements.mp3frames import Frame, audio_frames
@@ -270,7 +272,8 @@ class Stations:
             raise Problem(404, f"no stream here: {exc}") from None
         if not self._settings.media_public:
             caller = await require_principal(request, *LISTENER_ROLES, query_parameter="token")
-            caller.require_scope(area)
+            if not covers(area, caller.area):  # a station above the caller's area plays only what is meant for it too
+                caller.require_scope(area)
         if area not in self._stations and not await self._area_exists(area):
             raise Problem(404, f"no area {area}")
         station, listener = self._admit(area, request.transport)

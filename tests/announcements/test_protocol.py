@@ -32,6 +32,8 @@ def test_hello_parses_with_unknown_fields_ignored():
         ('{"type": "ack", "seq": -1}', ErrorCode.INVALID, "seq"),
         ('{"type": "ack"}', ErrorCode.INVALID, "seq"),
         ('{"type": "receipt", "announcement_id": "a", "state": "eaten"}', ErrorCode.INVALID, "state"),
+        ('{"type": "receipt", "state": "played"}', ErrorCode.INVALID, "either announcement_id or call_id"),
+        ('{"type": "receipt", "announcement_id": "a", "call_id": "c", "state": "played"}', ErrorCode.INVALID, "either"),
         ('{"type": "reply", "client_msg_id": "m1", "category": "other", "text": ""}', ErrorCode.INVALID, "text"),
     ],
 )
@@ -100,3 +102,10 @@ def test_a_screen_reads_values_it_does_not_know():
     event, retract, update, welcome = (parse_server_message(json.dumps(frame)) for frame in frames)
     assert (event.announcement.priority, event.announcement.category, event.announcement.language) == ("siren", "harvest", "fr")
     assert (retract.reason, update.status, welcome.kind) == ("superseded", "escalated", "billboard")
+
+
+def test_a_receipt_for_a_live_call_reports_on_the_calls_announcement():
+    """PROTOCOL.md 1.1: a device reports a call it played by `call_id`, kept as the announcement of the same id."""
+    receipt = parse_client_message('{"type": "receipt", "call_id": "c1", "state": "played"}')
+    assert (receipt.subject, receipt.state) == ("c1", ReceiptState.PLAYED)
+    assert parse_client_message('{"type": "receipt", "announcement_id": "a1", "state": "played"}').subject == "a1"

@@ -229,7 +229,7 @@ class TestWhoMayListen:
     async def test_token_of_another_area_is_403_whether_or_not_the_area_exists(self, village):
         """403, checked before existence: a neighbour's speaker learns nothing about which areas exist."""
         neighbour = (await village.screen("xincun gate", XINCUN, kind="speaker"))["token"]
-        for area in (LIUJINGTUN, "/hongqi/nowhere", "/hongqi"):
+        for area in (LIUJINGTUN, "/hongqi/nowhere", "/elsewhere"):
             status, _, problem = await refusal(village, area, token=neighbour)
             assert status == 403, (area, problem)
         status, _, _ = await refusal(village, LIUJINGTUN, url_token=neighbour)
@@ -237,11 +237,14 @@ class TestWhoMayListen:
         assert not village.app[STATIONS]._stations
 
     async def test_speaker_of_the_area_and_staff_above_it_hear_audio(self, village):
-        """The area's own speaker (header or `?token=`) and an admin of a parent area get the stream."""
+        """The area's own speaker (header or `?token=`) and an admin of a parent area get the stream; the speaker
+        also gets the township's stream, which plays only what is meant for every village of it (a live call to
+        the township is told to the village's devices with the township's stream)."""
         speaker = (await village.screen("liujingtun gate", LIUJINGTUN, kind="speaker"))["token"]
         county_admin = await village.token("admin", "/hongqi")
-        for auth in ({"token": speaker}, {"url_token": speaker}, {"token": county_admin}):
-            listener = await listen(village, LIUJINGTUN, **auth)
+        for area, auth in ((LIUJINGTUN, {"token": speaker}), (LIUJINGTUN, {"url_token": speaker}),
+                           (LIUJINGTUN, {"token": county_admin}), ("/hongqi", {"url_token": speaker})):
+            listener = await listen(village, area, **auth)
             await eventually(lambda listener=listener: list(audio_frames(bytes(listener.data))))
             await listener.close()
 
