@@ -15,6 +15,8 @@ SERVER_ENUMS: dict[str, type[StrEnum]] = {
     "Language": protocol.Language,
     "ScreenKind": protocol.ScreenKind,
     "ReceiptState": protocol.ReceiptState,
+    "AudioSource": protocol.AudioSource,
+    "LiveState": protocol.LiveState,
     "RequestCategory": protocol.RequestCategory,
     "RequestStatus": protocol.RequestStatus,
     "Rating": protocol.Rating,

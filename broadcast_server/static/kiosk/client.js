@@ -1,8 +1,12 @@
 // The screen side of the WebSocket protocol (docs/protocol.md §3), the browser twin of
 // screen_client/client.py: hello with last_seq, welcome, replay, synced (reset drops what the replay
-// did not mention), live events stored before the cumulative ack, receipts, replies through the
-// outbox until reply_result, feedback, ping with a liveness timeout, and reconnecting with a
-// jittered exponential back-off. The token goes only in the hello frame, never in a URL.
+// did not mention), live events stored before the cumulative ack, live calls (started to ended), receipts,
+// replies through the outbox until reply_result, feedback, ping with a liveness timeout, and reconnecting
+// with a jittered exponential back-off. The token goes in the hello frame, never in the page's URL; the
+// one URL that carries it is a live call's stream (main.js: an <audio> element cannot send a header,
+// and the server's log redacts it).
+
+import { LiveState } from "../shared/vocabulary.js";
 
 export const VERSION = "1.0.0";
 const CLOSE_UNAUTHORIZED = 4401;
@@ -179,6 +183,7 @@ export class KioskClient extends EventTarget {
       case "retract": return this._onRetract(link, msg);
       case "request_update": return this._onRequestUpdate(link, msg);
       case "area": return this._onArea(link, msg);
+      case "live": return this._onLive(link, msg);
       case "synced": return this._onSynced(link, msg);
       case "reply_result": return this._onReplyResult(msg);
       case "error": return this._onError(msg);
@@ -216,6 +221,13 @@ export class KioskClient extends EventTarget {
   _onArea(link, msg) {
     const mine = this.store.applyArea(msg);
     if (mine) this._emit("area", mine);
+    this._ack(link);
+  }
+
+  /** A live call started or ended (PROTOCOL.md §5); a reset replay drops the calls it does not mention. */
+  _onLive(link, msg) {
+    if (msg.state === LiveState.STARTED) link.mentioned.add(msg.call_id);
+    if (this.store.applyLive(msg)) this._emit("live", msg);
     this._ack(link);
   }
 
@@ -277,17 +289,25 @@ export class KioskClient extends EventTarget {
   }
 
   /** A `displayed` or `played` receipt, once per announcement and state; held while offline. */
-  receipt(id, state) {
+  receipt(id, state) { this._queueReceipt({ id, state, call: false }); }
+
+  /** A live call's receipt (named by call_id), once per call and state; held while offline, sent even if the
+   * call has ended meanwhile (the server counts it as long as the call was sent to this screen). */
+  callReceipt(callId, state) { this._queueReceipt({ id: callId, state, call: true }); }
+
+  _queueReceipt(receipt) {
+    const { id, state } = receipt;
     if (this.store.receiptSent(id, state) || this.pendingReceipts.some((r) => r.id === id && r.state === state)) return;
-    this.pendingReceipts.push({ id, state });
+    this.pendingReceipts.push(receipt);
     if (this.synced) this._flushReceipts(this.link);
   }
 
   _flushReceipts(link) {
     while (this.pendingReceipts.length) {
-      const { id, state } = this.pendingReceipts[0];
-      if (!this.store.get(id)) { this.pendingReceipts.shift(); continue; }
-      if (!this._send(link, { type: "receipt", announcement_id: id, state })) return;
+      const { id, state, call } = this.pendingReceipts[0];
+      if (!call && !this.store.get(id)) { this.pendingReceipts.shift(); continue; }
+      const frame = call ? { type: "receipt", call_id: id, state } : { type: "receipt", announcement_id: id, state };
+      if (!this._send(link, frame)) return;
       this.store.markReceipt(id, state);
       this.pendingReceipts.shift();
     }

@@ -55,6 +55,7 @@ const DEFAULT_DWELL_MS = 10000; // how long each notice stays, unless the area s
 
 class Kiosk {
   constructor(token) {
+    this.token = token;
     this.timing = readTiming();
     this.cycleMs = Number(this.timing.cycleMs) || DEFAULT_DWELL_MS;
     this.store = new Store();
@@ -81,6 +82,7 @@ class Kiosk {
     this.root.hidden = false;
     this._wire();
     for (const ann of this.store.announcements()) if (this.store.needsPlaying(ann)) this.player.enqueue(ann);
+    this._playLive(); // a call that was going on when the page was reloaded
     this.render();
     this._tick();
     setInterval(() => this._tick(), 1000);
@@ -102,8 +104,13 @@ class Kiosk {
       this.render();
     });
     c.addEventListener("synced", () => {
+      this._playLive(); // a reset replay may have dropped a call that ended while we were away
       this.render();
       for (const ann of this.store.announcements()) if (this.store.needsPlaying(ann)) this.player.enqueue(ann);
+    });
+    c.addEventListener("live", () => {
+      this._playLive();
+      this.render();
     });
     c.addEventListener("announcement", (ev) => {
       const ann = ev.detail;
@@ -135,6 +142,7 @@ class Kiosk {
       this.store.markPlayed(ann.id, ann.audio.url);
       this.client.receipt(ann.id, ReceiptState.PLAYED);
     });
+    this.player.addEventListener("live", (ev) => this.client.callReceipt(ev.detail, ReceiptState.PLAYED));
     this.player.addEventListener("blocked", () => {
       if (this.tapShown) return;
       this.tapShown = true;
@@ -184,8 +192,23 @@ class Kiosk {
   _unauthorized() {
     this.root.hidden = true;
     byTestId("kiosk-emergency").hidden = true;
+    byTestId("kiosk-live").hidden = true;
+    this.player.setLive(null);
     this.reply.close();
     byTestId("kiosk-unauthorized").hidden = false;
+  }
+
+  /** The first call in progress plays its stream, or none. The URL carries this screen's token, as streams
+   * need where media are not public (docs/protocol.md): an <audio> element cannot send a header. */
+  _playLive() {
+    const [call] = this.store.calls();
+    if (!call) {
+      this.player.setLive(null);
+      return;
+    }
+    const url = new URL(call.stream_url, location.origin);
+    url.searchParams.set("token", this.token);
+    this.player.setLive({ id: call.call_id, url: url.pathname + url.search, priority: call.priority });
   }
 
   currentAnnouncement() {
@@ -258,6 +281,7 @@ class Kiosk {
     byTestId("kiosk-area").textContent = identity?.area_name || ""; // a name, never the area's path
     this.root.dataset.lastSeq = this.store.lastSeq ?? "";
     $(".list-title").textContent = t("list.title", { count: list.length });
+    this.renderLive(); // first: its banner takes room from the notices, paged after it
     this.renderStage(list);
     this.renderList(list);
     this.renderEmergency(list);
@@ -318,6 +342,29 @@ class Kiosk {
     h("span", { class: "badge", text: t(`priority.${ann.priority}`) }),
     h("span", { class: "item-title", text: ann.title })));
     $(".list").replaceChildren(...items);
+  }
+
+  /** While a call goes on, a banner across the top says the committee is speaking and who: big, and pulsing. */
+  renderLive() {
+    const [call] = this.store.calls();
+    const banner = byTestId("kiosk-live");
+    if (!!call === banner.hidden) { // it comes or goes: the notices have less room, or more again, so page them anew
+      document.body.classList.toggle("has-live", !!call);
+      this.stageKey = "";
+      this.emergencyKey = "";
+    }
+    banner.hidden = !call;
+    if (!call) {
+      delete banner.dataset.callId;
+      return;
+    }
+    const emergency = call.priority === Priority.EMERGENCY;
+    banner.dataset.callId = call.call_id;
+    banner.classList.toggle("p-emergency", emergency);
+    $(".live-title", banner).textContent = t(emergency ? "live.title.emergency" : "live.title");
+    $(".live-caller", banner).textContent = call.caller_name ? t("live.caller", { name: call.caller_name }) : t("live.listen");
+    // Its height (a narrow screen or English wraps it) is the room the page and its overlays leave at the top.
+    document.documentElement.style.setProperty("--live-room", `${banner.offsetHeight}px`);
   }
 
   renderEmergency(list) {

@@ -1,7 +1,8 @@
 // What the kiosk holds, kept in localStorage so a reload or a server outage keeps everything shown:
-// the announcements, last_seq, answers to this screen's tickets, the reply outbox and receipts sent.
+// the announcements, last_seq, answers to this screen's tickets, the reply outbox, receipts sent, and
+// the live calls in progress (a reload mid-call resumes from last_seq, so its `started` is not sent again).
 // One JSON value under one key, written whole: a crash between two writes never leaves half a state.
-import { RequestStatus, priorityRank } from "../shared/vocabulary.js";
+import { LiveState, RequestStatus, priorityRank } from "../shared/vocabulary.js";
 
 const STATE_KEY = "vb.kiosk.state";
 const TOKEN_KEY = "vb.kiosk.token";
@@ -17,7 +18,8 @@ function emptyState() {
     answers: {}, // ticket -> {ticket, status, response, seq, rating}
     outbox: [], // {client_msg_id, reply, created, sentAt, retryAt, ticket, error}
     played: {}, // announcement id -> audio url played to the end
-    receipts: {}, // "id:state" -> true, sent
+    receipts: {}, // "id:state" -> true, sent (id: an announcement's or a call's)
+    calls: {}, // call_id -> {call_id, priority, stream_url, caller_name, seq}: live calls in progress
   };
 }
 
@@ -83,7 +85,8 @@ export class Store {
     this.save();
   }
 
-  /** `synced`: on a reset, drop what the replay did not mention. Returns the dropped ids. */
+  /** `synced`: on a reset, drop what the replay did not mention (calls too: a reset replays those in progress).
+   * Returns the dropped announcement ids. */
   finishReplay(reset, mentioned) {
     const dropped = [];
     if (reset) {
@@ -93,6 +96,7 @@ export class Store {
           dropped.push(id);
         }
       }
+      for (const id of Object.keys(this.state.calls)) if (!mentioned.has(id)) delete this.state.calls[id];
     }
     delete this.state.replayFrom;
     this.prune();
@@ -137,6 +141,28 @@ export class Store {
     if (mine) this.state.identity = { ...this.state.identity, area_name: mine.area_name ?? null };
     this.save();
     return mine || null;
+  }
+
+  /** A `live` event: a call started (held until it ends) or ended; true when the calls in progress changed. */
+  applyLive(msg) {
+    if (!this._advance(msg.seq)) return false;
+    let changed = false;
+    if (msg.state === LiveState.STARTED && typeof msg.stream_url === "string") {
+      const { call_id, priority, stream_url, caller_name = null, seq } = msg;
+      this.state.calls[call_id] = { call_id, priority, stream_url, caller_name, seq };
+      changed = true;
+    } else if (msg.state === LiveState.ENDED && msg.call_id in this.state.calls) {
+      delete this.state.calls[msg.call_id];
+      this.prune();
+      changed = true;
+    }
+    this.save();
+    return changed;
+  }
+
+  /** The live calls in progress, first started first: the first is played and shown, the next waits for its end. */
+  calls() {
+    return Object.values(this.state.calls).sort((a, b) => a.seq - b.seq);
   }
 
   applyRequestUpdate(msg) {
@@ -205,12 +231,13 @@ export class Store {
     this.save();
   }
 
-  /** Forget playback and receipt marks of announcements no longer held. */
+  /** Forget playback and receipt marks of announcements (and calls) no longer held. */
   prune() {
     const held = this.state.announcements;
     for (const id of Object.keys(this.state.played)) if (!(id in held)) delete this.state.played[id];
     for (const key of Object.keys(this.state.receipts)) {
-      if (!(key.slice(0, key.lastIndexOf(":")) in held)) delete this.state.receipts[key];
+      const id = key.slice(0, key.lastIndexOf(":"));
+      if (!(id in held) && !(id in this.state.calls)) delete this.state.receipts[key];
     }
   }
 

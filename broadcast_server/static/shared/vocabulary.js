@@ -27,6 +27,19 @@ export const ReceiptState = Object.freeze({
   PLAYED: 'played',
 });
 
+/** What an announcement's audio is: speech from its text, a cadre's recording, or the record of a live call. */
+export const AudioSource = Object.freeze({
+  SPEECH: 'speech',
+  RECORDING: 'recording',
+  LIVE: 'live',
+});
+
+/** A live call (实时喊话) as devices are told of it. */
+export const LiveState = Object.freeze({
+  STARTED: 'started',
+  ENDED: 'ended',
+});
+
 export const RequestCategory = Object.freeze({
   SUGGESTION: 'suggestion',
   COMPLAINT: 'complaint',
