@@ -2,13 +2,13 @@
 
 A committee member or admin sends `{"type": "start", "areas": [...], "priority": "high"}`, then the
 microphone as MediaRecorder makes it (binary frames: Opus in WebM or Ogg), then `{"type": "stop"}`. The
-server answers `started` with the call id, and `ended` (with the reason) before it closes; a refusal is an
+server answers `started` with the call id, and `ended` (with a `code` saying why: `Ending`) before it closes; a refusal is an
 `error` with a code (`busy` says who is talking, and where). While the call goes on, the sound is decoded
 and put on the areas' stations (`/stream/{area}.mp3`) within about a second, and the areas' devices are
 told (`live` events) to play their station, interrupting anything but an emergency.
 
 One call per area at a time, an area counting as busy when a call covers it or any area under it. A call
-ends when the caller stops it, when an admin stops it (`DELETE /api/v1/live/{call_id}`), when the
+ends when the caller stops it, when an admin stops it (`DELETE /api/v1/live/calls/{call_id}`), when the
 browser goes away or sends no sound for 5 s, or after 30 minutes.
 Everything said is kept as the call's announcement (announcements/live_calls.py), so the committee has
 a record of it. In a cluster, this and the streams are served by one replica (docs/deploy.md).
@@ -34,7 +34,7 @@ from announcements.models import Role, new_id
 from announcements.protocol import AudioSource, ErrorCode, Priority, describe_validation_error
 from announcements.speech import SpeechFailed, SpeechSynthesizer, recording
 from announcements.tokens import Principal
-from broadcast_server.auth import bearer_secret, require_principal
+from broadcast_server.auth import require_principal
 from broadcast_server.background import BackgroundLoop
 from broadcast_server.livecoder import LiveTranscoder, container_format
 from broadcast_server.narrator import clip_audio
@@ -50,7 +50,24 @@ MAX_CALL_S = 30 * 60.0
 RENEW_S = live_calls.LEASE_S / 4
 MAX_PIECE_BYTES = 1024 * 1024  # MediaRecorder sends a few kB a quarter second; a megabyte is not a voice
 MAX_AREAS = 50
-LOST = "the connection was lost"
+
+
+@dataclass(frozen=True)
+class Ending:
+    """Why a call ended, as the caller is told: `code` for the console to word, `reason` for people reading logs."""
+
+    code: str
+    reason: str | None = None
+    by: str | None = None  # who stopped it, when someone did
+
+
+CALLER_STOPPED = Ending("caller")  # the caller's own 结束喊话: no reason to give
+LOST = Ending("lost", "the connection was lost")
+SILENT = Ending("silent", f"no sound for {SILENT_END_S:g} s")
+TOO_LONG = Ending("too_long", f"a call lasts at most {MAX_CALL_S / 60:g} minutes")
+BAD_SOUND = Ending("bad_sound", "the sound is not Opus in WebM or Ogg, as a browser records it")
+TOO_LARGE = Ending("too_large", "the call's recording reached its size limit")
+SHUTDOWN = Ending("shutdown", "the server is shutting down")
 
 
 class StartCall(BaseModel):
@@ -71,7 +88,7 @@ class Call:
     ws: web.WebSocketResponse
     transcoder: LiveTranscoder | None = None
     said: bytearray = field(default_factory=bytearray)
-    end_reason: str | None = None  # set by whoever ends it from outside (an admin, shutdown)
+    ending: Ending | None = None  # set by whoever ends it from outside (an admin, shutdown)
 
     @property
     def seconds(self) -> float:
@@ -127,7 +144,7 @@ class LiveCalls:
     async def end_calls(self) -> None:
         """Shutdown: end every call (its devices are told), so the server need not wait for the callers."""
         for call in list(self.calls.values()):
-            await self.stop(call.id, "the server is shutting down")
+            await self.stop(call.id, SHUTDOWN)
 
     async def close(self) -> None:
         """After the handlers: the recordings being kept are finished, and the leases left alone."""
@@ -149,9 +166,10 @@ class LiveCalls:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """GET /api/v1/live: one call, from `start` to its end."""
-        caller = await require_principal(request, *CALLER_ROLES)
-        if bearer_secret(request) is None:
-            require_same_origin(request, even_to_read=True)  # a cookie-borne socket: another site must not open it
+        # A console signed in with a token cannot give a WebSocket a header: `?token=` (redacted from the log) then.
+        caller = await require_principal(request, *CALLER_ROLES, query_parameter="token")
+        if caller.kind == "user":  # signed in by the session cookie, which another site's page would carry too
+            require_same_origin(request, even_to_read=True)
         # No heartbeat: the sound itself comes every quarter second, and its absence ends the call (SILENT_END_S).
         ws = web.WebSocketResponse(max_msg_size=MAX_PIECE_BYTES)
         await ws.prepare(request)
@@ -161,11 +179,11 @@ class LiveCalls:
             await ws.send_json(refusal.frame)
             await ws.close()
             return ws
-        reason: str | None = LOST
+        ending = LOST
         try:
-            reason = await self._carry(call)
+            ending = await self._carry(call)
         finally:  # also when the handler is cancelled: the devices must hear that the call is over
-            await asyncio.shield(self._finish(call, call.end_reason or reason))
+            await asyncio.shield(self._finish(call, call.ending or ending))
         return ws
 
     async def _begin(self, ws: web.WebSocketResponse, caller: Principal) -> Call:
@@ -219,45 +237,45 @@ class LiveCalls:
                 areas.append(area)
         return tuple(areas)
 
-    async def _carry(self, call: Call) -> str | None:
-        """Pass the microphone's sound on until the call ends; the reason it ended, None for the caller's stop."""
+    async def _carry(self, call: Call) -> Ending:
+        """Pass the microphone's sound on until the call ends, and say why it ended."""
         loop = asyncio.get_running_loop()
         while True:
             left = call.started + MAX_CALL_S - loop.time()
             if left <= 0:
-                return f"a call lasts at most {MAX_CALL_S / 60:g} minutes"
+                return TOO_LONG
             try:
                 message = await call.ws.receive(timeout=min(SILENT_END_S, left))
             except TimeoutError:
                 if call.started + MAX_CALL_S <= loop.time():
                     continue
-                return f"no sound for {SILENT_END_S:g} s"
+                return SILENT
             except ConnectionError:  # the phone lost its signal: aiohttp ends the read with the reset
                 return LOST
             if message.type == WSMsgType.BINARY:
-                problem = self._hear(call, message.data)
-                if problem:
-                    return problem
+                refused = self._hear(call, message.data)
+                if refused is not None:
+                    return refused
             elif message.type == WSMsgType.TEXT:
                 if _is_stop(message.data):
-                    return None
+                    return CALLER_STOPPED
                 await call.ws.send_json({"type": "error", "code": ErrorCode.INVALID, "message": 'expected sound or {"type": "stop"}'})
             else:
                 return LOST
 
-    def _hear(self, call: Call, piece: bytes) -> str | None:
+    def _hear(self, call: Call, piece: bytes) -> Ending | None:
         if call.transcoder is None:
             fmt = container_format(piece)
             if fmt is None:
-                return "the sound is not Opus in WebM or Ogg, as a browser records it"
+                return BAD_SOUND
             call.transcoder = LiveTranscoder(fmt, lambda frames: self._stations.call_sound(call.id, frames))
         if len(call.said) + len(piece) > recording.MAX_BYTES:
-            return "the call's recording reached its size limit"
+            return TOO_LARGE
         call.said += piece
         call.transcoder.feed(piece)
         return None
 
-    async def _finish(self, call: Call, reason: str | None) -> None:
+    async def _finish(self, call: Call, ending: Ending) -> None:
         """Stop the stations and the devices at once; keep the recording afterwards, beside the next call."""
         self.calls.pop(call.id, None)
         self._stations.call_ended(call.id)
@@ -267,11 +285,11 @@ class LiveCalls:
             problem = await call.transcoder.done
         async with self._db.write() as session:
             await live_calls.end_call(session=session, call_id=call.id, now=self._clock())
-        log.info("live call %s ended%s", call.id, f": {reason}" if reason else "")
+        log.info("live call %s ended: %s", call.id, ending.reason or "the caller stopped it")
         task = asyncio.create_task(self._keep(call, problem))
         self._records.add(task)
         task.add_done_callback(self._records.discard)
-        await _say_ended(call, reason)  # last: closing waits for the caller's browser to answer
+        await _say_ended(call, ending)  # last: closing waits for the caller's browser to answer
 
     async def _keep(self, call: Call, problem: str | None) -> None:
         """The call's record: what was said, brought to the clips' loudness, as the announcement's audio."""
@@ -291,13 +309,13 @@ class LiveCalls:
         async with self._db.write() as session:
             await live_calls.keep_recording(session=session, call_id=call.id, audio=audio, recording=url, problem=problem)
 
-    async def stop(self, call_id: str, reason: str) -> None:
+    async def stop(self, call_id: str, ending: Ending) -> None:
         """End a call from outside (an admin, shutdown): its handler finishes it as it would any other end."""
         call = self.calls.get(call_id)
         if call is None:
             raise NotFound(f"no live call {call_id} in progress")
-        call.end_reason = reason
-        await _say_ended(call, reason)  # its handler's read then ends, and it finishes the call
+        call.ending = ending
+        await _say_ended(call, ending)  # its handler's read then ends, and it finishes the call
 
     def in_scope(self, principal: Principal) -> list[Call]:
         return [c for c in self.calls.values() if all(principal.in_scope(a) for a in c.areas)]
@@ -308,15 +326,15 @@ class LiveCalls:
             raise NotFound(f"no live call {call_id} in progress in your scope")
         if admin.role != Role.ADMIN and admin.token_id != call.caller.token_id:
             raise Forbidden("only an admin, or the caller, may stop a call")
-        await self.stop(call_id, f"stopped by {admin.name}")
+        await self.stop(call_id, Ending("stopped", f"stopped by {admin.name}", by=admin.name))
 
 
-async def _say_ended(call: Call, reason: str | None) -> None:
+async def _say_ended(call: Call, ending: Ending) -> None:
     """Tell the caller the call is over, and why, then close its socket (once: later calls do nothing)."""
     if call.ws.closed:
         return
     try:
-        await call.ws.send_json({"type": "ended", "call_id": call.id, "reason": reason})
+        await call.ws.send_json({"type": "ended", "call_id": call.id, "code": ending.code, "reason": ending.reason, "by": ending.by})
         await call.ws.close()
     except ConnectionError:
         pass  # the caller is gone: the devices are told all the same, which is what matters

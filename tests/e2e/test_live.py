@@ -75,7 +75,7 @@ class TestACall:
         await speak(ws, recorded_tone(4.0), 4.0)
         await asyncio.sleep(1.5)  # the station plays what it holds
         await ws.send_json({"type": "stop"})
-        assert (await ended(ws))["reason"] is None
+        assert (await ended(ws))["code"] == "caller"
         assert live_frames(await wsframes.until(device, "live")) == [("ended", None)]
         await here.close(), await there.close()
 
@@ -184,7 +184,7 @@ async def test_a_call_whose_browser_vanishes_or_falls_silent_ends_within_five_se
     silent, started = await open_call(village, committee, [LIUJINGTUN])
     await silent.send_bytes(recorded_tone(0.5))
     quiet = asyncio.get_running_loop().time()
-    assert (await ended(silent))["reason"] == "no sound for 5 s"
+    assert (await ended(silent))["code"] == "silent"
     assert asyncio.get_running_loop().time() - quiet < 6.0
     told = await wsframes.collect(device, lambda frames: len(live_frames(frames)) == 2)
     assert [state for state, _ in live_frames(told)] == ["started", "ended"]
@@ -204,7 +204,8 @@ async def test_an_admin_sees_and_stops_a_call_others_cannot(village):
     _, calls = await village.call("GET", "/live/calls", expect=200)
     assert [(c["call_id"], c["areas"], c["caller_name"]) for c in calls] == [(call.id, [LIUJINGTUN], f"committee@{LIUJINGTUN}")]
     await village.call("DELETE", f"/live/calls/{call.id}", expect=204)
-    assert (await call.end())["reason"] == "stopped by root"
+    stopped = await call.end()
+    assert (stopped["code"], stopped["by"], stopped["reason"]) == ("stopped", "root", "stopped by root")
     _, calls = await village.call("GET", "/live/calls", expect=200)
     assert calls == []
 
@@ -233,7 +234,7 @@ async def test_sound_that_is_not_a_browsers_recording_ends_the_call_and_is_kept_
     with no audio and the reason."""
     ws, started = await open_call(village, await village.token("committee", LIUJINGTUN), [LIUJINGTUN])
     await ws.send_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 2000)
-    assert (await ended(ws))["reason"] == "the sound is not Opus in WebM or Ogg, as a browser records it"
+    assert (await ended(ws))["code"] == "bad_sound"
 
     async def record():
         _, detail = await village.call("GET", f"/announcements/{started['call_id']}", expect=200)
@@ -246,7 +247,8 @@ async def test_sound_that_is_not_a_browsers_recording_ends_the_call_and_is_kept_
 @ONE_DATABASE
 async def test_a_signed_in_clerk_calls_from_this_servers_page_only(village):
     """The console's socket carries the session cookie: from this server's own page (its Origin) it starts a call;
-    from another site, or with no Origin, it is refused before any call (a forged cross-site socket)."""
+    from another site, or with no Origin, it is refused before any call (a forged cross-site socket). A token
+    in the URL needs no Origin: another site cannot have it."""
     user = {"name": "li", "display_name": "李主任", "role": "committee", "area": LIUJINGTUN, "password": "村口大槐树-2026"}
     await village.call("POST", "/users", json=user, expect=201)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
@@ -263,6 +265,13 @@ async def test_a_signed_in_clerk_calls_from_this_servers_page_only(village):
         assert started["type"] == "started"
         await ws.send_json({"type": "stop"})
         assert (await ended(ws))["reason"] is None
+    # a console signed in with a token gives it in the URL, as a WebSocket takes no header from a page
+    token = await village.token("committee", LIUJINGTUN)
+    ws = await village.http.ws_connect(village.url + f"/api/v1/live?token={token}")
+    await ws.send_json({"type": "start", "areas": [LIUJINGTUN]})
+    assert (await ws.receive_json(timeout=10))["type"] == "started"
+    await ws.send_json({"type": "stop"})
+    assert (await ended(ws))["code"] == "caller"
 
 
 @ONE_DATABASE
