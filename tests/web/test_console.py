@@ -18,7 +18,7 @@ from tests.e2e.screens import running
 from tests.web.pages import WatchedPage
 
 VILLAGE = "/hongqi/liujingtun"
-PAGES = ("home", "compose", "announcements", "calendar", "screens", "requests", "figures", "people", "pronunciations")
+PAGES = ("home", "compose", "live", "announcements", "calendar", "screens", "requests", "figures", "people", "pronunciations")
 MARKUP = "<img src=x onerror=alert(1)>"
 
 
@@ -379,6 +379,7 @@ async def shoot_every_page(console, screenshot, *, suffix: str, check=None) -> N
         ready = {
             "home": console.by("home-compose"),
             "compose": console.by("target-screen").first,
+            "live": console.by("live-calls-empty"),
             "calendar": console.by("schedule-save"),
             "announcements": console.page.locator('[data-testid="announcement-row"] [data-testid="fig-targeted"]').first,
             "screens": console.page.locator('[data-testid="screen-row"][data-online="true"]'),

@@ -17,12 +17,14 @@ import * as home from './pages/home.js';
 import * as people from './pages/people.js';
 import * as areas from './pages/areas.js';
 import * as pronunciations from './pages/pronunciations.js';
+import * as live from './pages/live.js';
 
 useCatalogues({ zh, en }, { storageKey: 'vb.console.lang', titleKey: 'app.title' });
 
 const PAGES = [
   { name: 'home', module: home, roles: ['admin', 'committee', 'worker'] },
   { name: 'compose', module: compose, roles: ['admin', 'committee'] },
+  { name: 'live', module: live, roles: ['admin', 'committee'] },
   { name: 'announcements', module: announcements, roles: ['admin', 'committee'] },
   { name: 'calendar', module: calendar, roles: ['admin', 'committee'] },
   { name: 'screens', module: screens, roles: ['admin', 'committee'] },

@@ -47,6 +47,12 @@ export function formatDuration(seconds) {
   return t('unit.days', { n: (seconds / 86400).toFixed(1) });
 }
 
+/** 0:07, 12:30: minutes and seconds, as a recorder or a phone's call screen shows them. */
+export function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
 /** A datetime-local value as RFC 3339 with the browser's offset ("2026-11-26T12:00:00+08:00"), or null. */
 export function localToRfc3339(value) {
   if (!value) return null;

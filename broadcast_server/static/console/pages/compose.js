@@ -6,7 +6,9 @@ import { h, replace } from '../../shared/dom.js';
 import { formatTime, label, t } from '../../shared/i18n.js';
 import { Language, Priority } from '../../shared/vocabulary.js';
 import { targetPicker } from '../targetpicker.js';
-import { describeError, errorLine, field, localToRfc3339, priorityOptions, randomKey, select, showError } from '../util.js';
+import {
+  clock, describeError, errorLine, field, localToRfc3339, priorityOptions, randomKey, select, showError,
+} from '../util.js';
 
 const BODY_MAX = 5000;
 const CATEGORIES = ['', 'notice', 'meeting', 'policy', 'weather', 'safety', 'health', 'agriculture', 'event', 'other'];
@@ -476,12 +478,6 @@ function picturePicker(changed) {
       this.set([]);
     },
   };
-}
-
-/** 0:07, 10:00: minutes and seconds, as a recorder app shows them. */
-function clock(seconds) {
-  const s = Math.max(0, Math.floor(seconds));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
 /**
