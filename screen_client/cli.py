@@ -82,7 +82,8 @@ def _parser(words: Words) -> argparse.ArgumentParser:
     connection(run, required=True)
     common(run, "INFO")
     run.add_argument("--player", default="auto", help="null, auto (mpg123/ffplay/paplay/aplay if found) or a command "
-                     "such as 'mpg123 -q {file}' (default auto)")
+                     "such as 'mpg123 -q {file}' (default auto); {file} is the announcement's audio file, or for a live "
+                     "call the stream's URL, which mpg123 and ffplay play")
     run.add_argument("--display", choices=("terminal", "none"), default="terminal", help="none for a headless box")
     run.add_argument("--name", help="this device's name as the server lists it (default: the host name)")
 

@@ -1,5 +1,5 @@
 """The screen's connection to the server (docs/protocol.md §3): hello and resume, store then ack,
-replies through the outbox, receipts, and reconnecting forever.
+replies through the outbox, receipts, live calls, and reconnecting forever.
 
 Built on the websockets asyncio client. `async for ws in connect(...)` retries a failed connection
 attempt with the delays of `reconnect_delays`, but once a connection has opened and then ended it
@@ -41,8 +41,11 @@ from announcements.protocol import (
     ErrorCode,
     Feedback,
     Hello,
+    LiveEvent,
+    LiveState,
     Ping,
     Pong,
+    Priority,
     ProtocolError,
     Receipt,
     ReceiptState,
@@ -60,7 +63,7 @@ from announcements.protocol import (
 )
 from announcements.quiet_hours import QuietSpan
 from screen_client.display import Display, ScreenView
-from screen_client.player import Player
+from screen_client.player import LiveCall, Player
 from screen_client.store import Identity, OutboxEntry, Store
 from screen_client.urls import ws_url
 
@@ -184,7 +187,7 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 @dataclass(slots=True)
 class _Link:
-    """One connection: its socket, what its replay mentioned, and how far it got."""
+    """One connection: its socket, what its replay mentioned (announcements and calls), and how far it got."""
 
     ws: ClientConnection
     last_rx: float = field(default_factory=time.monotonic)
@@ -227,6 +230,8 @@ class ScreenClient:
         self._stopping = asyncio.Event()
         self._receipts: list[Receipt] = []
         self._displayed: set[str] = set()
+        self._calls: dict[str, LiveCall] = {}  # live calls in progress here, from `started` to `ended`
+        self._calls_heard: set[str] = set()  # calls whose `played` receipt is sent (once, however often they resume)
         self._area_name: str | None = None  # from `welcome`, for the display
         self._server_timezone: str | None = None  # the quiet-hours zone from `welcome`, for the display's times
         self.connections = 0  # how many times the server has welcomed this client
@@ -236,6 +241,7 @@ class ScreenClient:
             "retract": self._on_retract,
             "request_update": self._on_request_update,
             "area": self._on_area,
+            "live": self._on_live,
             "synced": self._on_synced,
             "reply_result": self._on_reply_result,
             "error": self._on_error,
@@ -272,10 +278,15 @@ class ScreenClient:
     def outbox(self) -> list[OutboxEntry]:
         return self.store.outbox()
 
+    @property
+    def live_calls(self) -> list[LiveCall]:
+        """The live calls in progress for this device's area (played or held by quiet hours or an emergency)."""
+        return list(self._calls.values())
+
     def view(self) -> ScreenView:
         return ScreenView(
             online=self.online, last_seq=self.store.last_seq, identity=self.store.identity, announcements=self.announcements(),
-            area_name=self._area_name, server_timezone=self._server_timezone,
+            area_name=self._area_name, server_timezone=self._server_timezone, live_calls=self.live_calls,
         )
 
     def _notify(self) -> None:
@@ -346,7 +357,7 @@ class ScreenClient:
         if self.player is not None:
             for announcement in self.store.unplayed():
                 self.player.enqueue(announcement)  # stored but not heard before a restart
-            side.append(_background(self.player.run(self._on_played), "screen player"))
+            side.append(_background(self.player.run(self._on_played, self._on_call_sounding), "screen player"))
         if self.display is not None:
             side.append(_background(self._display_loop(self.display), "screen display"))
         main = asyncio.create_task(self._connect_forever(), name="screen-connection")
@@ -530,10 +541,37 @@ class ScreenClient:
         self._notify()
         await self._ack(link)
 
+    async def _on_live(self, link: _Link, message: LiveEvent) -> None:
+        """A live call begins (play its stream) or ends (stop it). Applied even when its seq is a repeat: the calls
+        are held in memory only, and a replay holds the `started` of a call still going on."""
+        self.store.pass_over(message.seq)
+        link.mentioned.add(message.call_id)
+        if message.state == LiveState.STARTED and message.stream_url:
+            call = LiveCall(message.call_id, message.priority or Priority.HIGH, message.stream_url, message.caller_name)
+            if call.id not in self._calls:
+                log.info("live call %s (%s) by %s on %s", call.id, call.priority, call.caller_name, call.stream_url)
+            self._calls[call.id] = call
+            if self.player is not None:
+                self.player.enqueue(call)
+        elif message.state == LiveState.ENDED:
+            self._end_call(message.call_id)
+        self._notify()
+        await self._ack(link)
+
+    def _end_call(self, call_id: str) -> None:
+        if self._calls.pop(call_id, None) is not None:
+            log.info("live call %s ended", call_id)
+        self._calls_heard.discard(call_id)
+        if self.player is not None:
+            self.player.drop(call_id)
+
     async def _on_synced(self, link: _Link, message: Synced) -> None:
         if link.synced:
             log.warning("ignoring a second synced on the same connection")
             return
+        if message.reset:  # the server's whole state: a call it does not hold any more ended meanwhile
+            for call_id in self._calls.keys() - link.mentioned:
+                self._end_call(call_id)
         dropped = self.store.finish_replay(reset=message.reset, mentioned=link.mentioned)
         for announcement_id in dropped:
             if self.player is not None:
@@ -598,8 +636,8 @@ class ScreenClient:
                 cutoff = datetime.fromtimestamp(time.time() - self.timing.outbox_retry, UTC)
                 await self._send_replies(link, [entry.reply for entry in self.store.unanswered(sent_before=cutoff)])
 
-    async def _send_receipt(self, announcement_id: str, state: ReceiptState) -> None:
-        self._receipts.append(Receipt(type="receipt", announcement_id=announcement_id, state=state))
+    async def _send_receipt(self, state: ReceiptState, *, announcement_id: str | None = None, call_id: str | None = None) -> None:
+        self._receipts.append(Receipt(type="receipt", announcement_id=announcement_id, call_id=call_id, state=state))
         link = self._link
         if link is not None and link.synced:
             await self._flush_receipts(link)
@@ -617,7 +655,13 @@ class ScreenClient:
         assert announcement.audio is not None
         self.store.mark_played(announcement.id, announcement.audio.url)
         self._notify()
-        await self._send_receipt(announcement.id, ReceiptState.PLAYED)
+        await self._send_receipt(ReceiptState.PLAYED, announcement_id=announcement.id)
+
+    async def _on_call_sounding(self, call: LiveCall) -> None:
+        """The call's stream plays: `played` once per call (a call interrupted by an emergency resumes later)."""
+        if call.id in self._calls and call.id not in self._calls_heard:
+            self._calls_heard.add(call.id)
+            await self._send_receipt(ReceiptState.PLAYED, call_id=call.id)
 
     async def _display_loop(self, display: Display) -> None:
         """Show the view on every change, and when the next announcement expires; send `displayed` receipts."""
@@ -629,7 +673,7 @@ class ScreenClient:
                 for announcement in view.announcements:
                     if announcement.id not in self._displayed:
                         self._displayed.add(announcement.id)
-                        await self._send_receipt(announcement.id, ReceiptState.DISPLAYED)
+                        await self._send_receipt(ReceiptState.DISPLAYED, announcement_id=announcement.id)
             expiry = self.store.next_expiry()
             timeout = None if expiry is None else (expiry - datetime.now(UTC)).total_seconds() + 0.05
             try:

@@ -1,4 +1,5 @@
-"""A readable terminal display: what the screen shows, emergency first, and whether it is online.
+"""A readable terminal display: what the screen shows, emergency first, and whether it is online; while a
+live call is on, who is talking.
 
 Rendering is a pure function of a `ScreenView`, so it is tested without a terminal; the display
 writes only when the rendered text changes. On a terminal it redraws in place with colour; into a
@@ -12,12 +13,13 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Protocol, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from announcements.protocol import AnnouncementPayload, Priority
+from screen_client.player import LiveCall
 from screen_client.store import Identity
 from screen_client.words import Words
 
@@ -40,6 +42,7 @@ class ScreenView:
     announcements: list[AnnouncementPayload]
     area_name: str | None = None  # the area's name from `welcome`, shown instead of its path
     server_timezone: str | None = None  # the area's quiet-hours zone from `welcome`, if it has quiet hours
+    live_calls: list[LiveCall] = field(default_factory=list)  # calls in progress here, from `started` to `ended`
 
 
 class Display(Protocol):
@@ -69,7 +72,8 @@ def _style(text: str, style: str, color: bool) -> str:
 
 
 def render(view: ScreenView, words: Words, *, zone: tzinfo | None = None, color: bool = False) -> str:
-    """The screen as text: a status line, then each live announcement in the order given (emergency first)."""
+    """The screen as text: a status line, who is talking in a live call, then each live announcement in the order
+    given (emergency first)."""
     if view.identity is None:
         where = words("not_registered")
     else:
@@ -77,6 +81,10 @@ def render(view: ScreenView, words: Words, *, zone: tzinfo | None = None, color:
     state = words("online") if view.online else words("offline")
     seq = words("last_seq", seq="-" if view.last_seq is None else view.last_seq)
     lines = [f"{words('title')} · {where} · {state} · {seq}", _RULE]
+    for call in view.live_calls:
+        talking = words("live_call", caller=call.caller_name) if call.caller_name else words("live_call_unnamed")
+        style = _STYLES[Priority.EMERGENCY if call.priority == Priority.EMERGENCY else Priority.HIGH]  # never dimmed
+        lines.append(_style(talking, style, color))
     if not view.announcements:
         lines.append(words("no_announcements"))
     for announcement in view.announcements:
