@@ -401,11 +401,12 @@ class NoticePictures(SQLModel):
         return images
 
 
+RECORDING_URL = "a url POST /media answered with kind audio: played instead of the text"
+
+
 class AnnouncementCreate(AnnouncementBase, NoticePictures):
     target: TargetSpec | None = None
-    recording: str | None = Field(
-        default=None, max_length=200, description="a url POST /media answered with kind audio: played instead of the text"
-    )
+    recording: str | None = Field(default=None, max_length=200, description=RECORDING_URL)
     publish_at: ClientDateTime | None = None
     expires_at: ClientDateTime | None = None
 
@@ -508,6 +509,7 @@ class ScheduleTemplate(AnnouncementBase):
     """What every occurrence says, and how long each stays up."""
 
     lifetime_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60, description="how long each occurrence stays live")
+    recording: str | None = Field(default=None, max_length=200, description=RECORDING_URL)
 
 
 class Schedule(ScheduleTemplate, table=True):
@@ -553,6 +555,7 @@ class ScheduleUpdate(SQLModel):
     speak: bool | None = None
     repeat: int | None = Field(default=None, ge=1, le=5)
     lifetime_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    recording: str | None = Field(default=None, max_length=200, description=RECORDING_URL + "; null: speak the text again")
     target: TargetSpec | None = Field(default=None, description="whom the coming occurrences reach; empty: the editor's whole scope")
     rrule: str | None = Field(default=None, min_length=1, max_length=500)
     dates: list[date] | None = Field(default=None, max_length=366)

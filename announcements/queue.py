@@ -127,6 +127,18 @@ async def _go_live(*, session: AsyncSession, announcement: Announcement, now: da
     await append_announcement_event(session=session, announcement=announcement)
 
 
+async def check_recording(url: str | None, *, speak: bool, media_dir: Path | None) -> None:
+    """A notice's or a timed broadcast's recording: it is for the loudspeakers (speak true), and one POST /media stored.
+    That is checked where the url comes from a client (`media_dir` given); a timed broadcast's occurrences carry the
+    url checked when the broadcast was made, and a file gone since fails as its speech would (the narrator says why)."""
+    if url is None:
+        return
+    if not speak:
+        raise Invalid(UNSPOKEN, errors=[{"loc": ["recording"], "msg": UNSPOKEN, "type": "recording_not_spoken"}])
+    if media_dir is not None:
+        await recording.known(url, media_dir)
+
+
 async def create_announcement(
     *,
     session: AsyncSession,
@@ -162,10 +174,7 @@ async def create_announcement(
         raise Invalid("expires_at is in the past", errors=[{"loc": ["expires_at"], "msg": "must be in the future"}])
 
     images = await described(data.images, media_dir) if data.images else []
-    if data.recording is not None:
-        if not data.speak:
-            raise Invalid(UNSPOKEN, errors=[{"loc": ["recording"], "msg": UNSPOKEN, "type": "recording_not_spoken"}])
-        await recording.known(data.recording, media_dir)
+    await check_recording(data.recording, speak=data.speak, media_dir=media_dir)
 
     announcement = Announcement(
         **data.model_dump(exclude={"target", "publish_at", "expires_at", "images"}),

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -39,7 +40,7 @@ from announcements.models import (
     TargetPublic,
     UpcomingDay,
 )
-from announcements.queue import create_announcement, resolve_target
+from announcements.queue import check_recording, create_announcement, resolve_target
 from announcements.tokens import Principal
 
 log = logging.getLogger(__name__)
@@ -194,9 +195,10 @@ def public(schedule: Schedule) -> SchedulePublic:
 
 
 async def create_schedule(
-    *, session: AsyncSession, data: ScheduleCreate, principal: Principal, now: datetime, timezone: str
+    *, session: AsyncSession, data: ScheduleCreate, principal: Principal, now: datetime, timezone: str, media_dir: Path
 ) -> Schedule:
     """`timezone`: the server's, for a schedule that names none."""
+    await check_recording(data.recording, speak=data.speak, media_dir=media_dir)
     target = await resolve_target(session=session, spec=data.target, principal=principal)
     recurrence = _recurrence(data, default_zone=timezone, now=now)
     template = data.model_dump(exclude={"target", *ScheduleWhen.model_fields})
@@ -224,15 +226,18 @@ async def list_schedules(*, session: AsyncSession, principal: Principal) -> list
 
 
 async def update_schedule(
-    *, session: AsyncSession, schedule_id: str, changes: ScheduleUpdate, principal: Principal, now: datetime
+    *, session: AsyncSession, schedule_id: str, changes: ScheduleUpdate, principal: Principal, now: datetime, media_dir: Path
 ) -> Schedule:
     """Edit the template or the rule, pause or resume; the next time is counted again from now."""
     schedule = await get_schedule(session=session, schedule_id=schedule_id, principal=principal)
     if schedule.status not in SCHEDULE_OPEN:
         raise Conflict(f"schedule is {schedule.status}; it can no longer change")
-    fields = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"paused", "target", *ScheduleWhen.model_fields})
+    fields = changes.model_dump(
+        exclude_unset=True, exclude_none=True, exclude={"paused", "target", "recording", *ScheduleWhen.model_fields}
+    )
     when = _changed_when(schedule, changes)
-    if not fields and when is None and changes.paused is None and changes.target is None:
+    new_recording = "recording" in changes.model_fields_set  # null too: speak the text again
+    if not fields and when is None and changes.paused is None and changes.target is None and not new_recording:
         raise Invalid("nothing to change")
     if changes.target is not None:  # checked against the editor's scope, as a new schedule's target is
         target = await resolve_target(session=session, spec=changes.target, principal=principal)
@@ -240,6 +245,9 @@ async def update_schedule(
     recurrence = _recurrence(when, default_zone=schedule.timezone, now=now) if when else Recurrence.of(schedule)
     for name, value in fields.items():
         setattr(schedule, name, value)
+    if new_recording:
+        schedule.recording = changes.recording
+    await check_recording(schedule.recording, speak=schedule.speak, media_dir=media_dir if new_recording else None)
     if changes.paused is not None:
         schedule.status = ScheduleStatus.PAUSED if changes.paused else ScheduleStatus.ACTIVE
     _apply_when(schedule, recurrence, now)
@@ -284,6 +292,9 @@ async def upcoming(*, session: AsyncSession, principal: Principal, now: datetime
     return [UpcomingDay(day=day, occurrences=sorted(items, key=lambda o: o.at)) for day, items in by_day.items()]
 
 
+OCCURRENCE_FIELDS = ("title", "body", "priority", "category", "language", "speak", "repeat", "recording")
+
+
 def _poster(schedule: Schedule) -> Principal:
     """The schedule posts as its creator did, within the scope it was made in."""
     return Principal(token_id=schedule.created_by or schedule.id, role=Role.COMMITTEE, area=schedule.area, name=f"schedule {schedule.id}")
@@ -303,7 +314,7 @@ async def create_due_occurrences(*, session: AsyncSession, now: datetime) -> lis
         expires_at = at + timedelta(minutes=schedule.lifetime_minutes) if at else now
         if at is not None and expires_at > now and (schedule.last_at is None or at > schedule.last_at):
             data = AnnouncementCreate(
-                **{name: getattr(schedule, name) for name in ("title", "body", "priority", "category", "language", "speak", "repeat")},
+                **{name: getattr(schedule, name) for name in OCCURRENCE_FIELDS},
                 target=schedule.target,
                 expires_at=expires_at,
             )

@@ -32,7 +32,8 @@ async def post_schedule(request: web.Request) -> web.Response:
     data = await parse_body(request, ScheduleCreate)
     async with request.app[DATABASE].write() as session:
         schedule = await create_schedule(
-            session=session, data=data, principal=principal, now=request.app[CLOCK](), timezone=request.app[SETTINGS].timezone
+            session=session, data=data, principal=principal, now=request.app[CLOCK](), timezone=request.app[SETTINGS].timezone,
+            media_dir=request.app[SETTINGS].media_dir,
         )
         answer = public(schedule)
     request.app[DISPATCHER].poke()
@@ -73,7 +74,8 @@ async def patch_schedule(request: web.Request) -> web.Response:
     changes = await parse_body(request, ScheduleUpdate)
     async with request.app[DATABASE].write() as session:
         schedule = await update_schedule(
-            session=session, schedule_id=request.match_info["id"], changes=changes, principal=principal, now=request.app[CLOCK]()
+            session=session, schedule_id=request.match_info["id"], changes=changes, principal=principal, now=request.app[CLOCK](),
+            media_dir=request.app[SETTINGS].media_dir,
         )
         answer = public(schedule)
     request.app[DISPATCHER].poke()

@@ -2,6 +2,7 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -22,7 +23,7 @@ async def daily(db: Database, **fields) -> str:
     when = {"rrule": "FREQ=DAILY", "dtstart": "2030-05-01T06:30", **fields}
     data = ScheduleCreate(title="早间广播", body="今天天气晴。", **when)
     async with db.write() as session:
-        schedule = await create_schedule(session=session, data=data, principal=VILLAGE, now=CREATED, timezone=ZONE)
+        schedule = await create_schedule(session=session, data=data, principal=VILLAGE, now=CREATED, timezone=ZONE, media_dir=Path('.'))
     assert schedule.next_at == FIRST
     return schedule.id
 
@@ -100,7 +101,7 @@ async def test_a_schedule_in_another_zone_keeps_its_local_time(db):
     """06:30 in Urumqi is 00:30 UTC, two hours after 06:30 in Shanghai."""
     data = ScheduleCreate(title="早间广播", body="今天天气晴。", rrule="FREQ=DAILY", dtstart="2030-05-01T06:30", timezone="Asia/Urumqi")
     async with db.write() as session:
-        schedule = await create_schedule(session=session, data=data, principal=VILLAGE, now=CREATED, timezone=ZONE)
+        schedule = await create_schedule(session=session, data=data, principal=VILLAGE, now=CREATED, timezone=ZONE, media_dir=Path('.'))
     assert (schedule.timezone, schedule.next_at) == ("Asia/Urumqi", FIRST + timedelta(hours=2))
 
 

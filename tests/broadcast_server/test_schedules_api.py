@@ -6,12 +6,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from broadcast_server.keys import DISPATCHER
+from tests.announcements.test_recording import tone, wav
+from tests.broadcast_server.test_recordings_api import upload
+from tests.e2e.screens import eventually
 from tests.wsframes import collect, connect, connected, until
 
 CREATED = datetime(2030, 4, 30, 12, 0, tzinfo=UTC)  # 20:00 in Shanghai (the default timezone)
 FIRST = datetime(2030, 4, 30, 22, 30, tzinfo=UTC)  # 2030-05-01 06:30 in Shanghai
 DAILY = {"title": "早间广播", "body": "今天天气晴。", "rrule": "FREQ=DAILY;BYHOUR=6;BYMINUTE=30", "dtstart": "2030-05-01",
-         "timezone": "Asia/Shanghai", "recording": "/media/not-yet.mp3"}  # PROTOCOL.md's example; `recording` is ignored
+         "timezone": "Asia/Shanghai"}  # PROTOCOL.md's example
 
 
 async def test_a_daily_broadcast_reaches_the_screen_at_each_time_once(village, clock):
@@ -133,3 +136,29 @@ async def test_a_new_target_reaches_only_its_screens_from_the_next_time_on(villa
     assert {a["title"]: a["target"]["tags"] for a in page["items"]} == {"早间广播": ["market"], "村广播": []}
     await at_gate.close()
     await at_market.close()
+
+
+async def test_a_timed_broadcast_plays_a_recording_checked_when_it_is_made(village, clock):
+    """PROTOCOL.md 1.1 `recording` on a schedule: each occurrence carries it (played instead of the text); a url this
+    server did not store, or a recording with speak off, is refused naming `recording`; null speaks the text again."""
+    clock.at = CREATED
+    _, stored = await upload(village, wav(tone(seconds=2.0), 44_100), filename="morning.wav")
+    for extra, code in (({"recording": f"/media/{'0' * 64}.flac"}, "recording_unknown"),
+                        ({"recording": stored["url"], "speak": False}, "recording_not_spoken")):
+        status, problem = await village.call("POST", "/schedules", json={**DAILY, **extra})
+        assert status == 422 and [(e["loc"], e["type"]) for e in problem["errors"]] == [(["recording"], code)], problem
+    _, schedule = await village.call("POST", "/schedules", json={**DAILY, "recording": stored["url"]}, expect=201)
+    assert schedule["recording"] == stored["url"]
+    clock.at = FIRST
+    village.app[DISPATCHER].poke()
+
+    async def occurrence():
+        _, page = await village.call("GET", "/announcements", expect=200)
+        return page["items"]
+
+    made = await eventually(occurrence)
+    assert [(a["schedule_id"], a["recording"]) for a in made] == [(schedule["id"], stored["url"])]
+    status, problem = await village.call("PATCH", f"/schedules/{schedule['id']}", json={"speak": False})
+    assert status == 422 and problem["errors"][0]["type"] == "recording_not_spoken"
+    _, spoken = await village.call("PATCH", f"/schedules/{schedule['id']}", json={"recording": None}, expect=200)
+    assert spoken["recording"] is None
