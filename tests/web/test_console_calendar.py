@@ -1,6 +1,7 @@
 """The timed-broadcast page (定时广播) in a real Chromium against a real server, at a desk and on a phone: a clerk
 makes a daily broadcast, sees it in the coming 14 days, pauses and resumes it, stops it after confirming; a rule
-that never fires is refused in Chinese and nothing is stored."""
+that never fires is refused in Chinese and nothing is stored; a committee member's broadcast plays a recording, which
+an edit shows and removes."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import expect
 
+from tests.announcements.test_recording import tone, wav
 from tests.web.test_console import VILLAGE, console_page, make_areas
 from tests.web.test_console_compose import LAPTOP, OUT_OF_VIEW, PHONE
+from tests.web.test_console_recording import picked
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEVER_FIRES = "按这个设置永远不会播出（时间都已过去或日期不存在），请改一下。"
@@ -126,3 +129,46 @@ async def test_a_timed_broadcast_has_its_priority_speech_and_target(village, bro
         await expect(console.by("schedule-form-heading")).to_have_text("新建定时广播")
         assert [(s["priority"], s["target"]["areas"]) for s in await stored(village)] == [("high", [VILLAGE + "/grid-3"])]
         console.assert_clean(village.admin)
+
+
+async def test_a_committee_members_daily_broadcast_plays_a_recording_until_an_edit_removes_it(village, browser, screenshot):
+    """The clerk uploads a phone's recording to the morning broadcast: it is kept with the schedule (every occurrence
+    plays it), an edit shows it with its length, and 移除录音 then 保存修改 makes the loudspeakers read the text again."""
+    await make_areas(village)
+    committee = await village.token("committee", VILLAGE)
+    async with console_page(browser, village, committee, width=LAPTOP[0], at="calendar") as console:
+        page = console.page
+        await page.set_viewport_size({"width": LAPTOP[0], "height": LAPTOP[1]})
+        await console.by("schedule-title").fill("早间广播")
+        await console.by("schedule-body").fill("今天天气晴，注意防晒。")
+        voice = wav(tone(seconds=2, level=0.2, rate=16_000), 16_000)
+        await console.by("recording-input").set_input_files([picked("村主任.wav", voice, "audio/wav")])
+        status = console.by("recording-status")
+        await expect(status).to_have_text("已附上录音（0:02）：喇叭将播放这段录音，不再朗读文字；屏幕上仍显示文字。")
+        await expect(console.by("schedule-speak")).to_be_checked()
+        await expect(console.by("schedule-speak")).to_be_disabled()  # a recording is for the loudspeakers
+        for width, height in (LAPTOP, PHONE):
+            await page.set_viewport_size({"width": width, "height": height})
+            assert await page.evaluate(OUT_OF_VIEW) == [], width
+            await page.evaluate("scrollTo(0, 0)")
+            await screenshot(page, f"console-calendar-recording-zh-{width}x{height}")
+
+        await console.by("schedule-save").click()
+        row = console.by("schedule-row")
+        await expect(row.get_by_test_id("schedule-row-when")).to_contain_text("每天 06:30 · 进行中 · 下次")
+        await expect(row.get_by_test_id("schedule-row-when")).to_contain_text("· 播放录音")
+        await expect(status).to_be_hidden()  # a fresh form
+        (schedule,) = await stored(village)
+        assert schedule["recording"].startswith("/media/") and schedule["speak"] is True
+
+        await row.get_by_test_id("schedule-edit").click()
+        await expect(status).to_have_text("已附上录音（0:02）：喇叭将播放这段录音，不再朗读文字；屏幕上仍显示文字。")
+        await expect(console.by("recording-player")).to_have_attribute("src", schedule["recording"])
+        await console.by("recording-remove").click()
+        await expect(status).to_be_hidden()
+        await expect(console.by("schedule-speak")).to_be_enabled()
+        await console.by("schedule-save").click()
+        await expect(console.by("schedule-form-heading")).to_have_text("新建定时广播")
+        await expect(row.get_by_test_id("schedule-row-when")).not_to_contain_text("播放录音")
+        assert [(s["title"], s["recording"], s["speak"]) for s in await stored(village)] == [("早间广播", None, True)]
+        console.assert_clean(committee)

@@ -1,11 +1,12 @@
-// Timed broadcasts (定时广播): a form to make one (what it says, how urgent, whether it is spoken, whom it reaches,
-// and repeat: every day / weekdays / a weekday / given dates), the coming 14 days with each broadcast's time, and
-// pause, resume, edit and stop for each schedule.
+// Timed broadcasts (定时广播): a form to make one (what it says, a recording played instead of the text, how urgent,
+// whether it is spoken, whom it reaches, and repeat: every day / weekdays / a weekday / given dates), the coming 14
+// days with each broadcast's time, and pause, resume, edit and stop for each schedule.
 
 import { api } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatDate, formatTime, t } from '../../shared/i18n.js';
 import { Priority } from '../../shared/vocabulary.js';
+import { recordingPicker } from '../recorder.js';
 import { targetPicker } from '../targetpicker.js';
 import { errorLine, field, priorityOptions, select, showError } from '../util.js';
 
@@ -65,6 +66,7 @@ export function render(ctx) {
   const priority = select({ name: 'priority', testid: 'schedule-priority' }, priorityOptions(), Priority.NORMAL);
   const speak = h('input', { type: 'checkbox', name: 'speak', testid: 'schedule-speak', checked: true });
   speak.defaultChecked = true; // what a form reset returns to
+  const recorder = recordingPicker({ speak }); // every occurrence plays it instead of reading the text
   const targets = targetPicker(ctx);
   const repeat = select({ name: 'repeat', testid: 'schedule-repeat' }, REPEATS.map((r) => [r, t(`calendar.repeat.${r}`)]), 'daily');
   const weekday = select({ name: 'weekday', testid: 'schedule-weekday' }, WEEKDAYS.map((d) => [d, t(`calendar.weekday.${d}`)]), 'MO');
@@ -96,6 +98,7 @@ export function render(ctx) {
     time.value = '06:30';
     startDate.value = localToday();
     targets.reset();
+    recorder.set(null);
     heading.textContent = t('calendar.new');
     submit.textContent = t('calendar.save');
     cancelEdit.hidden = true;
@@ -109,6 +112,7 @@ export function render(ctx) {
     body.value = schedule.body;
     priority.value = schedule.priority;
     speak.checked = schedule.speak;
+    recorder.set(schedule.recording || null);
     targets.set(schedule.target);
     repeat.value = repeatOf(schedule);
     if (repeat.value === 'weekly') weekday.value = ruleParts(schedule.rrule).BYDAY || 'MO';
@@ -127,9 +131,15 @@ export function render(ctx) {
   async function save(event) {
     event.preventDefault();
     showError(error, null);
+    if (recorder.busy()) {
+      showError(error, t('recording.wait'));
+      return;
+    }
     const rule = when({ repeat: repeat.value, weekday: weekday.value, time: time.value, startDate: startDate.value,
       until: until.value, dates: dates.value });
-    const notice = { title: title.value, body: body.value, priority: priority.value, speak: speak.checked, ...rule };
+    // recording null: none (in an edit, the text is spoken again)
+    const notice = { title: title.value, body: body.value, priority: priority.value, speak: speak.checked,
+      recording: recorder.url(), ...rule };
     if (notice.priority === Priority.EMERGENCY) { // every time it fires, every screen it reaches turns red: ask first
       const counts = targets.reach() || await targets.askReach() || { screens: '?', speakers: '?' };
       const ask = t('calendar.emergency.confirm', { title: notice.title, ...counts });
@@ -166,11 +176,12 @@ export function render(ctx) {
   function scheduleRow(s) {
     const open = s.status === 'active' || s.status === 'paused';
     const next = s.status === 'active' && s.next_at ? ` · ${t('calendar.next', { time: formatTime(s.next_at) })}` : '';
+    const recorded = s.recording ? ` · ${t('calendar.plays_recording')}` : '';
     return h('div', { class: `schedule-row ${s.status}`, testid: 'schedule-row', dataset: { id: s.id, status: s.status } },
       h('div', { class: 'schedule-text' },
         h('strong', { testid: 'schedule-row-title' }, s.title),
         h('span', { class: 'muted', testid: 'schedule-row-when' },
-          `${t(`calendar.repeat.${repeatOf(s)}`)} ${timeOf(s)} · ${t(`calendar.status.${s.status}`)}${next}`)),
+          `${t(`calendar.repeat.${repeatOf(s)}`)} ${timeOf(s)} · ${t(`calendar.status.${s.status}`)}${next}${recorded}`)),
       open ? h('div', { class: 'actions' },
         s.paused
           ? h('button', { type: 'button', testid: 'schedule-resume', onclick: () => act('PATCH', `/schedules/${s.id}`, { paused: false }) },
@@ -199,6 +210,7 @@ export function render(ctx) {
     heading,
     field(t('calendar.title_label'), title, { wide: true }),
     field(t('calendar.body_label'), body, { wide: true }),
+    recorder.el,
     field(t('compose.priority'), priority),
     h('div', { class: 'field' }, h('label', { class: 'check' }, speak, h('span', {}, t('compose.speak')))),
     field(t('calendar.repeat_label'), repeat), weekdayField, field(t('calendar.time_label'), time), startField,
@@ -212,5 +224,5 @@ export function render(ctx) {
     form,
     h('div', { class: 'card' }, h('h2', {}, t('calendar.coming')), days),
     h('div', { class: 'card' }, h('h2', {}, t('calendar.schedules')), list));
-  return { el, stop() { stopped = true; targets.stop(); } };
+  return { el, stop() { stopped = true; targets.stop(); recorder.stop(); } };
 }

@@ -5,9 +5,10 @@ import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
 import { formatTime, label, t } from '../../shared/i18n.js';
 import { Language, Priority } from '../../shared/vocabulary.js';
+import { recordingPicker } from '../recorder.js';
 import { targetPicker } from '../targetpicker.js';
 import {
-  clock, describeError, errorLine, field, localToRfc3339, priorityOptions, randomKey, select, showError,
+  describeError, errorLine, field, localToRfc3339, priorityOptions, randomKey, select, showError,
 } from '../util.js';
 
 const BODY_MAX = 5000;
@@ -17,9 +18,6 @@ const UNREACHED = 'target_unreached'; // docs/protocol.md §2.9.5
 const MAX_IMAGES = 4; // docs/protocol.md §2.9.7: the server refuses a fifth, and so does this page, before uploading
 const IMAGE_MAX_BYTES = 10 * 1024 * 1024; // refused here too: a phone need not send 50 MB to hear "too large"
 const IMAGE_TYPES = 'image/jpeg,image/png,image/webp';
-const RECORDING_MAX_S = 600; // docs/protocol.md §4.2: the server refuses a longer recording, so recording stops there
-const RECORDING_MAX_BYTES = 50 * 1024 * 1024;
-const RECORDING_TYPES = 'audio/*,.amr,.m4a'; // some phones label voice messages with no audio type
 
 export function render(ctx) {
   let idempotencyKey = null;
@@ -51,12 +49,6 @@ export function render(ctx) {
   const repeat = h('input', { type: 'number', name: 'repeat', min: 1, max: 5, value: '1', testid: 'compose-repeat' });
   speak.defaultChecked = true; // what a form reset returns to
   repeat.defaultValue = '1';
-  // a recording is for the loudspeakers (the server refuses it with speak false): while one is attached, speak stays on
-  const recorder = recordingPicker((attached) => {
-    idempotencyKey = null;
-    if (attached) speak.checked = true;
-    speak.disabled = attached;
-  });
 
   const formError = errorLine('compose-error');
   const done = h('div', { class: 'success', testid: 'compose-done', role: 'status', hidden: true });
@@ -64,6 +56,19 @@ export function render(ctx) {
   const listenButton = h('button', { type: 'button', testid: 'compose-listen' }, t('compose.listen'));
   const spokenLine = h('p', { class: 'spoken', testid: 'compose-spoken', role: 'status', hidden: true });
   const submit = h('button', { type: 'submit', class: 'primary', testid: 'compose-submit' }, t('compose.submit'));
+  const hidePreview = () => {
+    player.pause();
+    player.hidden = true;
+    spokenLine.hidden = true;
+  };
+
+  const recorder = recordingPicker({
+    speak,
+    changed: () => {
+      idempotencyKey = null;
+      hidePreview(); // what the loudspeakers will do has changed: an earlier 试听 no longer says it
+    },
+  });
 
   // 从模板开始 / 存为模板 / 删除模板
   let templates = [];
@@ -313,7 +318,7 @@ export function render(ctx) {
     done.hidden = true;
     try {
       if (pictures.uploading() || recorder.busy()) {
-        formError.textContent = t(pictures.uploading() ? 'compose.images.wait' : 'compose.recording.wait');
+        formError.textContent = t(pictures.uploading() ? 'compose.images.wait' : 'recording.wait');
         formError.hidden = false;
         return;
       }
@@ -343,8 +348,29 @@ export function render(ctx) {
     }
   });
 
+  /** Play this in the form's player; an object URL of an earlier clip is let go. */
+  const play = async (src) => {
+    if (audioUrl && audioUrl !== src) URL.revokeObjectURL(audioUrl);
+    audioUrl = src.startsWith('blob:') ? src : null;
+    player.src = src;
+    player.hidden = false;
+    await player.play().catch(() => {});
+  };
+
   listenButton.addEventListener('click', async () => {
     clearErrors();
+    if (recorder.busy()) {
+      formError.textContent = t('recording.wait');
+      formError.hidden = false;
+      return;
+    }
+    // with a recording attached the loudspeakers play it, not the text: that is what the clerk hears here
+    if (recorder.url()) {
+      spokenLine.textContent = t('compose.spoken.recording');
+      spokenLine.hidden = false;
+      await play(recorder.url());
+      return;
+    }
     const text = [title.value.trim(), body.value.trim()].filter(Boolean).join('。\n');
     if (!text) {
       formError.textContent = t('compose.listen.empty');
@@ -362,11 +388,7 @@ export function render(ctx) {
       spokenLine.hidden = words.status !== 'fulfilled';
       if (words.status === 'fulfilled') spokenLine.textContent = t('compose.spoken', { text: words.value.spoken });
       if (clip.status === 'rejected') throw clip.reason;
-      if (audioUrl) URL.revokeObjectURL(audioUrl);
-      audioUrl = URL.createObjectURL(clip.value);
-      player.src = audioUrl;
-      player.hidden = false;
-      await player.play().catch(() => {});
+      await play(URL.createObjectURL(clip.value));
     } catch (e) {
       showError(formError, e);
     } finally {
@@ -476,172 +498,6 @@ function picturePicker(changed) {
     },
     clear() {
       this.set([]);
-    },
-  };
-}
-
-/**
- * 录音: record in the browser (MediaRecorder; the button shows the time while recording, then a player to listen back
- * and 重录) or 上传录音文件. Either is uploaded at once (POST /media) and, once the server has checked and kept it,
- * posted as `recording`: the loudspeakers play it instead of reading the text. `changed(attached)` is told of every
- * change.
- */
-function recordingPicker(changed) {
-  let url = null; // what the server kept
-  let uploading = false;
-  let capture = null; // {recorder, stream, started, timer} while recording
-  let localUrl = null; // the blob being listened to
-  const error = h('p', { class: 'field-error', testid: 'error-recording', role: 'alert', hidden: true });
-  const status = h('p', { class: 'small', testid: 'compose-recording-status', role: 'status', hidden: true });
-  const record = h('button', { type: 'button', testid: 'compose-record' }, t('compose.recording.record'));
-  const input = h('input', { type: 'file', accept: RECORDING_TYPES, class: 'file-input', testid: 'compose-recording-input' });
-  const pick = h('label', { class: 'file-button', testid: 'compose-recording-upload' }, input, h('span', {}, t('compose.recording.upload')));
-  const player = h('audio', { controls: true, preload: 'metadata', testid: 'compose-recording-player', hidden: true });
-  const remove = h('button', { type: 'button', class: 'small danger', testid: 'compose-recording-remove', hidden: true },
-    t('compose.recording.remove'));
-
-  const say = (message) => {
-    error.textContent = message || '';
-    error.hidden = !message;
-  };
-  const show = (text) => {
-    status.textContent = text || '';
-    status.hidden = !text;
-  };
-  const listenTo = (src) => {
-    if (localUrl && localUrl !== src) URL.revokeObjectURL(localUrl);
-    localUrl = src && src.startsWith('blob:') ? src : null;
-    if (src) player.src = src;
-    else player.removeAttribute('src');
-    player.hidden = !src;
-  };
-  const draw = () => {
-    const recording = capture !== null;
-    record.textContent = recording
-      ? t('compose.recording.stop', { time: clock((Date.now() - capture.started) / 1000) })
-      : t(url || player.src ? 'compose.recording.again' : 'compose.recording.record');
-    record.classList.toggle('danger', recording);
-    record.setAttribute('aria-pressed', String(recording));
-    record.disabled = uploading;
-    input.disabled = uploading || recording;
-    pick.classList.toggle('disabled', input.disabled);
-    remove.hidden = !url || recording;
-  };
-
-  const release = () => {
-    if (!capture) return;
-    clearInterval(capture.timer);
-    capture.stream.getTracks().forEach((track) => track.stop());
-    capture = null;
-  };
-
-  const keep = async (blob, name, seconds) => {
-    uploading = true;
-    url = null;
-    say(null);
-    show(t('compose.recording.uploading'));
-    draw();
-    changed(false);
-    const form = new FormData();
-    form.append('file', blob, name);
-    try {
-      const stored = await api('POST', '/media', { form });
-      if (stored.kind !== 'audio') throw new Error(t('error.code.recording_not_audio')); // a picture: 图片 takes those
-      url = stored.url;
-      show(t('compose.recording.attached', { time: clock(stored.duration_s ?? seconds) }));
-    } catch (e) {
-      listenTo(null);
-      show(null);
-      say(t('compose.recording.failed', { error: describeError(e) }));
-    } finally {
-      uploading = false;
-      draw();
-      changed(url !== null);
-    }
-  };
-
-  const start = async () => {
-    say(null);
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-    } catch {
-      say(t('compose.recording.no_mic'));
-      return;
-    }
-    const recorder = new MediaRecorder(stream);
-    const chunks = [];
-    recorder.addEventListener('dataavailable', (event) => { if (event.data.size) chunks.push(event.data); });
-    recorder.addEventListener('stop', () => {
-      if (!capture || capture.recorder !== recorder) return; // let go of (the page was left, the form refilled)
-      const seconds = (Date.now() - capture.started) / 1000;
-      release();
-      const blob = new Blob(chunks, { type: recorder.mimeType });
-      listenTo(URL.createObjectURL(blob));
-      keep(blob, recorder.mimeType.includes('ogg') ? 'recording.ogg' : 'recording.webm', seconds);
-    });
-    listenTo(null);
-    url = null;
-    show(null);
-    changed(false);
-    capture = { recorder, stream, started: Date.now(), timer: null };
-    capture.timer = setInterval(() => {
-      if (Date.now() - capture.started >= RECORDING_MAX_S * 1000) recorder.stop();
-      else draw();
-    }, 250);
-    recorder.start(1000);
-    draw();
-  };
-
-  record.addEventListener('click', () => {
-    if (capture) capture.recorder.stop();
-    else start();
-  });
-  input.addEventListener('change', () => {
-    const [file] = input.files;
-    input.value = ''; // the same file may be chosen again
-    if (!file) return;
-    if (file.size > RECORDING_MAX_BYTES) {
-      say(t('compose.recording.failed', { error: t('error.code.recording_too_large') }));
-      return;
-    }
-    listenTo(URL.createObjectURL(file));
-    keep(file, file.name, null);
-  });
-  remove.addEventListener('click', () => {
-    url = null;
-    listenTo(null);
-    show(null);
-    say(null);
-    draw();
-    changed(false);
-  });
-  draw();
-
-  const el = h('div', { class: 'field wide recording', dataset: { field: 'recording' } },
-    h('span', { class: 'label' }, t('compose.recording')),
-    h('div', { class: 'pictures-add' }, record, pick, remove, h('span', { class: 'muted small' }, t('compose.recording.hint'))),
-    player,
-    status,
-    error);
-  return {
-    el,
-    url: () => url,
-    busy: () => uploading || capture !== null,
-    /** Attach this stored recording (a copied notice's), or none. */
-    set(stored) {
-      release();
-      url = stored;
-      listenTo(stored);
-      show(stored ? t('compose.recording.attached.copied') : null);
-      say(null);
-      draw();
-      changed(url !== null);
-    },
-    /** Leaving the page: the microphone is let go. */
-    stop() {
-      release();
-      listenTo(null);
     },
   };
 }
