@@ -79,19 +79,25 @@ async def test_bad_changes_are_refused_and_change_nothing(village, clock):
 
 
 async def test_the_list_says_what_each_screen_shows_and_when_it_last_confirmed(village):
+    """Each screen its own: two screens that confirmed are each given their time, and one that never did has none."""
     gate = await village.screen("村口", VILLAGE)
+    hall = await village.screen("村委会", VILLAGE)
     idle = await village.screen("广场", OTHER)
-    ws = await connected(village, gate["token"])
+    sockets = [await connected(village, gate["token"]), await connected(village, hall["token"])]
     await village.post(title="普通通知", target={"areas": [VILLAGE]})
     urgent = await village.post(title="防汛紧急通知", priority="emergency", target={"areas": [VILLAGE]})
-    frames = await until(ws, "announcement")
-    frames += await until(ws, "announcement")
-    await ws.send_json({"type": "ack", "seq": max(f["seq"] for f in frames)})
-    row = await eventually(lambda: listed(village, gate["id"]), lambda r: r["last_received_at"] is not None)
-    assert row["showing"] == {"id": urgent["id"], "title": "防汛紧急通知", "priority": "emergency"}
-    assert row["online"] and row["offline_s"] is None and not row["offline_alert"]
+    for ws in sockets:
+        frames = await until(ws, "announcement")
+        frames += await until(ws, "announcement")
+        await ws.send_json({"type": "ack", "seq": max(f["seq"] for f in frames)})
+    for screen in (gate, hall):
+        row = await eventually(lambda screen=screen: listed(village, screen["id"]), lambda r: r["last_received_at"] is not None)
+        assert row["showing"] == {"id": urgent["id"], "title": "防汛紧急通知", "priority": "emergency"}
+        assert row["online"] and row["offline_s"] is None and not row["offline_alert"]
     assert (await listed(village, idle["id"]))["showing"] is None
-    await ws.close()
+    assert (await listed(village, idle["id"]))["last_received_at"] is None
+    for ws in sockets:
+        await ws.close()
 
 
 @pytest.mark.settings(screen_offline_alert_minutes=30)
@@ -106,7 +112,7 @@ async def test_a_screen_offline_longer_than_the_setting_is_flagged(village, cloc
 
 async def test_showing_is_the_most_urgent_then_the_newest_of_what_reaches_the_screen(village, clock):
     """An older emergency stays first over a newer normal notice; among normal ones the newest; a notice for a tag
-    the screen does not carry is not what it shows."""
+    the screen does not carry is not what it shows, one for a tag it carries or for its id alone is."""
     gate = await village.screen("村口", VILLAGE)
     square = await village.screen("广场", OTHER)
     start = utcnow()
@@ -119,6 +125,12 @@ async def test_showing_is_the_most_urgent_then_the_newest_of_what_reaches_the_sc
     await post_at(1, title="普通通知", target={"areas": [VILLAGE]})
     await post_at(2, title="旧通知", target={"areas": [OTHER]})
     newer = await post_at(3, title="新通知", target={"areas": [OTHER]})
-    await post_at(4, title="集市通知", target={"areas": [OTHER], "tags": ["market"]})
+    market = await post_at(4, title="集市通知", target={"areas": [OTHER], "tags": ["market"]})
     assert (await listed(village, gate["id"]))["showing"]["id"] == flood["id"]
+    assert (await listed(village, square["id"]))["showing"]["id"] == newer["id"]
+    stall = await village.screen("集市", OTHER, tags=["market"])  # carries the tag: the newest for it is the market's
+    assert (await listed(village, stall["id"]))["showing"]["id"] == market["id"]
+    desk = await village.screen("服务中心", OTHER)
+    for_desk = await post_at(5, title="办事指南", target={"screens": [desk["id"]]})  # named by its id alone
+    assert (await listed(village, desk["id"]))["showing"]["id"] == for_desk["id"]
     assert (await listed(village, square["id"]))["showing"]["id"] == newer["id"]
