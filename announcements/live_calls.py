@@ -20,6 +20,7 @@ from announcements.events import LIVE, append_event
 from announcements.models import (
     SPEECH_FAILED,
     SPEECH_LIVE,
+    SPEECH_PENDING,
     SPEECH_READY,
     Announcement,
     AnnouncementStatus,
@@ -104,7 +105,7 @@ async def end_call(*, session: AsyncSession, call_id: str, now: datetime, proble
     )
     row.status = AnnouncementStatus.EXPIRED
     row.ended_at = row.expires_at = now
-    row.speech_status = SPEECH_FAILED if problem else SPEECH_READY
+    row.speech_status = SPEECH_FAILED if problem else SPEECH_PENDING  # the recording is being kept (keep_recording)
     row.speech_error = problem
     session.add(row)
     return row

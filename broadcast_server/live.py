@@ -9,7 +9,7 @@ told (`live` events) to play their station, interrupting anything but an emergen
 
 One call per area at a time, an area counting as busy when a call covers it or any area under it. A call
 ends when the caller stops it, when an admin stops it (`DELETE /api/v1/live/calls/{call_id}`), when the
-browser goes away or sends no sound for 5 s, or after 30 minutes.
+browser goes away or sends no sound for 5 s, or after 10 minutes (the longest recording kept).
 Everything said is kept as the call's announcement (announcements/live_calls.py), so the committee has
 a record of it. In a cluster, this and the streams are served by one replica (docs/deploy.md).
 """
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 CALLER_ROLES = (Role.ADMIN, Role.COMMITTEE)
 SILENT_END_S = 5.0  # no sound for this long: the microphone, the page or the phone's signal is gone, the call ends
-MAX_CALL_S = 30 * 60.0
+MAX_CALL_S = recording.MAX_SECONDS  # every call is kept as a record, and a recording is at most this long
 RENEW_S = live_calls.LEASE_S / 4
 MAX_PIECE_BYTES = 1024 * 1024  # MediaRecorder sends a few kB a quarter second; a megabyte is not a voice
 MAX_AREAS = 50
@@ -301,7 +301,9 @@ class LiveCalls:
                 kept = await recording.store(bytes(call.said), self._settings.media_dir)
                 url = kept.url
                 speech = self._speech()
-                if speech is not None:
+                if speech is None:
+                    problem = "speech is unavailable on this server: the recording is kept, but no clip is made of it"
+                else:
                     stored = recording.path(kept.url, self._settings.media_dir)
                     audio = clip_audio(await speech.render_recording(stored), source=AudioSource.LIVE)
             except (DomainError, SpeechFailed) as exc:

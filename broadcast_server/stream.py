@@ -40,6 +40,7 @@ from announcements.targeting import Target
 from announcements.voicing import media_name
 from broadcast_server.auth import require_principal
 from broadcast_server.hub import StoredEvent
+from broadcast_server.metrics import Metrics
 from broadcast_server.problems import Problem
 from broadcast_server.settings import Settings
 
@@ -50,7 +51,7 @@ TICK_S = 0.2
 LEAD_S = 0.6  # how far ahead of real time the station sends, so players never run dry
 LISTENER_BACKLOG = 64  # chunks; a listener further behind is dropped (its player reconnects)
 IDLE_STOP_S = 30.0
-LIVE_BACKLOG_S = 1.0  # a live call's sound not yet played; older sound is dropped, so a listener stays near the speaker
+LIVE_BACKLOG_S = 0.5  # a live call's sound not yet played; older sound is dropped, so a stall never delays the rest of a call
 RETRY_AFTER_S = 30  # a full stream: speakers retry on their own, no sooner than this is useful
 # Every role: a speaker's screen token, or staff trying the stream; each only within its own area.
 LISTENER_ROLES = (Role.SCREEN, Role.ADMIN, Role.COMMITTEE, Role.WORKER)
@@ -205,8 +206,11 @@ class Station:
 class Stations:
     """All live stations, fed by the hub's events; a station runs while it has listeners."""
 
-    def __init__(self, *, db: Database, settings: Settings, quiet: QuietHours, clock: Callable[[], datetime]):
+    def __init__(
+        self, *, db: Database, settings: Settings, quiet: QuietHours, clock: Callable[[], datetime], metrics: Metrics | None = None
+    ):
         self._db = db
+        self._metrics = metrics or Metrics()
         self._settings = settings
         self._media_dir = settings.media_dir
         self._quiet = quiet
@@ -277,6 +281,7 @@ class Stations:
         if area not in self._stations and not await self._area_exists(area):
             raise Problem(404, f"no area {area}")
         station, listener = self._admit(area, request.transport)
+        self._metrics.stream_listeners.inc()
         response = web.StreamResponse(headers={"Content-Type": "audio/mpeg", "Cache-Control": "no-cache, no-store", "icy-name": area})
         try:
             await response.prepare(request)
@@ -285,6 +290,7 @@ class Stations:
         except ConnectionError:
             pass  # the speaker went away, or was ended
         finally:
+            self._metrics.stream_listeners.dec()
             station.listeners.discard(listener)
             if not station.listeners:
                 asyncio.get_running_loop().call_later(IDLE_STOP_S, self._stop_if_idle, area)

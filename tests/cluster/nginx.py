@@ -45,11 +45,15 @@ def _substitute(text: str, pattern: str, replacement: str, *, count: int = 1) ->
 
 
 def render_site(*, replicas: list[int], http_port: int, https_port: int, cert: Path, key: Path, logs: Path) -> str:
-    """The shipped site with the district's blanks filled in for loopback."""
+    """The shipped site with the district's blanks filled in for loopback: every replica in `village_broadcast`;
+    in `village_broadcast_live` the first, and the second as its backup."""
     text = SITE.read_text()
-    upstream = "".join(f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;\n" for port in replicas)
-    text = _substitute(text, r"^    server 127\.0\.0\.1:\d+ max_fails=1 fail_timeout=10s;\n", "", count=2)
-    text = _substitute(text, r"^(    least_conn;\n)", r"\1" + upstream.replace("\\", "\\\\"))
+    line = "    server 127.0.0.1:{} max_fails=1 fail_timeout=10s{};\n"
+    upstream = "".join(line.format(port, "") for port in replicas)
+    live = "".join(line.format(port, " backup" if n else "") for n, port in enumerate(replicas[:2]))
+    text = _substitute(text, r"^    server 127\.0\.0\.1:\d+ max_fails=1 fail_timeout=10s( backup)?;\n", "", count=4)
+    text = _substitute(text, r"^(    least_conn;\n)", r"\1" + upstream)
+    text = _substitute(text, r"^(upstream village_broadcast_live \{\n)", r"\1" + live)
     text = _substitute(text, r"^    listen \[::\]:.*\n", "", count=2)  # IPv6 loopback may be missing on a CI machine
     text = _substitute(text, r"^    listen 80;", f"    listen 127.0.0.1:{http_port};")
     text = _substitute(text, r"^    listen 443 ssl", f"    listen 127.0.0.1:{https_port} ssl")

@@ -2,7 +2,7 @@
 behind nginx running the shipped site over TLS. Screens connect through nginx and are spread over the replicas;
 a post through nginx reaches both; the loudspeaker stream is not buffered; the sign-in limit counts each client
 behind nginx (trusted_proxies); a replica stopped with SIGTERM hands its screens to the other, which resume by
-last_seq and miss nothing.
+last_seq and miss nothing; live calls and the loudspeaker streams are on the first replica, the second standing by.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -19,7 +20,10 @@ import pytest
 from announcements.models import Role
 from tests.cluster.nginx import Nginx, nginx_binary
 from tests.conftest import make_token
+from tests.e2e.live_audio import recorded_tone, speak, tone_seconds
 from tests.e2e.screens import eventually
+from tests.e2e.test_live import ended, open_call
+from tests.e2e.test_stream import Listener, decode
 from tests.serverprocess import ServerProcess
 
 pytestmark = [
@@ -212,3 +216,40 @@ async def test_nginx_at_the_edge_redirects_to_https_streams_unbuffered_and_passe
     signed_in = await sign_in(district, "127.0.0.3", "li", PASSWORD)
     assert signed_in.status == 200  # the Origin matched the Host nginx passed on (with its port)
     assert signed_in.cookies["vb_session"]["secure"]  # the client used HTTPS, as nginx says
+
+
+async def test_live_calls_and_the_loudspeaker_streams_are_on_the_first_replica_and_the_second_stands_by(district):
+    """A call's sound exists only in the replica it comes into: through nginx, both loudspeakers of the village hear
+    it, and the console lists and stops it, every time (least_conn would spread them over the replicas). With the
+    first replica down, the second takes the calls."""
+    await district.call("POST", "/areas", 201, json={"path": VILLAGE, "name": "刘井屯村"})
+    console = SimpleNamespace(http=district.http, url=district.nginx.url, auth=lambda _token: {})  # as the admin
+    speakers = [await Listener.open(district.http, district.nginx.url, VILLAGE) for _ in range(2)]
+    try:
+        ws, started = await open_call(console, None, [VILLAGE])
+        assert started["type"] == "started", started
+        talking = asyncio.create_task(speak(ws, recorded_tone(3.0), 3.0))
+        for _ in range(4):
+            assert [c["call_id"] for c in await district.call("GET", "/live/calls", 200)] == [started["call_id"]]
+        await talking
+        for speaker in speakers:
+            await eventually(lambda speaker=speaker: tone_seconds(*decode(bytes(speaker.data))) > 2.0, timeout=5)
+        await district.call("DELETE", f"/live/calls/{started['call_id']}", 204)
+        async for _frame in ws:  # the call ends: the server closes the caller's socket
+            pass
+
+        async def no_call() -> bool:
+            return await district.call("GET", "/live/calls", 200) == []
+
+        await eventually(no_call, timeout=5)
+    finally:
+        for speaker in speakers:
+            await speaker.close()
+
+    first = district.replicas[0]
+    first.process.terminate()
+    assert await asyncio.to_thread(first.process.wait, 10) == 0
+    ws, started = await open_call(console, None, [VILLAGE])
+    assert started["type"] == "started", started
+    await ws.send_json({"type": "stop"})
+    assert (await ended(ws))["reason"] is None

@@ -586,7 +586,7 @@ export default {
   'live.ended.stopped': '{name} stopped this call ({time}).',
   'live.ended.silent': 'No sound arrived for {seconds} seconds, so the call ended. Check the microphone and the network, then start again.',
   'live.ended.lost': 'The connection was lost and the call ended. Check the network, then start again.',
-  'live.ended.too_long': 'A call lasts at most 30 minutes: it has ended. Start again to go on.',
+  'live.ended.too_long': 'A call lasts at most 10 minutes: it has ended. Start again to go on.',
   'live.ended.server': 'The server is restarting: the call has ended. Try again shortly.',
   'live.ended.other': 'The call ended early ({time}). Please start again.',
   'live.mic.denied': 'No permission for the microphone: choose “Allow” when the browser asks, or allow this site in the browser’s settings, then try again.',

@@ -586,7 +586,7 @@ export default {
   'live.ended.stopped': '{name}停止了这次喊话（共 {time}）。',
   'live.ended.silent': '连续 {seconds} 秒没有收到声音，喊话已自动结束。请检查麦克风和网络后重新开始。',
   'live.ended.lost': '连接断开了，喊话已结束。请检查网络后重新开始。',
-  'live.ended.too_long': '一次喊话最长 30 分钟，已自动结束。要继续请重新开始。',
+  'live.ended.too_long': '一次喊话最长 10 分钟，已自动结束。要继续请重新开始。',
   'live.ended.server': '服务器正在重启，喊话已结束。请稍后再试。',
   'live.ended.other': '喊话中途结束了（共 {time}）。请重新开始。',
   'live.mic.denied': '没有麦克风权限：请在浏览器询问时点“允许”，或在浏览器设置里允许本网站使用麦克风，然后再试。',
