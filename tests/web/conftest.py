@@ -11,6 +11,8 @@ A test that is about a setting names it: `@pytest.mark.settings(event_poll_s=30)
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -30,9 +32,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-async def browser():
-    """One headless Chromium per test; each test opens its own contexts (console, kiosk)."""
+@asynccontextmanager
+async def chromium(*flags: str) -> AsyncIterator:
+    """A headless Chromium with `flags` beside CHROMIUM_ARGS; a missing browser fails the test when
+    VB_TEST_REQUIRE_BROWSER says it must be there, else skips it."""
     if not CHROMIUM.exists():
         message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
         if REQUIRE_BROWSER:
@@ -41,11 +44,23 @@ async def browser():
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS + list(flags))
         try:
             yield browser
         finally:
             await browser.close()
+
+
+def fake_microphone(heard: Path) -> tuple[str, ...]:
+    """Chromium's flags for a microphone that hears the WAV file `heard`, granted without asking."""
+    return ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={heard}")
+
+
+@pytest.fixture
+async def browser():
+    """One headless Chromium per test; each test opens its own contexts (console, kiosk)."""
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

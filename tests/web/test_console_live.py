@@ -16,7 +16,7 @@ from tests.e2e.live_audio import TONE_HZ, recorded_tone, speak, tone_seconds
 from tests.e2e.screens import eventually
 from tests.e2e.test_live import open_call
 from tests.e2e.test_stream import LIUJINGTUN, XINCUN, decode, listen
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, REQUIRE_BROWSER
+from tests.web.conftest import chromium, fake_microphone
 from tests.web.pages import sign_in_with_password
 from tests.web.test_accessibility import blocking_violations
 from tests.web.test_console import console_page
@@ -44,22 +44,10 @@ async def village(village):
 @pytest.fixture
 async def microphone_browser(tmp_path):
     """Chromium whose fake microphone hears a 1 kHz tone (what tone_seconds finds), granted without asking."""
-    if not CHROMIUM.exists():
-        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if REQUIRE_BROWSER:
-            pytest.fail(message)
-        pytest.skip(message)
     heard = tmp_path / "microphone.wav"
     heard.write_bytes(wav(tone(seconds=5, level=0.3, rate=48_000, freq=TONE_HZ), 48_000))
-    from playwright.async_api import async_playwright
-
-    flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={heard}"]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS + flags)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with chromium(*fake_microphone(heard)) as browser:
+        yield browser
 
 
 async def clerk_on_live_page(console) -> None:

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.announcements.test_recording import tone, wav
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, REQUIRE_BROWSER
+from tests.web.conftest import chromium, fake_microphone
 from tests.web.test_console import VILLAGE, console_page
 from tests.web.test_console_compose import LAPTOP, OUT_OF_VIEW, PHONE, area_box, seed_village_devices, write
 
@@ -19,22 +19,10 @@ from tests.web.test_console_compose import LAPTOP, OUT_OF_VIEW, PHONE, area_box,
 @pytest.fixture
 async def microphone_browser(tmp_path):
     """Chromium with a fake microphone that hears a 440 Hz tone, granted without asking: only this test's browser."""
-    if not CHROMIUM.exists():
-        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if REQUIRE_BROWSER:
-            pytest.fail(message)
-        pytest.skip(message)
     heard = tmp_path / "microphone.wav"
     heard.write_bytes(wav(tone(seconds=5, level=0.3, rate=48_000), 48_000))
-    from playwright.async_api import async_playwright
-
-    flags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={heard}"]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS + flags)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with chromium(*fake_microphone(heard)) as browser:
+        yield browser
 
 
 def picked(name: str, data: bytes, mime: str) -> dict:
