@@ -22,7 +22,7 @@ def _nearest(dwell: Mapping[str, int], nodes: list[str]) -> int | None:
     return next((dwell[node] for node in reversed(nodes) if node in dwell), None)
 
 
-async def _area_infos(*, session: AsyncSession, areas: Iterable[str]) -> dict[str, AreaInfo]:
+async def area_infos(*, session: AsyncSession, areas: Iterable[str]) -> dict[str, AreaInfo]:
     """For each area, in one read of the areas and their ancestors: its name (None if not on record), and the
     dwell of the area or its nearest ancestor that sets one (None: the kiosk's default)."""
     areas = list(areas)
@@ -37,7 +37,7 @@ async def _area_infos(*, session: AsyncSession, areas: Iterable[str]) -> dict[st
 
 async def name_and_dwell(*, session: AsyncSession, area: str) -> tuple[str | None, int | None]:
     """What a screen's welcome says of its area."""
-    info = (await _area_infos(session=session, areas=[area]))[area]
+    info = (await area_infos(session=session, areas=[area]))[area]
     return info.area_name, info.kiosk_dwell_s
 
 
@@ -48,7 +48,7 @@ async def tell_screens(*, session: AsyncSession, path: str, with_subtree: bool) 
     areas = [path]
     if with_subtree:
         areas = list((await session.exec(select(Area.path).where(in_area_subtree(col(Area.path), path)))).all())
-    infos = await _area_infos(session=session, areas=areas)
+    infos = await area_infos(session=session, areas=areas)
     payload = {"areas": {area: info.model_dump() for area, info in infos.items()}}
     await append_event(session=session, type=AREA, target=Target(areas=(path,)), payload=payload)
 

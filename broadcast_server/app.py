@@ -25,6 +25,7 @@ from broadcast_server.keys import (
     DISPATCHER,
     HUB,
     LIVE_CALLS,
+    METRICS,
     NARRATOR,
     QUIET_HOURS,
     RECORDER,
@@ -34,6 +35,7 @@ from broadcast_server.keys import (
     STATIONS,
 )
 from broadcast_server.live import LiveCalls
+from broadcast_server.metrics import count_requests, install_metrics
 from broadcast_server.narrator import Narrator
 from broadcast_server.openapi import openapi_route
 from broadcast_server.problems import problem_middleware
@@ -70,7 +72,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _recorder(app: web.Application) -> AsyncIterator[None]:
-    recorder = DeliveryRecorder(app[DATABASE], clock=app[CLOCK], flush_interval_s=app[SETTINGS].delivery_flush_s)
+    recorder = DeliveryRecorder(
+        app[DATABASE], clock=app[CLOCK], flush_interval_s=app[SETTINGS].delivery_flush_s, metrics=app[METRICS]
+    )
     await recorder.start()
     app[RECORDER] = recorder
     yield
@@ -78,7 +82,10 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _hub(app: web.Application) -> AsyncIterator[None]:
-    hub = Hub(db=app[DATABASE], settings=app[SETTINGS], recorder=app[RECORDER], clock=app[CLOCK], quiet=app[QUIET_HOURS])
+    hub = Hub(
+        db=app[DATABASE], settings=app[SETTINGS], recorder=app[RECORDER], clock=app[CLOCK], quiet=app[QUIET_HOURS],
+        metrics=app[METRICS],
+    )
     await hub.start()
     app[HUB] = hub
     yield
@@ -115,7 +122,7 @@ async def _speech(app: web.Application) -> AsyncIterator[None]:
             log.error("speech is unavailable, announcements go out as text only: %s", exc)
             speech, reason = None, f"speech is unavailable on this server: {exc}"
     app[SPEECH] = speech
-    narrator = Narrator(db=app[DATABASE], hub=app[HUB], speech=speech, unavailable_reason=reason)
+    narrator = Narrator(db=app[DATABASE], hub=app[HUB], speech=speech, unavailable_reason=reason, metrics=app[METRICS])
     await narrator.start()
     app[NARRATOR] = narrator
     yield
@@ -125,7 +132,7 @@ async def _speech(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _streams(app: web.Application) -> AsyncIterator[None]:
-    stations = Stations(db=app[DATABASE], settings=app[SETTINGS], quiet=app[QUIET_HOURS], clock=app[CLOCK])
+    stations = Stations(db=app[DATABASE], settings=app[SETTINGS], quiet=app[QUIET_HOURS], clock=app[CLOCK], metrics=app[METRICS])
     app[HUB].add_listener(stations.on_event)
     app[STATIONS] = stations
     yield
@@ -179,7 +186,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     # aiohttp's keep-alive timer runs from connect (and from each answer) until a request's headers are
     # complete: it is the header-read timeout, so a client that stalls mid-headers is cut off after it.
     app = web.Application(
-        middlewares=[security_headers, open311_errors, problem_middleware],  # Open311 re-renders problems
+        # outermost, count_requests sees each answer as it leaves; Open311 re-renders problems
+        middlewares=[count_requests, security_headers, open311_errors, problem_middleware],
         client_max_size=settings.max_body_bytes,
         handler_args={"keepalive_timeout": settings.header_timeout_s},
     )
@@ -189,6 +197,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     # Opened in this order, closed in reverse: the hub closes screens before the database goes away.
     app[QUIET_HOURS] = QuietHours(settings.quiet_hours, settings.timezone)
     install_signin_throttle(app)
+    install_metrics(app)  # before the other parts: each counts into the app's own registry
     app.cleanup_ctx.extend([_database, _recorder, _hub, _request_log, _speech, _streams, _live_calls, _dispatcher])
     for table in ROUTE_TABLES:
         table.add_to(app)

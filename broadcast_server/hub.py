@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -37,7 +38,6 @@ from announcements.events import (
     head_seq,
     latest_live_events,
 )
-from announcements.kiosk_dwell import name_and_dwell
 from announcements.models import Event, Screen
 from announcements.protocol import (
     Ack,
@@ -61,9 +61,11 @@ from announcements.protocol import (
 )
 from announcements.quiet_hours import QuietHours
 from announcements.targeting import Target
-from announcements.tokens import screen_for_secret
 from broadcast_server.background import BackgroundLoop
+from broadcast_server.directory import ScreenDirectory
+from broadcast_server.directory import listener as directory_listener
 from broadcast_server.frames import text_frame
+from broadcast_server.metrics import Metrics
 from broadcast_server.ratelimit import RateLimiter
 from broadcast_server.recorder import DeliveryRecorder
 from broadcast_server.settings import Settings
@@ -196,9 +198,11 @@ MessageHandler = Callable[[Connection, ClientMessage], Awaitable[None]]
 
 class Hub:
     def __init__(
-        self, *, db: Database, settings: Settings, recorder: DeliveryRecorder, clock: Callable[[], datetime], quiet: QuietHours
+        self, *, db: Database, settings: Settings, recorder: DeliveryRecorder, clock: Callable[[], datetime], quiet: QuietHours,
+        metrics: Metrics | None = None,
     ):
         self._db = db
+        self._metrics = metrics or Metrics()
         self._quiet = quiet
         self._settings = settings
         self._recorder = recorder
@@ -215,6 +219,7 @@ class Hub:
         self._catch_ups_done = 0  # ... and how many of those asks the finished passes covered
         self._caught_up = asyncio.Condition()
         self._listeners: list[Callable[[StoredEvent], None]] = []
+        self.directory = ScreenDirectory(db)  # hellos answered from memory (broadcast_server/directory.py)
         self._closing: set[asyncio.Task] = set()  # sockets being closed beside the fan-out
         # other replicas' events at once (PostgreSQL); with SQLite there is one replica and the commit hook is enough
         self.wakeup = None if db.is_sqlite else EventWakeup(database_url=db.url, channel=db.events_channel, wake=self.notify)
@@ -229,6 +234,8 @@ class Hub:
 
     async def start(self) -> None:
         self._db.on_events_committed(self.notify)  # every transaction that appends events wakes the pump
+        await self.directory.load()
+        self.add_listener(directory_listener(self.directory))
         async with self._db.read() as session:
             self.head_seq = await head_seq(session=session)
             recent = (
@@ -311,9 +318,11 @@ class Hub:
         The head, the replay memory and the recipients are settled before the first pause: a screen
         that says hello meanwhile gets this event in its replay, not twice.
         """
+        self._metrics.events_pumped.inc()
         self._recent.append(event)
         self.head_seq = event.seq
         if event.type == DISCONNECT:  # an order to the replicas: whichever holds the screen closes it
+            self.directory.forget(event.message.screen_id)  # its tokens, area or tags changed
             conn = self.connections.get(event.message.screen_id)
             if conn is not None:
                 self._close_soon(conn, event.message.code, event.message.reason)
@@ -324,12 +333,14 @@ class Hub:
             self._live.pop(event.announcement_id, None)
         elif event.type == LIVE:
             self._note_call(event)
+        started = time.perf_counter()
         recipients = list(self._recipients(event.target))
         for listener in self._listeners:
             listener(event)
         for start in range(0, len(recipients), FANOUT_SLICE):
             for conn in recipients[start : start + FANOUT_SLICE]:
                 self._deliver(conn, event)
+            self._metrics.fanout_seconds.observe(time.perf_counter() - started)  # not the pause: its work is others'
             await asyncio.sleep(0)
 
     def _note_call(self, event: StoredEvent) -> None:
@@ -365,6 +376,7 @@ class Hub:
 
     def _drop_slow(self, conn: Connection) -> None:
         log.warning("screen %s is more than %d bytes behind; disconnecting it to resume by seq", conn.screen_id, conn.max_buffer)
+        self._metrics.slow_disconnects.inc()
         self._close_soon(conn, CloseCode.SLOW_CONSUMER, "too far behind; resume from last_seq")
 
     def _close_soon(self, conn: Connection, code: int, reason: str) -> None:
@@ -436,13 +448,14 @@ class Hub:
             await self._refuse(conn, exc.frame(), CloseCode.BAD_HELLO, "invalid hello")
             return False
 
-        screen, area_name, kiosk_dwell_s = await self._screen_for_token(hello.token)
+        # The replay then holds everything committed before this hello, and the directory has applied every
+        # revocation committed before it: a screen revoked a moment ago is refused here, not admitted from memory.
+        await self._read_to_the_end()
+        screen, area_name, kiosk_dwell_s = await self.directory.lookup(hello.token)
         if screen is None:
             unauthorized = error_frame(ErrorCode.UNAUTHORIZED, "the token is unknown, revoked, or not a screen token")
             await self._refuse(conn, unauthorized, CloseCode.UNAUTHORIZED, "unauthorized")
             return False
-
-        await self._read_to_the_end()  # the replay then holds everything committed before this hello
         if conn.transport.is_closing():
             return False  # the client gave up on this attempt meanwhile: it must not replace a newer connection
         previous = self.connections.get(screen.id)
@@ -452,6 +465,7 @@ class Hub:
 
         conn.identify(screen)
         self._register(conn)  # from here on live events wait in the outbox
+        self._metrics.hellos.inc()
         upto = self.head_seq
         self._recorder.seen(screen.id, hello.client.model_dump())
         try:
@@ -490,16 +504,6 @@ class Hub:
         """Tell a socket why its hello is refused, then close it."""
         await conn.send_paced(text_frame(error))
         await conn.close(code, reason)
-
-    async def _screen_for_token(self, secret: str) -> tuple[Screen | None, str | None, int | None]:
-        """The screen whose token this is, with what its welcome says of its area: the name people read (the
-        path is an id) and how long a kiosk there shows each notice. One read for the three, at every hello."""
-        async with self._db.read() as session:
-            screen = await screen_for_secret(session=session, secret=secret)
-            if screen is None:
-                return None, None, None
-            name, dwell = await name_and_dwell(session=session, area=screen.area)
-        return screen, name, dwell
 
     async def _replay_for(self, conn: Connection, last_seq: int | None, upto: int) -> tuple[list[StoredEvent], bool]:
         """What the screen missed: events after `last_seq`, or its whole current state (reset)."""

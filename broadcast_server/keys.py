@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from broadcast_server.dispatcher import Dispatcher
     from broadcast_server.hub import Hub
     from broadcast_server.live import LiveCalls
+    from broadcast_server.metrics import Metrics
     from broadcast_server.narrator import Narrator
     from broadcast_server.recorder import DeliveryRecorder
     from broadcast_server.replies import ReplyDesk
@@ -35,4 +36,5 @@ QUIET_HOURS: web.AppKey[QuietHours] = web.AppKey("quiet_hours")
 REPLIES: web.AppKey[ReplyDesk] = web.AppKey("replies")
 STATIONS: web.AppKey[Stations] = web.AppKey("stations")
 LIVE_CALLS: web.AppKey[LiveCalls] = web.AppKey("live_calls")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SIGNIN_THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("signin_throttle")

@@ -19,6 +19,7 @@ from announcements.speech import SpeechFailed, SpeechResult, SpeechSynthesizer, 
 from announcements.voicing import attach_audio, media_url, pending_speech, record_speech_failure, spoken_text
 from broadcast_server.background import BackgroundLoop
 from broadcast_server.hub import Hub
+from broadcast_server.metrics import Metrics, timed
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,11 @@ def clip_audio(clip: SpeechResult, source: AudioSource = AudioSource.SPEECH) -> 
 
 
 class Narrator:
-    def __init__(self, *, db: Database, hub: Hub, speech: SpeechSynthesizer | None, unavailable_reason: str = ""):
+    def __init__(
+        self, *, db: Database, hub: Hub, speech: SpeechSynthesizer | None, unavailable_reason: str = "", metrics: Metrics | None = None
+    ):
         self._db = db
+        self._metrics = metrics or Metrics()
         self._hub = hub
         self._speech = speech
         self._unavailable = unavailable_reason
@@ -77,7 +81,7 @@ class Narrator:
             await self._record_failure(announcement.id, text, reason)
             return
         try:
-            clip = await self._clip(announcement, text, self._speech)
+            clip = await timed(self._metrics.synthesis_seconds, self._clip(announcement, text, self._speech))
         except SpeechFailed as exc:
             log.error("speech for announcement %s failed: %s", announcement.id, exc)
             await self._record_failure(announcement.id, text, str(exc))

@@ -14,11 +14,13 @@ from announcements.database import Database
 from announcements.deliveries import Mark, record_cursors, record_marks, record_presence
 from announcements.protocol import ReceiptState
 from broadcast_server.background import BackgroundLoop
+from broadcast_server.metrics import Metrics
 
 
 class DeliveryRecorder:
-    def __init__(self, db: Database, *, clock: Callable[[], datetime], flush_interval_s: float):
+    def __init__(self, db: Database, *, clock: Callable[[], datetime], flush_interval_s: float, metrics: Metrics | None = None):
         self._db = db
+        self._metrics = metrics or Metrics()
         self._clock = clock
         self._interval = flush_interval_s
         self._marks: list[Mark] = []
@@ -56,6 +58,7 @@ class DeliveryRecorder:
                 if self._seen.get(screen_id) is None:  # a client named meanwhile is newer; a plain seen() names none
                     self._seen[screen_id] = client
             raise
+        self._metrics.batch_written(marks=len(marks), cursors=len(cursors), presence=len(seen))
 
     async def _flush_pass(self) -> float:
         await self.flush()
