@@ -311,6 +311,16 @@ class UserSession(SQLModel, table=True):
     expires_at: datetime = _time_column(index=True)
 
 
+class RateLimit(SQLModel, table=True):
+    """A rate limit's bucket shared by the replicas on PostgreSQL (broadcast_server/ratelimit.py): replies per
+    screen, failed sign-ins per name and per address. A row whose `full_at` has passed is a full bucket: deleted."""
+
+    __tablename__ = "rate_limit"
+
+    key: str = Field(primary_key=True, max_length=120)  # "<what>:<screen id, name or address>"
+    full_at: float  # seconds since the epoch when this key's bucket is full again
+
+
 # ---------------------------------------------------------------- announcements
 
 class TargetPublic(SQLModel):
@@ -745,3 +755,20 @@ class PronunciationPublic(SQLModel):
     say: str
     created_by: str | None = None
     updated_at: datetime
+
+
+# ---------------------------------------------------------------- media shared by replicas: announcements/mediastore.py
+
+class MediaPart(SQLModel, table=True):
+    """A piece of a media file (a clip's MP3, Ogg or record, a picture, a recording), kept for every replica.
+
+    A file's pieces (numbered from 0, at most mediastore.PART_BYTES each) are written in one transaction: a name
+    has all of its pieces or none. `modified_ns` is the file's time on the replica that made it, given to every copy.
+    """
+
+    __tablename__ = "media_part"
+
+    name: str = Field(primary_key=True, max_length=80)
+    part: int = Field(primary_key=True)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    modified_ns: int = Field(sa_type=sa.BigInteger)

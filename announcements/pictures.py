@@ -2,7 +2,9 @@
 screens, and stored under the hash of what is served, so the same picture is stored once.
 
 Decoding runs in a worker thread: a 10 MB photo takes long enough to stall every screen's connection if it
-ran on the event loop. Every refusal is a DomainError carrying a code the console words (`error.code.<code>`).
+ran on the event loop. Where replicas share their media (mediastore.py), a stored picture is put in the store
+too, and a notice may name a picture another replica took. Every refusal is a DomainError carrying a code the
+console words (`error.code.<code>`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from announcements import mediastore
 from announcements.errors import Invalid, TooLarge
 from announcements.protocol import Image as Picture
 from announcements.speech.cache import keep_by_content
+from announcements.voicing import media_name
 
 MAX_BYTES = 10 * 1024 * 1024  # a phone photo; PROTOCOL.md 1.1 issue 11 §3
 MAX_SIDE = 1920  # px on the long side: a 1080p kiosk shows it whole; never enlarged
@@ -83,7 +87,9 @@ async def store(data: bytes, media_dir: Path) -> Picture:
     """Check and store an uploaded picture; `Invalid` (422) when it is not one, or has too many pixels."""
     if len(data) > MAX_BYTES:
         raise too_large()
-    return await asyncio.to_thread(_store, data, media_dir)
+    picture = await asyncio.to_thread(_store, data, media_dir)
+    await mediastore.share(media_dir, media_name(picture.url))
+    return picture
 
 
 def _describe(urls: list[str], media_dir: Path) -> list[Picture]:
@@ -103,4 +109,7 @@ def _describe(urls: list[str], media_dir: Path) -> list[Picture]:
 
 async def described(urls: list[str], media_dir: Path) -> list[dict]:
     """The `images` of a new notice from the urls POST /media answered; `Invalid` naming any other url."""
+    for url in urls:
+        if match := URL.match(url):
+            await mediastore.local(media_dir, f"{match[1]}.{match[2]}")  # taken by another replica: copied here first
     return [p.model_dump() for p in await asyncio.to_thread(_describe, urls, media_dir)]

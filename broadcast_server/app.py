@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
+from announcements import mediastore
 from announcements.accounts import has_admin_user
 from announcements.database import Database
 from announcements.quiet_hours import QuietHours
@@ -69,6 +70,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             )
     yield
     await db.close()
+
+
+async def _media_store(app: web.Application) -> AsyncIterator[None]:
+    """Replicas share their media through the database (announcements/mediastore.py); one process needs only its disk."""
+    settings = app[SETTINGS]
+    if not settings.media_in_database:
+        yield
+        return
+    async with mediastore.serving(app[DATABASE], settings.media_dir):
+        yield
 
 
 async def _recorder(app: web.Application) -> AsyncIterator[None]:
@@ -198,7 +209,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[QUIET_HOURS] = QuietHours(settings.quiet_hours, settings.timezone)
     install_signin_throttle(app)
     install_metrics(app)  # before the other parts: each counts into the app's own registry
-    app.cleanup_ctx.extend([_database, _recorder, _hub, _request_log, _speech, _streams, _live_calls, _dispatcher])
+    app.cleanup_ctx.extend([_database, _media_store, _recorder, _hub, _request_log, _speech, _streams, _live_calls, _dispatcher])
     for table in ROUTE_TABLES:
         table.add_to(app)
     openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)

@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from announcements.files import PRIVATE_FILE, atomic_file, private_dir
+from announcements.mediastore import finished_files
 from announcements.timeutil import utcnow
 from broadcast_server.settings import Settings
 
@@ -61,7 +62,7 @@ def backup(settings: Settings, target: Path, *, say: Say) -> None:
             _postgres("pg_dump", settings, "--format=custom",
                       *([f"--schema={settings.database_schema}"] if settings.database_schema else []), file=database)
             say(f"1/3 database: pg_dump of {shown_url(settings.database_url)}, {_size(database)}")
-        media = _media_files(settings.media_dir)
+        media = finished_files(settings.media_dir)
         say(f"2/3 media: {len(media)} files, {_human(sum(p.stat().st_size for p in media))}, from {settings.media_dir}")
         manifest = {"format": FORMAT, "database": kind, "schema": settings.database_schema, "made_at": utcnow().isoformat(),
                     "media_files": len(media)}
@@ -128,13 +129,6 @@ def _snapshot_sqlite(source: Path, copy: Path) -> None:
                 raise BackupFailed(f"the copy of {source} fails SQLite's check; the database may be damaged")
     except sqlite3.Error as exc:
         raise BackupFailed(f"cannot read {source}: {exc}") from None
-
-
-def _media_files(media_dir: Path) -> list[Path]:
-    """The finished media files (a dot file is one still being written)."""
-    if not media_dir.is_dir():
-        return []
-    return sorted(p for p in media_dir.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def _extract(tar: tarfile.TarFile, name: str, dest: Path) -> None:

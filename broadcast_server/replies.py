@@ -38,7 +38,7 @@ from announcements.requests.sweep import sweep_no_follow_up
 from announcements.requests.text import check_text
 from announcements.requests.workflow import record_feedback
 from broadcast_server.hub import Connection, Hub
-from broadcast_server.ratelimit import RateLimiter
+from broadcast_server.ratelimit import rate_limiter
 from broadcast_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,8 @@ class ReplyDesk:
         self._hub = hub
         self._settings = settings
         self._clock = clock
-        self.limiter = RateLimiter(settings.reply_rate_per_minute, what="replies")
+        # per screen, shared by the replicas on PostgreSQL: a screen split over them gets the limit once
+        self.limiter = rate_limiter(settings.reply_rate_per_minute, what="replies", db=db)
         self._queue: asyncio.Queue[_Waiting | None] = asyncio.Queue(maxsize=MAX_WAITING)
         self._tasks: list[asyncio.Task] = []
         self._sweeping: asyncio.Future | None = None
@@ -125,7 +126,7 @@ class ReplyDesk:
         """Rate limit (by `rate_key`, the screen), store through the writer, return the ticket once committed."""
         if rate_key is not None:
             try:
-                self.limiter.take(rate_key)
+                await self.limiter.acquire(rate_key)
             except RateLimited:
                 stored = await self._stored_before(item)  # a resend of a stored reply is never refused
                 if stored is None:
@@ -138,11 +139,11 @@ class ReplyDesk:
             self._queue.put_nowait(waiting)
         except asyncio.QueueFull:
             if rate_key is not None:
-                self.limiter.refund(rate_key)
+                await self.limiter.release(rate_key)
             raise RateLimited("the server is busy storing replies; retry in a second", retry_after_s=1) from None
         taken: Taken = await asyncio.shield(waiting.future)
         if not taken.created and rate_key is not None:
-            self.limiter.refund(rate_key)  # a resend after a lost connection costs nothing
+            await self.limiter.release(rate_key)  # a resend after a lost connection costs nothing
         return taken
 
     async def _stored_before(self, item: NewRequest) -> Taken | None:

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import time
-from collections import deque
-from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from announcements.database import Database
 from announcements.errors import RateLimited
-from broadcast_server.keys import SETTINGS, SIGNIN_THROTTLE
+from broadcast_server.keys import DATABASE, SETTINGS, SIGNIN_THROTTLE
 from broadcast_server.problems import Problem
+from broadcast_server.ratelimit import rate_limiter
 
 COOKIE_NAME = "vb_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -106,76 +105,58 @@ class TrustedProxies:
         return forwarded == "https"
 
 
-class FailureLimiter:
-    """At most `limit` failures per key within a sliding `window_s`; past it, refused until the oldest one ages out."""
-
-    def __init__(self, limit: int, window_s: float, *, clock: Callable[[], float] = time.monotonic):
-        self.limit = limit
-        self.window_s = window_s
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self.window_s:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(key, None)
-        return failures
-
-    def retry_after_s(self, key: str) -> int:
-        """0 when `key` may try now, else the whole seconds to wait."""
-        now = self._clock()
-        failures = self._recent(key, now)
-        if len(failures) < self.limit:
-            return 0
-        return max(1, math.ceil(failures[-self.limit] + self.window_s - now))
-
-    def fail(self, key: str) -> None:
-        now = self._clock()
-        self._failures[key] = self._recent(key, now)
-        self._failures[key].append(now)
-        if len(self._failures) > 100_000:  # an address sweep: forget the oldest keys, not the memory
-            for stale in list(self._failures)[:50_000]:
-                del self._failures[stale]
-
-    def clear(self, key: str) -> None:
-        self._failures.pop(key, None)
+def _signin_refused(retry: int) -> RateLimited:
+    refused = RateLimited(f"too many failed sign-ins; try again in {math.ceil(retry / 60)} min", retry_after_s=retry)
+    refused.errors = [{"loc": [], "msg": "too many failed sign-ins", "type": "signin_throttled"}]
+    return refused
 
 
 class SignInThrottle:
-    """Failed sign-ins per name and per client address (settings `signin_failures_per_*`, `signin_window_minutes`)."""
+    """Failed sign-ins per name and per client address (settings `signin_failures_per_*`, `signin_window_minutes`).
+
+    Each is a bucket (broadcast_server/ratelimit.py): that many failures at once, then one more every window
+    divided by that many. On PostgreSQL the buckets are in the database, so replicas count together.
+    """
 
     def __init__(
-        self, *, per_name: int, per_address: int, window_minutes: float, trusted_proxies: list[str] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        self, *, per_name: int, per_address: int, window_minutes: float, db: Database,
+        trusted_proxies: list[str] | None = None,
     ):
         window_s = window_minutes * 60.0
         self.proxies = TrustedProxies(trusted_proxies or [])
-        self.names = FailureLimiter(per_name, window_s, clock=clock)
-        self.addresses = FailureLimiter(per_address, window_s, clock=clock)
+        self.names = rate_limiter(per_name, what="sign-in name", db=db, period_s=window_s, refusal=_signin_refused)
+        self.addresses = rate_limiter(
+            per_address, what="sign-in address", db=db, period_s=window_s, refusal=_signin_refused
+        )
 
-    def check(self, *, name: str, address: str) -> None:
-        """RateLimited, with the seconds to wait, when either the name or the address has failed too often."""
-        retry = max(self.names.retry_after_s(name), self.addresses.retry_after_s(address))
-        if retry:
-            refused = RateLimited(f"too many failed sign-ins; try again in {math.ceil(retry / 60)} min", retry_after_s=retry)
-            refused.errors = [{"loc": [], "msg": "too many failed sign-ins", "type": "signin_throttled"}]
-            raise refused
+    async def admit(self, *, name: str, address: str) -> None:
+        """Count this attempt as a failure of the name and of the address until it succeeds (`signed_in`);
+        RateLimited, with the seconds to wait, when either has failed too often. Counted before the password
+        is checked, so attempts sent at once (to one replica or several) cannot all slip past the count."""
+        await self.names.acquire(name)
+        try:
+            await self.addresses.acquire(address)
+        except RateLimited:
+            await self.names.release(name)
+            raise
 
-    def failed(self, *, name: str, address: str) -> None:
-        self.names.fail(name)
-        self.addresses.fail(address)
-
-    def succeeded(self, *, name: str) -> None:
-        self.names.clear(name)
+    async def signed_in(self, *, name: str, address: str) -> None:
+        """The attempt `admit` counted succeeded: it clears its name's failures and was no failure of its address."""
+        await self.names.forget(name)
+        await self.addresses.release(address)
 
 
 def install_signin_throttle(app: web.Application) -> None:
+    """The throttle is made at start-up, once the database is open (it counts there on PostgreSQL)."""
+    app.on_startup.append(_open_signin_throttle)  # runs after every cleanup context has started
+
+
+async def _open_signin_throttle(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[SIGNIN_THROTTLE] = SignInThrottle(
         per_name=settings.signin_failures_per_name,
         per_address=settings.signin_failures_per_address,
         window_minutes=settings.signin_window_minutes,
+        db=app[DATABASE],
         trusted_proxies=settings.trusted_proxies,
     )

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     speech_timeout_s: float = Field(default=60.0, gt=0)
     speech_retries: int = Field(default=2, ge=0, le=5)
     media_public: bool = True
+    # where media files live: "database" keeps each one's bytes in the database too, with every replica's media dir
+    # as its cache (announcements/mediastore.py); "disk" in the media dir alone (SQLite: one process; or a media dir
+    # on storage every replica mounts); "auto" is "database" on PostgreSQL and "disk" on SQLite
+    media_store: Literal["auto", "database", "disk"] = "auto"
     stream_max_listeners_per_area: int = Field(default=50, ge=1)
     stream_max_listeners: int = Field(default=500, ge=1)
 
@@ -135,6 +139,12 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def media_in_database(self) -> bool:
+        """Whether media files are kept in the database too (`media_store`)."""
+        postgres = self.database_url is not None and self.database_url.startswith("postgresql")
+        return self.media_store == "database" or (self.media_store == "auto" and postgres)
 
     @property
     def db_url(self) -> str:

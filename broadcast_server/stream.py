@@ -30,6 +30,7 @@ import numpy as np
 import soundfile as sf
 from aiohttp import web
 
+from announcements import mediastore
 from announcements.areas import covers, normalize_area
 from announcements.database import Database
 from announcements.models import Area, Role
@@ -218,6 +219,7 @@ class Stations:
         self._stations: dict[str, Station] = {}
         self._calls: dict[str, tuple[Target, int, str]] = {}  # live calls in progress: their areas, rank and priority
         self._closing = False
+        self._fetching: dict[str, asyncio.Task] = {}  # announcement id -> its clip being copied from the media store
         self._load_clip = functools.lru_cache(maxsize=16)(self._read_clip)  # clips are small and immutable
 
     def _read_clip(self, name: str) -> list[Frame]:
@@ -231,14 +233,39 @@ class Stations:
         message = event.message
         if not isinstance(message, AnnouncementEvent | Retract) or not self._stations:
             return
+        announcement_id = message.announcement_id if isinstance(message, Retract) else message.announcement.id
+        fetching = self._fetching.pop(announcement_id, None)
+        if fetching is not None:
+            fetching.cancel()  # a newer revision, or a retract, of what was still being copied here
         item = _playable(message) if isinstance(message, AnnouncementEvent) else None
+        if item is not None and not (self._media_dir / item.media).is_file():
+            # made on another replica: copied from the media store (announcements/mediastore.py) before it is queued
+            self._fetching[item.announcement_id] = asyncio.get_running_loop().create_task(
+                self._offer_when_local(event.target, message, item)
+            )
+            return
+        self._offer(event.target, message, item)
+
+    def _offer(self, target: Target, message: AnnouncementEvent | Retract, item: _Item | None) -> None:
         for station in self._stations.values():
-            if event.target.tags or not event.target.covers_area(station.area):
+            if target.tags or not target.covers_area(station.area):
                 continue
             if isinstance(message, Retract):
                 station.withdraw(message.announcement_id)
             elif item is not None:
                 station.offer(item)
+
+    async def _offer_when_local(self, target: Target, message: AnnouncementEvent, item: _Item) -> None:
+        try:
+            found = await mediastore.local(self._media_dir, item.media)
+        except Exception:  # the database away: this clip is not streamed here, and nothing else is held up
+            log.exception("stream: cannot copy %s from the media store", item.media)
+            found = False
+        del self._fetching[item.announcement_id]  # still this task's: a newer event would have cancelled it
+        if found:
+            self._offer(target, message, item)
+        else:
+            log.error("stream: the clip %s of %s is on no replica's disk nor in the media store", item.media, item.announcement_id)
 
     def call_started(self, call_id: str, areas: Iterable[str], priority: str) -> None:
         """A live call to these areas begins: every station under them plays it (those made meanwhile too)."""
@@ -340,6 +367,8 @@ class Stations:
 
     async def close(self) -> None:
         self.end_listeners()
+        for fetching in self._fetching.values():
+            fetching.cancel()
         for station in self._stations.values():
             if station.task is not None:
                 station.task.cancel()

@@ -3,7 +3,8 @@
 The files are the cache, so it survives restarts and is shared by every process
 on the same directory. A clip `<key>` is `<key>.mp3` and `<key>.ogg`, made final
 by `<key>.json` (its duration), written last: a crash at any point leaves either
-no record (the clip is synthesized again) or a complete clip.
+no record (the clip is synthesized again) or a complete clip. Where replicas share
+their media (announcements/mediastore.py), this directory is one replica's cache of it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def keep_by_content(media_dir: Path, data: bytes, extension: str) -> str:
         media_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data)
     return f"/media/{name}"
+
+
+def clip_names(key: str) -> list[str]:
+    """The files of clip `key`, its record last: the order to copy them in (the record makes the clip final)."""
+    return [*(f"{key}.{fmt}" for fmt in MEDIA_FORMATS), f"{key}.json"]
 
 
 def commit(cache_dir: Path, key: str, duration_s: float) -> None:

@@ -4,7 +4,8 @@ An upload (MP3, M4A/AAC, WAV, Ogg/Opus, WebM/Opus as browsers record, AMR as pho
 decoded with FFmpeg's libraries through PyAV in a worker thread (a 10-minute file would stall every screen's
 connection on the event loop), checked, mixed to mono at the synthesizer's rate, brought to one loudness and
 stored as FLAC under the hash of its bytes. The speech worker renders it later like a text (render.py): chime,
-repeats, pauses, MP3 and Ogg Opus. Every refusal is a DomainError whose code the console words
+repeats, pauses, MP3 and Ogg Opus. Where replicas share their media (mediastore.py), it is put in the store too,
+and any replica may play it. Every refusal is a DomainError whose code the console words
 (`error.code.<code>`).
 """
 
@@ -20,7 +21,9 @@ import av
 import numpy as np
 import soundfile as sf
 
+from announcements import mediastore
 from announcements.errors import Invalid, TooLarge
+from announcements.voicing import media_name
 
 from . import audio
 from .cache import keep_by_content
@@ -126,7 +129,9 @@ async def store(data: bytes, media_dir: Path) -> Recording:
         raise too_large()
     if not data:
         raise not_audio("the file is empty")
-    return await asyncio.to_thread(_store, data, media_dir)
+    kept = await asyncio.to_thread(_store, data, media_dir)
+    await mediastore.share(media_dir, media_name(kept.url))
+    return kept
 
 
 def path(url: str, media_dir: Path) -> Path | None:
@@ -138,6 +143,6 @@ def path(url: str, media_dir: Path) -> Path | None:
 async def known(url: str, media_dir: Path) -> str:
     """A new notice's `recording`: the url itself when this server stored it, else `Invalid` (recording_unknown)."""
     stored = path(url, media_dir)
-    if stored is None or not await asyncio.to_thread(stored.is_file):
+    if stored is None or not await mediastore.local(media_dir, stored.name):
         raise _refused("recording_unknown", f"{url!r} is not a recording stored with POST /media", ["recording"])
     return url

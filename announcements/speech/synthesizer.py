@@ -3,7 +3,9 @@
 All blocking work (eSpeak NG, mixing, encoding, writing) happens in worker
 processes; the event loop only hashes the inputs, looks for the clip on disk
 and awaits a pipe. Clips are named by a hash of everything that shapes them, so
-the same announcement is synthesized once, ever, per cache directory. What is
+the same announcement is synthesized once, ever, per cache directory; where
+replicas share their media (announcements/mediastore.py), once for the whole
+deployment: a clip another replica made is copied from the store. What is
 said is `spoken(text, language, pronunciations)`: Mandarin with the deployment's words said as listed (读音)
 and its numbers in words (normalize.py).
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from announcements import mediastore
 from announcements.files import private_dir, private_files
 
 from . import cache, normalize
@@ -43,7 +46,7 @@ class SpeechResult:
     """The whole clip: chime, every repeat and the pauses between."""
     repeat: int
     cached: bool
-    """True when this call synthesized nothing (the clip was on disk, or already being made)."""
+    """True when this call synthesized nothing (the clip was on disk, already being made, or made by another replica)."""
 
 
 class SpeechSynthesizer:
@@ -85,7 +88,7 @@ class SpeechSynthesizer:
         self._timeout_s = timeout_s
         self._workers = [Worker(timeout_s) for _ in range(workers)]
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
-        self._inflight: dict[str, asyncio.Task[float]] = {}
+        self._inflight: dict[str, asyncio.Task[tuple[float, bool]]] = {}
         self._chime_id: str | None = None
         self._espeak_version = ""
         self._closed = False
@@ -133,10 +136,11 @@ class SpeechSynthesizer:
 
     async def render_recording(self, recording: Path, repeat: int = 1) -> SpeechResult:
         """The clip for an announcement with a stored recording (recording.py): chime, the recording `repeat` times
-        with the pauses between, cached like speech. SpeechFailed when the recording is not on disk."""
+        with the pauses between, cached like speech. SpeechFailed when the recording is not stored."""
         self._require_running()
         if repeat < 1:
             raise ValueError(f"repeat must be at least 1, got {repeat}")
+        await mediastore.local(recording.parent, recording.name)  # uploaded on another replica: copied here first
         try:
             seconds = await asyncio.to_thread(lambda: sf.info(recording).duration)
         except (OSError, RuntimeError) as exc:
@@ -155,11 +159,41 @@ class SpeechSynthesizer:
             return _result(job, duration, cached=True)
         task = self._inflight.get(job.key)
         if task is not None:
-            return _result(job, await asyncio.shield(task), cached=True)
-        task = asyncio.create_task(self._render(job, timeout_s))
+            return _result(job, (await asyncio.shield(task))[0], cached=True)
+        task = asyncio.create_task(self._make(job, timeout_s))
         self._inflight[job.key] = task
         task.add_done_callback(lambda _: self._inflight.pop(job.key, None))
-        return _result(job, await asyncio.shield(task), cached=False)
+        duration, rendered = await asyncio.shield(task)
+        return _result(job, duration, cached=not rendered)
+
+    async def _make(self, job: RenderJob, timeout_s: float | None) -> tuple[float, bool]:
+        """(duration, rendered): the clip copied from the media store when another replica made it, else rendered
+        here and put there. One replica at a time renders a clip; the others wait their turn and copy it."""
+        copied = await self._copied(job.key)
+        if copied is not None:
+            return copied, False
+        worker = await self._idle.get()
+        try:
+            async with mediastore.turn(self.cache_dir, job.key):
+                copied = await self._copied(job.key)  # made by the replica whose turn came first
+                if copied is not None:
+                    return copied, False
+                duration = await self._render(worker, job, timeout_s)
+                await mediastore.share(self.cache_dir, *cache.clip_names(job.key))
+                return duration, True
+        finally:
+            self._idle.put_nowait(worker)
+
+    async def _copied(self, key: str) -> float | None:
+        """The duration of a clip in the media store, copied into the cache dir (its record last); else None."""
+        names = cache.clip_names(key)
+        if not await mediastore.stored(self.cache_dir, names[-1]):
+            return None
+        for name in names:
+            if not await mediastore.local(self.cache_dir, name):
+                return None
+        log.info("speech %s: made by another replica, copied from the media store", key)
+        return cache.lookup(self.cache_dir, key)
 
     async def preview(self, text: str, language: str, pronunciations: Pronunciations | None = None) -> bytes:
         """The MP3 of a text said once, for the committee to listen to before posting (cached too)."""
@@ -204,24 +238,20 @@ class SpeechSynthesizer:
             **what,
         )
 
-    async def _render(self, job: RenderJob, timeout_s: float | None) -> float:
-        worker = await self._idle.get()
-        try:
-            attempts = self._retries + 1
-            began = time.perf_counter()
-            reason = ""
-            for attempt in range(1, attempts + 1):
-                try:
-                    duration = await worker.run(job, timeout_s)
-                except AttemptFailed as exc:
-                    log.warning("speech %s: attempt %d of %d failed: %s", job.key, attempt, attempts, exc)
-                    reason = str(exc)
-                    continue
-                log.info("speech %s: %.1f s clip in %.0f ms", job.key, duration, (time.perf_counter() - began) * 1e3)
-                return duration
-            raise SpeechFailed(f"{reason} after {attempts} attempt{'s' if attempts > 1 else ''}")
-        finally:
-            self._idle.put_nowait(worker)
+    async def _render(self, worker: Worker, job: RenderJob, timeout_s: float | None) -> float:
+        attempts = self._retries + 1
+        began = time.perf_counter()
+        reason = ""
+        for attempt in range(1, attempts + 1):
+            try:
+                duration = await worker.run(job, timeout_s)
+            except AttemptFailed as exc:
+                log.warning("speech %s: attempt %d of %d failed: %s", job.key, attempt, attempts, exc)
+                reason = str(exc)
+                continue
+            log.info("speech %s: %.1f s clip in %.0f ms", job.key, duration, (time.perf_counter() - began) * 1e3)
+            return duration
+        raise SpeechFailed(f"{reason} after {attempts} attempt{'s' if attempts > 1 else ''}")
 
 
 class Pronunciations:

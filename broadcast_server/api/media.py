@@ -10,7 +10,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 
-from announcements import pictures
+from announcements import mediastore, pictures
 from announcements.models import Role
 from announcements.pronunciations import current_pronunciations
 from announcements.protocol import Language
@@ -68,11 +68,11 @@ async def get_media(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if not MEDIA_NAME.match(name):
         raise Problem(404, f"no media named {name!r}")
-    path = request.app[SETTINGS].media_dir / name
-    if not path.is_file():
+    media_dir = request.app[SETTINGS].media_dir
+    if not await mediastore.local(media_dir, name):  # made by another replica: copied from the store into this one's disk
         raise Problem(404, f"no media named {name!r}")
     return web.FileResponse(
-        path,
+        media_dir / name,
         headers={
             "Content-Type": CONTENT_TYPES[name.rsplit(".", 1)[1]],
             "Cache-Control": "public, max-age=31536000, immutable",  # the name is the content's hash

@@ -26,17 +26,16 @@ async def post_session(request: web.Request) -> web.Response:
     data = await parse_body(request, SignIn)
     throttle = request.app[SIGNIN_THROTTLE]
     address = throttle.proxies.client_address(request)  # behind a trusted proxy: the client's, not the proxy's
-    throttle.check(name=data.name, address=address)
+    await throttle.admit(name=data.name, address=address)  # counted as a failure until it succeeds
     now = request.app[CLOCK]()
     async with request.app[DATABASE].read() as session:  # the slow password check holds no writer back
         user = await check_password(session=session, name=data.name, password=data.password)
     if user is None:
-        throttle.failed(name=data.name, address=address)
         raise Problem(
             401, "the name or the password is wrong, or the account is disabled",
             errors=[{"loc": [], "msg": "wrong name or password", "type": "wrong_credentials"}],
         )
-    throttle.succeeded(name=data.name)
+    await throttle.signed_in(name=data.name, address=address)
     async with request.app[DATABASE].write() as session:
         await drop_expired_sessions(session=session, now=now)
         _, secret = await start_session(session=session, user=user, now=now, lifetime=session_lifetime(request.app))

@@ -184,6 +184,8 @@ async def test_nginx_at_the_edge_redirects_to_https_streams_unbuffered_and_passe
     await district.call("POST", "/areas", 201, json={"path": VILLAGE, "name": "刘井屯村"})
     async with district.http.get(district.nginx.url + "/api/v1/areas") as resp:
         assert resp.status == 200 and resp.headers["Strict-Transport-Security"] == "max-age=31536000"
+    async with district.http.get(district.nginx.url + "/metrics") as resp:
+        assert resp.status == 404  # scraped on each replica's own port, never through the edge with its admin token
 
     # The loudspeaker stream: the answer and its first bytes within a second, as the server sends them (a buffering
     # proxy holds even the headers back until its buffers fill), then steadily.

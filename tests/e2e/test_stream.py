@@ -21,7 +21,7 @@ from announcements.protocol import AnnouncementPayload, Audio
 from announcements.targeting import Target
 from announcements.voicing import media_url
 from broadcast_server.hub import StoredEvent
-from broadcast_server.keys import STATIONS
+from broadcast_server.keys import SETTINGS, STATIONS
 from tests.clock import SettableClock
 from tests.e2e.screens import eventually
 
@@ -186,6 +186,9 @@ async def test_a_station_queues_the_mp3_of_what_is_for_its_area_until_it_is_retr
     MP3 audio, for another area or for tagged screens; a retract takes it out again. (At 23:00 a normal
     announcement waits, so the queue holds still.)"""
     listener = await listen(village, LIUJINGTUN)
+    media = village.app[SETTINGS].media_dir
+    media.mkdir(parents=True, exist_ok=True)
+    (media / "ab12.mp3").write_bytes(b"on this replica's disk")  # a clip not on the disk is first copied from the store
     stations = village.app[STATIONS]
     station = stations._stations[LIUJINGTUN]
     mp3 = Audio(url=media_url("ab12.mp3"), format="mp3", duration_s=3.5, repeat=1)
