@@ -52,6 +52,7 @@ def live_frames(frames):
     return [(f["state"], f.get("stream_url")) for f in frames if f["type"] == "live"]
 
 
+@ONE_DATABASE  # the record and its events are written as every announcement's are, tested on both elsewhere
 class TestACall:
     @pytest.fixture
     def speech_enabled(self) -> bool:
