@@ -14,7 +14,6 @@ screen registered since it loaded, or one unknown) is looked up in the database 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlmodel import select
@@ -88,12 +87,3 @@ class ScreenDirectory:
         self._by_hash[digest] = entry
         self._hashes_of.setdefault(entry.screen.id, set()).add(digest)
 
-
-def listener(directory: ScreenDirectory) -> Callable[[object], None]:
-    """The hub listener that passes `area` events on to the directory."""
-
-    def on_event(event) -> None:
-        if isinstance(event.message, AreaUpdate):
-            directory.on_area_update(event.message)
-
-    return on_event

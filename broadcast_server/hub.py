@@ -28,6 +28,7 @@ from announcements.deliveries import sent_to
 from announcements.errors import DomainError, Invalid, NotFound
 from announcements.events import (
     ANNOUNCEMENT,
+    AREA,
     DISCONNECT,
     LIVE,
     RETRACT,
@@ -63,7 +64,6 @@ from announcements.quiet_hours import QuietHours
 from announcements.targeting import Target
 from broadcast_server.background import BackgroundLoop
 from broadcast_server.directory import ScreenDirectory
-from broadcast_server.directory import listener as directory_listener
 from broadcast_server.frames import text_frame
 from broadcast_server.metrics import Metrics
 from broadcast_server.ratelimit import RateLimiter
@@ -235,7 +235,6 @@ class Hub:
     async def start(self) -> None:
         self._db.on_events_committed(self.notify)  # every transaction that appends events wakes the pump
         await self.directory.load()
-        self.add_listener(directory_listener(self.directory))
         async with self._db.read() as session:
             self.head_seq = await head_seq(session=session)
             recent = (
@@ -333,6 +332,8 @@ class Hub:
             self._live.pop(event.announcement_id, None)
         elif event.type == LIVE:
             self._note_call(event)
+        elif event.type == AREA:
+            self.directory.on_area_update(event.message)  # what the next hellos' welcomes say
         started = time.perf_counter()
         recipients = list(self._recipients(event.target))
         for listener in self._listeners:

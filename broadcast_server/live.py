@@ -94,6 +94,10 @@ class Call:
     def seconds(self) -> float:
         return asyncio.get_running_loop().time() - self.started
 
+    def within(self, principal: Principal) -> bool:
+        """Every area of the call is in the principal's scope: it may see the call, and an admin stop it."""
+        return all(principal.in_scope(area) for area in self.areas)
+
     def overlaps(self, areas: tuple[str, ...]) -> bool:
         return any(covers(mine, other) or covers(other, mine) for mine in self.areas for other in areas)
 
@@ -247,9 +251,7 @@ class LiveCalls:
             try:
                 message = await call.ws.receive(timeout=min(SILENT_END_S, left))
             except TimeoutError:
-                if call.started + MAX_CALL_S <= loop.time():
-                    continue
-                return SILENT
+                return SILENT if left > SILENT_END_S else TOO_LONG
             except ConnectionError:  # the phone lost its signal: aiohttp ends the read with the reset
                 return LOST
             if message.type == WSMsgType.BINARY:
@@ -320,11 +322,11 @@ class LiveCalls:
         await _say_ended(call, ending)  # its handler's read then ends, and it finishes the call
 
     def in_scope(self, principal: Principal) -> list[Call]:
-        return [c for c in self.calls.values() if all(principal.in_scope(a) for a in c.areas)]
+        return [c for c in self.calls.values() if c.within(principal)]
 
     async def stop_by(self, call_id: str, admin: Principal) -> None:
         call = self.calls.get(call_id)
-        if call is None or call not in self.in_scope(admin):
+        if call is None or not call.within(admin):
             raise NotFound(f"no live call {call_id} in progress in your scope")
         if admin.role != Role.ADMIN and admin.token_id != call.caller.token_id:
             raise Forbidden("only an admin, or the caller, may stop a call")

@@ -184,6 +184,14 @@ def call_receipts(stub) -> list[dict]:
     return [r for r in stub.of_type("receipt") if r.get("call_id")]
 
 
+async def synced_device(stub, screens, player, **kw):
+    """A screen client with `player`, connected to the stub and through its first replay."""
+    client = screens.make(stub.url, player=player, **kw)
+    screens.start(client)
+    await client.wait_for(lambda: client.synced)
+    return client
+
+
 async def test_started_plays_the_stream_once_receipted_and_ended_stops_it(stub, screens):
     """`started` interrupts the notice playing and the stream plays; the server gets one `played` receipt naming
     the call (none for the notice yet), and the live seq is acked. `ended` stops the stream and the notice plays
@@ -211,9 +219,7 @@ async def test_started_plays_the_stream_once_receipted_and_ended_stops_it(stub, 
 async def test_the_receipt_is_sent_once_though_an_emergency_interrupts_the_call(stub, screens):
     """An emergency cuts into the call and the stream plays again after it: still one `played` for the call."""
     player = NullPlayer(time_scale=0.2)
-    client = screens.make(stub.url, player=player)
-    screens.start(client)
-    await client.wait_for(lambda: client.synced)
+    client = await synced_device(stub, screens, player)
     await stub.publish(started())
     await stub.wait_until(lambda: call_receipts(stub) != [])
     await stub.publish(announcement("flood", priority="emergency", duration_s=0.5))
@@ -229,9 +235,7 @@ async def test_a_started_replayed_on_reconnect_plays(stub, screens):
     """A device cut off when a call began gets its `started` in the replay when it is back, and plays the stream."""
     stub.add(announcement("notice", audio=False))  # so that the device resumes after a seq, as one that ran a while
     player = NullPlayer()
-    client = screens.make(stub.url, player=player)
-    screens.start(client)
-    await client.wait_for(lambda: client.synced)
+    client = await synced_device(stub, screens, player)
     await stub.drop()
     await client.wait_for(lambda: not client.online)
     stub.add(started(priority="emergency", caller_name="王主任"))
@@ -243,9 +247,7 @@ async def test_a_started_replayed_on_reconnect_plays(stub, screens):
 async def test_a_call_the_server_no_longer_holds_after_a_reset_ends(stub, screens):
     """A device cut off while its call ended comes back to a reset replay without the call: the stream stops."""
     player = NullPlayer()
-    client = screens.make(stub.url, player=player)
-    screens.start(client)
-    await client.wait_for(lambda: client.synced)
+    client = await synced_device(stub, screens, player)
     await stub.publish(started())
     await sounds(player, "c1")
     stub.add(ended())
@@ -259,9 +261,7 @@ async def test_a_call_the_server_no_longer_holds_after_a_reset_ends(stub, screen
 async def test_a_call_ended_during_an_outage_stops_when_the_replay_says_so(stub, screens):
     """The `ended` sent while the device was offline arrives in the replay and stops the stream."""
     player = NullPlayer()
-    client = screens.make(stub.url, player=player)
-    screens.start(client)
-    await client.wait_for(lambda: client.synced)
+    client = await synced_device(stub, screens, player)
     await stub.publish(started())
     await sounds(player, "c1")
     await stub.drop()
