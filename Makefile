@@ -23,11 +23,15 @@ $(AXE): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $(AXE)
 
+## Parallel test workers (pytest-xdist): most of a test's time is spent waiting on a server, a browser or a
+## timer, so more workers than cores pay; each has its own PostgreSQL database (tests/conftest.py).
+TEST_WORKERS ?= 4
+
 ## Set up and run the whole test suite (on SQLite, and on PostgreSQL when one answers at VB_TEST_POSTGRES_URL),
 ## after the lint gate (ruff, configured in pyproject.toml).
 test: $(STAMP) $(AXE)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 ## Benchmarks: not part of the tests; they print ratios and percentiles.
 bench: $(STAMP)

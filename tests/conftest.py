@@ -7,6 +7,8 @@ are skipped with the reason, unless VB_TEST_REQUIRE_POSTGRES=1 (CI), where they 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +18,7 @@ import asyncpg
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from sqlalchemy.engine import make_url
 
 from announcements.database import Database
 from announcements.models import Role, TokenCreate
@@ -26,12 +29,38 @@ from tests.clock import SettableClock
 from tests.outage import DatabaseOutage
 from tests.serverprocess import ServerProcess
 
-POSTGRES_URL = os.environ.get("VB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+SHARED_POSTGRES_URL = os.environ.get("VB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("VB_TEST_REQUIRE_POSTGRES") == "1"
+# Under pytest-xdist each worker has a database of its own (`test_gw0`, ...), made from the shared one's server on
+# first use: advisory locks and NOTIFY channels are per database, so parallel tests never wait on or wake each other.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _worker_url(url: str) -> str:
+    shared = make_url(url)
+    return shared.set(database=f"{shared.database}_{WORKER}").render_as_string(hide_password=False) if WORKER else url
+
+
+POSTGRES_URL = _worker_url(SHARED_POSTGRES_URL)
 
 
 def _asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _create_worker_database() -> None:
+    """This worker's database, if the shared one's server answers and it is not there yet (an old run's is reused)."""
+    name = make_url(POSTGRES_URL).database
+    try:
+        conn = await asyncpg.connect(_asyncpg_dsn(SHARED_POSTGRES_URL), timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return  # the PostgreSQL tests say why when they run
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # another run made it meanwhile
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
 
 
 async def _postgres_problem() -> str | None:
@@ -71,6 +100,8 @@ def speech_enabled() -> bool:
 
 
 def pytest_configure(config):
+    if WORKER:
+        asyncio.run(_create_worker_database())
     config.addinivalue_line("markers", "settings(**values): the settings a test is about (every other one: its shipped default)")
 
 

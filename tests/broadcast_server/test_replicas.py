@@ -71,7 +71,9 @@ async def test_a_listener_cut_off_by_the_database_listens_again(village, replica
     admin = await asyncpg.connect(asyncpg_dsn(village.app[SETTINGS].database_url))
     try:
         cut = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", APPLICATION_NAME
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = $1 AND datname = current_database()",  # not another test run's
+            APPLICATION_NAME,
         )
         assert cut == 2  # both replicas' listeners
     finally:
