@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.database import lock_event_order, note_events
+from announcements.drills import marked_title
 from announcements.models import SPEECH_LIVE, Announcement, AnnouncementStatus, Event
 from announcements.protocol import (
     AnnouncementEvent,
@@ -73,11 +74,11 @@ async def append_disconnect_event(*, session: AsyncSession, screen_id: str, code
 
 
 def announcement_payload(announcement: Announcement) -> dict:
-    """The `announcement` object screens are sent for one revision."""
+    """The `announcement` object screens are sent for one revision; a drill's title carries its 演练 marking."""
     payload = AnnouncementPayload(
         id=announcement.id,
         revision=announcement.revision,
-        title=announcement.title,
+        title=marked_title(announcement.title, announcement.language) if announcement.drill else announcement.title,
         body=announcement.body,
         priority=announcement.priority,
         category=announcement.category,
@@ -87,6 +88,7 @@ def announcement_payload(announcement: Announcement) -> dict:
         audio=announcement.audio,
         schedule_id=announcement.schedule_id,
         images=announcement.images,
+        drill=announcement.drill,
     )
     return {"announcement": payload.model_dump(mode="json")}
 

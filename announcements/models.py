@@ -38,6 +38,10 @@ class Role(StrEnum):
     COMMITTEE = "committee"
     WORKER = "worker"
     SCREEN = "screen"
+    FEED = "feed"  # a warning system posting CAP alerts (POST /cap), nothing else
+
+
+MACHINE_ROLES = frozenset({Role.SCREEN, Role.FEED})  # held by devices and systems through a token, never by a person
 
 
 class AnnouncementStatus(StrEnum):
@@ -67,6 +71,24 @@ class AreaBase(SQLModel):
 class Area(AreaBase, table=True):
     created_at: datetime = _time_column(default_factory=utcnow)
     kiosk_dwell_s: int | None = None  # seconds a kiosk shows each notice here; null: the nearest ancestor's, else 10
+    geocodes: list[str] = _json_column(list)  # administrative division codes (GB/T 2260) a CAP alert's <geocode> matches
+
+
+GEOCODE_PATTERN = r"^[0-9]{6,12}$"
+MAX_GEOCODES = 20
+
+
+def _geocodes(codes: list[str] | None) -> list[str] | None:
+    """Administrative division codes: 6 to 12 digits each (330108, or 330108001001 down to a village), kept once."""
+    if codes is None:
+        return None
+    for code in codes:
+        if not re.fullmatch(GEOCODE_PATTERN, code):
+            raise PydanticCustomError(
+                "area_geocode", "an administrative division code is 6 to 12 digits, such as 330108 or 330108001001: not {code}",
+                {"code": code[:20]},
+            )
+    return list(dict.fromkeys(codes))
 
 
 class AreaCreate(ValidAreaPath, AreaBase):
@@ -77,12 +99,20 @@ class AreaPublic(AreaBase):
     created_at: datetime
     kiosk_dwell_s: int | None = None  # the area's own setting; null: it inherits
     kiosk_dwell_inherited_s: int | None = None  # what it inherits: the nearest ancestor's setting; null: the kiosk's 10 s
+    geocodes: list[str] = Field(default_factory=list, description="administrative division codes CAP alerts are matched by")
 
 
-class AreaRename(SQLModel):
-    """PATCH /areas/{path}: the name people read; the path (the id machines use) never changes."""
+class AreaUpdate(SQLModel):
+    """PATCH /areas/{path}: the name people read and the division codes CAP alerts name it by; a field left out
+    stays as it is. The path (the id machines use) never changes."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    geocodes: list[str] | None = Field(
+        default=None, max_length=MAX_GEOCODES, description="GB/T 2260 administrative division codes, 6 to 12 digits each; [] clears",
+        schema_extra={"json_schema_extra": {"items": {"type": "string", "pattern": GEOCODE_PATTERN}}},
+    )
+
+    _geocodes = field_validator("geocodes")(_geocodes)
 
 
 # ---------------------------------------------------------------- screens
@@ -236,6 +266,8 @@ Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN_CHARS, max_l
 def _a_person(role: Role | None) -> Role | None:
     if role == Role.SCREEN:
         raise ValueError("a screen is registered with POST /screens, not as a user")
+    if role == Role.FEED:
+        raise ValueError("a feed is a warning system, not a person: give it a token (POST /tokens)")
     return role
 
 
@@ -373,6 +405,7 @@ class Announcement(AnnouncementBase, table=True):
     schedule_id: str | None = Field(default=None, max_length=32)  # the timed broadcast that made it
     images: list[dict[str, Any]] = _json_column(list)  # [{url, width, height}]: announcements/pictures.py
     recording: str | None = Field(default=None, max_length=200)  # played instead of speech: announcements/speech/recording.py
+    drill: bool = False  # an exercise (演练), always an emergency; marked on every device: announcements/drills.py
 
 
 OPEN_STATUSES = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.LIVE)  # may still change or go out
@@ -412,6 +445,8 @@ class NoticePictures(SQLModel):
 
 
 RECORDING_URL = "a url POST /media answered with kind audio: played instead of the text"
+DRILL_NOT_EMERGENCY = "a drill (演练) is always an emergency: give priority emergency, or leave priority out"
+DRILL_RECORDING = "a drill (演练) is spoken from its text, so the loudspeakers say it is a drill: post it without a recording"
 
 
 class AnnouncementCreate(AnnouncementBase, NoticePictures):
@@ -419,11 +454,24 @@ class AnnouncementCreate(AnnouncementBase, NoticePictures):
     recording: str | None = Field(default=None, max_length=200, description=RECORDING_URL)
     publish_at: ClientDateTime | None = None
     expires_at: ClientDateTime | None = None
+    drill: bool = Field(default=False, description="an exercise (演练): always priority emergency, marked 演练 on every device")
 
     @model_validator(mode="after")
     def _times_in_order(self) -> AnnouncementCreate:
         if self.publish_at and self.expires_at and self.expires_at <= self.publish_at:
             raise ValueError("expires_at must be after publish_at")
+        return self
+
+    @model_validator(mode="after")
+    def _drill_rules(self) -> AnnouncementCreate:
+        """A drill rehearses an emergency: its priority is emergency when left out, and any other is refused. It is
+        spoken from its text, which the loudspeakers say between words marking it a drill; a recording would not be."""
+        if self.drill:
+            if "priority" in self.model_fields_set and self.priority != Priority.EMERGENCY:
+                raise PydanticCustomError("drill_not_emergency", DRILL_NOT_EMERGENCY)
+            if self.recording is not None:
+                raise PydanticCustomError("drill_recording", DRILL_RECORDING)
+            self.priority = Priority.EMERGENCY
         return self
 
 
@@ -457,6 +505,7 @@ class AnnouncementPublic(AnnouncementBase):
     schedule_id: str | None = None
     images: list[Image] = Field(default_factory=list)
     recording: str | None = None
+    drill: bool = False
 
 
 class AnnouncementDetail(AnnouncementPublic):
@@ -772,3 +821,81 @@ class MediaPart(SQLModel, table=True):
     part: int = Field(primary_key=True)
     data: bytes = Field(sa_type=sa.LargeBinary)
     modified_ns: int = Field(sa_type=sa.BigInteger)
+
+
+# ---------------------------------------------------------------- CAP alerts taken in: announcements/cap/
+
+class CapOutcome(StrEnum):
+    """What taking in a CAP alert did."""
+
+    CREATED = "created"  # announcements made (an Alert; an Update of nothing still on)
+    UPDATED = "updated"  # the announcements of the alert it references revised (an Update)
+    CANCELLED = "cancelled"  # those announcements retracted (a Cancel)
+    STORED = "stored"  # kept, not broadcast: Draft, System, Ack, Error
+    UNMATCHED = "unmatched"  # kept, not broadcast: it names no area configured here (an admin may give one its code)
+
+
+class CapAlert(SQLModel, table=True):
+    """Every CAP alert taken in (POST /cap), once per (sender, identifier, sent), with what it did."""
+
+    __tablename__ = "cap_alert"
+    __table_args__ = (sa.UniqueConstraint("sender", "identifier", "sent", name="uq_cap_alert_sender_identifier_sent"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    sender: str = Field(max_length=255)
+    identifier: str = Field(max_length=255)
+    sent: datetime = _time_column()
+    status: str = Field(max_length=20)  # CAP's <status>: Actual, Exercise, System, Test, Draft
+    msg_type: str = Field(max_length=20)  # CAP's <msgType>: Alert, Update, Cancel, Ack, Error
+    references: list[str] = _json_column(list)  # "sender,identifier,sent" of the alerts it updates or cancels
+    headline: str | None = Field(default=None, max_length=200)  # of the <info> taken, for the admins' list
+    outcome: CapOutcome = Field(sa_type=sa.String(20))
+    reason: str | None = Field(default=None, max_length=500)  # why nothing was broadcast
+    named_areas: list[str] = _json_column(list)  # the <areaDesc> and <geocode> values it gave
+    areas: list[str] = _json_column(list)  # the area paths they matched
+    announcement_ids: list[str] = _json_column(list)  # made, revised or retracted
+    area: str = Field(max_length=600, index=True)  # the poster's scope: the admins who see it in GET /cap/alerts
+    received_at: datetime = _time_column(default_factory=utcnow, index=True)
+    received_by: str | None = Field(default=None, max_length=32)  # the token (or user) that posted it
+    document: str = Field(sa_type=sa.Text)  # the alert as read
+
+
+class CapAlertKey(SQLModel):
+    identifier: str
+    sender: str
+    sent: datetime
+
+
+class CapTaken(SQLModel):
+    """The answer to POST /cap: the alert, what it did, and the announcements it made, revised or retracted."""
+
+    alert: CapAlertKey
+    outcome: CapOutcome
+    announcements: list[str]
+    areas: list[str] = Field(description="the area paths the alert matched")
+    duplicate: bool = Field(default=False, description="taken in before: nothing new was done (the earlier outcome)")
+    reason: str | None = Field(default=None, description="why nothing was broadcast")
+
+
+class CapAlertPublic(SQLModel):
+    id: str
+    identifier: str
+    sender: str
+    sent: datetime
+    status: str
+    msg_type: str
+    references: list[str]
+    headline: str | None
+    outcome: CapOutcome
+    reason: str | None
+    named_areas: list[str]
+    areas: list[str]
+    announcement_ids: list[str]
+    area: str = Field(description="the scope of the token or user that posted it")
+    received_at: datetime
+    received_by: str | None
+
+
+class CapAlertPage(SQLModel):
+    items: list[CapAlertPublic]
+    next_cursor: str | None = None

@@ -324,6 +324,7 @@ class AnnouncementPayload(_Message):
     audio: Audio | None = None
     schedule_id: str | None = None  # the timed broadcast that made it (PROTOCOL.md 1.1)
     images: list[Image] = Field(default_factory=list)  # PROTOCOL.md 1.1, shown beside the text
+    drill: bool = False  # PROTOCOL.md 1.1: an exercise (演练); the title and the speech already say so (docs/protocol.md §2.9.10)
 
 
 class QuietHoursInfo(_Message):

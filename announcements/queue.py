@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import col, or_, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import in_area_subtree
@@ -21,6 +21,7 @@ from announcements.database import skip_locked
 from announcements.errors import Conflict, Invalid, NotFound
 from announcements.events import append_announcement_event, append_retract_event
 from announcements.models import (
+    DRILL_NOT_EMERGENCY,
     OPEN_STATUSES,
     SPEECH_PENDING,
     Announcement,
@@ -36,9 +37,9 @@ from announcements.models import (
 )
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
 from announcements.pictures import described
-from announcements.protocol import RetractReason, ScreenKind
+from announcements.protocol import Priority, RetractReason, ScreenKind
 from announcements.speech import recording
-from announcements.targeting import Target
+from announcements.targeting import Target, reach_condition
 from announcements.tokens import Principal
 
 UNSPOKEN = "a recording is for the loudspeakers: post it with speak true"
@@ -92,18 +93,13 @@ class Reach:
 async def count_reach(*, session: AsyncSession, target: Target) -> Reach:
     """The devices the target reaches now, by the rule the hub applies (`Target.matches`).
 
-    Areas alone are counted in SQL; with tags or listed screens the candidates are checked one by one.
+    Without tags they are counted in SQL; with tags the candidates are checked one by one.
     """
-    active = col(Screen.revoked_at).is_(None)
-    in_areas = [in_area_subtree(col(Screen.area), area) for area in target.areas]
-    if not target.tags and not target.screens:
-        if not in_areas:
-            return Reach(screens=0, speakers=0)
-        query = select(Screen.kind, sa.func.count()).where(active, or_(*in_areas)).group_by(col(Screen.kind))
+    if not target.tags:
+        query = select(Screen.kind, sa.func.count()).where(reach_condition(target)).group_by(col(Screen.kind))
         counts = dict((await session.exec(query)).all())
         return Reach(screens=counts.get(ScreenKind.SCREEN, 0), speakers=counts.get(ScreenKind.SPEAKER, 0))
-    conditions = in_areas + ([col(Screen.id).in_(target.screens)] if target.screens else [])
-    query = select(Screen.id, Screen.area, Screen.tags, Screen.kind).where(active, or_(*conditions))
+    query = select(Screen.id, Screen.area, Screen.tags, Screen.kind).where(reach_condition(target))
     rows = (await session.exec(query)).all()
     kinds = [kind for screen_id, area, tags, kind in rows if target.matches(screen_id=screen_id, area=area, tags=tags)]
     return Reach(screens=kinds.count(ScreenKind.SCREEN), speakers=kinds.count(ScreenKind.SPEAKER))
@@ -251,6 +247,8 @@ async def update_announcement(
         raise Invalid("nothing to change: give title, body, priority or expires_at")
     if "expires_at" in fields and fields["expires_at"] <= now:
         raise Invalid("expires_at is in the past", errors=[{"loc": ["expires_at"], "msg": "must be in the future"}])
+    if announcement.drill and fields.get("priority", Priority.EMERGENCY) != Priority.EMERGENCY:
+        raise Invalid(DRILL_NOT_EMERGENCY, errors=[{"loc": ["priority"], "msg": DRILL_NOT_EMERGENCY, "type": "drill_not_emergency"}])
     for name, value in fields.items():
         setattr(announcement, name, value)
     announcement.revision += 1

@@ -8,13 +8,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import covers, leaf_name, lineage
-from announcements.errors import Conflict, NotFound
+from announcements.errors import Conflict, Invalid, NotFound
 from announcements.events import append_disconnect_event
 from announcements.kiosk_dwell import tell_screens
 from announcements.models import (
     Area,
     AreaCreate,
-    AreaRename,
+    AreaUpdate,
     Role,
     Screen,
     ScreenCreate,
@@ -49,15 +49,34 @@ async def create_area(*, session: AsyncSession, data: AreaCreate, principal: Pri
     return area
 
 
-async def rename_area(*, session: AsyncSession, path: str, data: AreaRename, principal: Principal) -> Area:
+async def update_area(*, session: AsyncSession, path: str, data: AreaUpdate, principal: Principal) -> Area:
+    """Rename an area (its screens hear the new name) and set the division codes CAP alerts name it by."""
     area = await session.get(Area, path)
     if area is None or not principal.in_scope(path):
         raise NotFound(f"no area {path} in scope")
-    area.name = data.name
+    if data.name is None and data.geocodes is None:
+        raise Invalid("nothing to change: give name or geocodes")
+    if data.geocodes is not None:
+        await _geocodes_free(session=session, path=path, codes=data.geocodes)
+        area.geocodes = data.geocodes
+    if data.name is not None:
+        area.name = data.name
     session.add(area)
     await session.flush()
-    await tell_screens(session=session, path=path, with_subtree=False)
+    if data.name is not None:
+        await tell_screens(session=session, path=path, with_subtree=False)
     return area
+
+
+async def _geocodes_free(*, session: AsyncSession, path: str, codes: list[str]) -> None:
+    """A division code names one area: an alert naming it must not reach two places by a typing slip."""
+    if not codes:
+        return
+    for other in (await session.exec(select(Area).where(Area.path != path))).all():
+        taken = sorted(set(codes) & set(other.geocodes or ()))
+        if taken:
+            msg = f"{', '.join(taken)} is the code of area {other.path} ({other.name}) already"
+            raise Conflict(msg, errors=[{"loc": ["geocodes"], "msg": msg, "type": "area_geocode_taken"}])
 
 
 async def area_names(*, session: AsyncSession) -> dict[str, str]:

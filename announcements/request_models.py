@@ -293,4 +293,6 @@ class Stats(SQLModel):
     overdue: int
     no_follow_up: int
     reopened: int
+    emergencies: int  # emergencies that went live in the scope (since/until bound their publish time); no drill
+    drills: int  # drills (演练) that went live likewise: counted apart, never as emergencies
     announcements: list[AnnouncementFigures]

@@ -12,7 +12,9 @@ Definitions:
   with a rating ("no follow-up" is not a rating);
 - time to resolution: from taken in to the latest move into `resolved`, for requests now resolved
   or closed;
-- median: the usual one (the mean of the middle two for an even count); p90: nearest rank.
+- median: the usual one (the mean of the middle two for an even count); p90: nearest rank;
+- emergencies and drills: announcements of the scope that went live, each counted in one of the two only (a
+  drill is posted as an emergency but rehearses one: it never counts as a real one).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import in_area_subtree
-from announcements.protocol import Rating, RequestStatus
+from announcements.models import Announcement
+from announcements.protocol import Priority, Rating, RequestStatus
 from announcements.queue import deliveries, list_announcements
 from announcements.request_models import (
     DONE_STATUSES,
@@ -190,6 +194,24 @@ def figures(facts: Sequence[Facts], steps: Iterable[Step], *, now: datetime) -> 
     )
 
 
+async def emergencies_and_drills(
+    *, session: AsyncSession, scope: str, since: datetime | None = None, until: datetime | None = None
+) -> tuple[int, int]:
+    """(emergencies, drills) of the scope that went live within [since, until), in one query."""
+    conditions = [
+        in_area_subtree(col(Announcement.area), scope),
+        Announcement.priority == Priority.EMERGENCY,
+        col(Announcement.published_at).is_not(None),
+    ]
+    if since is not None:
+        conditions.append(col(Announcement.published_at) >= since)
+    if until is not None:
+        conditions.append(col(Announcement.published_at) < until)
+    query = select(Announcement.drill, sa.func.count()).where(*conditions).group_by(col(Announcement.drill))
+    counts = dict((await session.exec(query)).all())
+    return counts.get(False, 0), counts.get(True, 0)
+
+
 async def compute_stats(
     *,
     session: AsyncSession,
@@ -235,6 +257,7 @@ async def compute_stats(
         ).all()
     ]
     result = figures(facts, steps, now=now)
+    emergencies, drills = await emergencies_and_drills(session=session, scope=scope, since=since, until=until)
 
     announcements, _ = await list_announcements(
         session=session, principal=replace(principal, area=scope), limit=recent_announcements
@@ -262,5 +285,7 @@ async def compute_stats(
         overdue=result.overdue,
         no_follow_up=result.no_follow_up,
         reopened=result.reopened,
+        emergencies=emergencies,
+        drills=drills,
         announcements=recent,
     )

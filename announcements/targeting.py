@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from announcements.areas import covers
+import sqlalchemy as sa
+from sqlmodel import col
+
+from announcements.areas import covers, in_area_subtree
+from announcements.models import Screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +51,12 @@ class Target:
         if not self.covers_area(area):
             return False
         return not self.tags or not set(self.tags).isdisjoint(tags)
+
+
+def reach_condition(target: Target) -> sa.ColumnElement[bool]:
+    """SQL on `Screen` for the active devices `target` reaches: exactly those when it names no tags, else a superset
+    that `Target.matches` narrows row by row (tags are a JSON list, searched differently by SQLite and PostgreSQL)."""
+    reached = [in_area_subtree(col(Screen.area), area) for area in target.areas]
+    if target.screens:
+        reached.append(col(Screen.id).in_(target.screens))
+    return sa.and_(col(Screen.revoked_at).is_(None), sa.or_(sa.false(), *reached))

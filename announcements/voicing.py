@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from announcements.drills import marked_speech
 from announcements.events import append_announcement_event
 from announcements.models import (
     OPEN_STATUSES,
@@ -39,9 +40,11 @@ def media_name(url: str) -> str | None:
 
 
 def spoken_text(announcement: Announcement) -> str:
-    """What the loudspeaker says: the title, then the body."""
+    """What the loudspeaker says: the title, then the body; a drill's between the words that say it is one (the
+    speech cache key is made from these words, so a drill's clip is never the same notice's real one)."""
     separator = "。" if announcement.language == Language.ZH else ". "
-    return f"{announcement.title.rstrip('。.!！ ')}{separator}{announcement.body}"
+    text = f"{announcement.title.rstrip('。.!！ ')}{separator}{announcement.body}"
+    return marked_speech(text, announcement.language) if announcement.drill else text
 
 
 async def pending_speech(*, session: AsyncSession, limit: int = 20) -> Sequence[Announcement]:

@@ -32,7 +32,7 @@ from announcements.areas import normalize_area
 from announcements.database import Database
 from announcements.errors import DomainError
 from announcements.files import private_dir
-from announcements.models import AreaCreate, AreaRename, PasswordReset, Role, ScreenCreate, TokenCreate, UserCreate
+from announcements.models import MACHINE_ROLES, AreaCreate, AreaUpdate, PasswordReset, Role, ScreenCreate, TokenCreate, UserCreate
 from announcements.protocol import Language, Priority, ScreenKind
 from announcements.registry import (
     active_screens,
@@ -41,9 +41,9 @@ from announcements.registry import (
     create_token,
     list_areas,
     list_tokens,
-    rename_area,
     revoke_screen,
     revoke_token,
+    update_area,
 )
 from announcements.timeutil import utcnow
 from broadcast_server.backup import BackupFailed, backup, restore, shown_url
@@ -302,8 +302,8 @@ def _area_add(args: argparse.Namespace) -> int:
 
 
 def _area_rename(args: argparse.Namespace) -> int:
-    path, data = normalize_area(args.path), AreaRename(name=args.name)
-    area = _on_database(args, lambda s: rename_area(session=s, path=path, data=data, principal=COMMAND_LINE))
+    path, data = normalize_area(args.path), AreaUpdate(name=args.name)
+    area = _on_database(args, lambda s: update_area(session=s, path=path, data=data, principal=COMMAND_LINE))
     print(f"area {area.path} is now called '{area.name}'")
     return 0
 
@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     _settings_args(user_create)
     user_create.add_argument("--name", required=True, help="the sign-in name: lowercase letters, digits, . _ - (up to 40)")
     user_create.add_argument("--display-name", help="the name the console shows, e.g. 李主任 (default: the sign-in name)")
-    user_create.add_argument("--role", required=True, choices=[r.value for r in Role if r != Role.SCREEN])
+    user_create.add_argument("--role", required=True, choices=[r.value for r in Role if r not in MACHINE_ROLES])
     user_create.add_argument("--area", required=True, help="the user's scope, e.g. / or /hongqi/liujingtun")
     user_create.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
     user_create.set_defaults(run=_user_create)

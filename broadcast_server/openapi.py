@@ -56,6 +56,7 @@ _ERROR_DESCRIPTIONS = {
     404: "no such thing (or outside the token's scope)",
     409: "not allowed in the current state",
     413: "the body is larger than the server accepts",
+    415: "the body is not in a content type this operation takes",
     422: "well-formed but unacceptable; `errors` names the fields",
     429: "too many, too fast: retry after the Retry-After header's seconds",
     503: "not available on this server",
@@ -85,6 +86,7 @@ _OPERATION_STATUSES: dict[str, tuple[int, ...]] = {
     "delete_schedule": (409,),  # stopped or ended already
     "post_template": (409,),  # the name is taken in the area
     "patch_template": (409,),
+    "post_cap": (200, 415),  # an alert taken in before; a body that is not XML by its Content-Type
 }
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Headers an operation honours, by operationId.
@@ -220,10 +222,8 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict:
     if params:
         operation["parameters"] = params
     if endpoint.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {endpoint.body_content_type: {"schema": schemas.ref(endpoint.body, "validation")}},
-        }
+        body = {"schema": schemas.ref(endpoint.body, "validation")}
+        operation["requestBody"] = {"required": True, "content": {kind: body for kind in (endpoint.body_content_type, *endpoint.body_also)}}
     if endpoint.auth:
         operation["security"] = [{"bearer": []}, {"session": []}]  # either one
     for status in _statuses(endpoint):

@@ -30,6 +30,7 @@ class Endpoint:
     summary: str
     body: type[BaseModel] | None = None
     body_content_type: str = "application/json"  # or multipart/form-data (POST /media), as the document says
+    body_also: tuple[str, ...] = ()  # other content types the same body may come in (POST /cap: application/xml, text/xml)
     query: type[BaseModel] | None = None
     response: Any = None
     status: int = 200

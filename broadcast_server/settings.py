@@ -21,8 +21,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from announcements.cap.mapping import MappingRules, PriorityRule, PublishFrom, check_priority_rules, default_priority_rules
 from announcements.database import sqlite_url
 from announcements.deadlines import Deadline, default_deadlines, merge_deadlines
+from announcements.protocol import Priority
 from announcements.quiet_hours import QuietHours
 
 
@@ -71,6 +73,42 @@ class Settings(BaseSettings):
     console_poll_s: float = Field(default=20.0, ge=1, le=600)
     # the console flags a screen not seen for longer than this (GET /screens `offline_alert`)
     screen_offline_alert_minutes: float = Field(default=30.0, gt=0)
+
+    # CAP 1.2 alerts in (POST /cap): how an alert becomes announcements (announcements/cap/mapping.py)
+    cap_max_bytes: int = Field(default=512 * 1024, ge=1024)
+    cap_languages: list[str] = Field(default_factory=lambda: ["zh-CN", "zh"])
+    cap_geocode_names: list[str] = Field(default_factory=lambda: ["GB/T 2260", "GB2260", "行政区划代码"])
+    cap_match_area_names: bool = True
+    cap_priority_rules: list[PriorityRule] = Field(default_factory=default_priority_rules)
+    cap_publish_from: PublishFrom = "effective"
+
+    @field_validator("cap_priority_rules")
+    @classmethod
+    def _every_alert_has_a_priority(cls, rules: list[PriorityRule]) -> list[PriorityRule]:
+        return check_priority_rules(rules)
+
+    @property
+    def cap_mapping(self) -> MappingRules:
+        return MappingRules(
+            languages=tuple(self.cap_languages), geocode_names=tuple(self.cap_geocode_names), match_area_names=self.cap_match_area_names,
+            priority_rules=tuple(self.cap_priority_rules), publish_from=self.cap_publish_from,
+        )
+    # a device that has not played a live emergency this long after it went live is listed as overdue
+    # (GET /deliveries/overdue): someone should go there
+    emergency_play_deadline_s: float = Field(default=60.0, gt=0)
+
+    # CAP 1.2 out (announcements/cap/export.py): who the alerts say sent them, and which priorities the public
+    # feed GET /cap/alerts.atom lists (an empty list: none)
+    cap_export_sender: str = Field(default="village-broadcast.invalid", min_length=1, max_length=200)
+    cap_export_sender_name: str | None = Field(default=None, min_length=1, max_length=200)
+    cap_export_priorities: list[Priority] = Field(default_factory=lambda: [Priority.EMERGENCY])
+
+    @field_validator("cap_export_sender")
+    @classmethod
+    def _cap_sender(cls, value: str) -> str:
+        if any(c.isspace() or c in ",<&" for c in value):
+            raise ValueError("a CAP sender has no spaces, commas, '<' or '&': write the deployment's domain, e.g. hongqi.example.cn")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -89,7 +89,12 @@ def render(view: ScreenView, words: Words, *, zone: tzinfo | None = None, color:
         lines.append(words("no_announcements"))
     for announcement in view.announcements:
         priority = announcement.priority
-        label = words("emergency_banner") if priority == Priority.EMERGENCY else f"[{words.label('priority', priority)}]"
+        if announcement.drill:  # the title says 【演练】 too (docs/protocol.md §2.9.10): here the banner says it first
+            label = words("drill_banner")
+        elif priority == Priority.EMERGENCY:
+            label = words("emergency_banner")
+        else:
+            label = f"[{words.label('priority', priority)}]"
         lines.append(f"{_style(label, _STYLES.get(priority, ''), color)} {_style(announcement.title, _BOLD, color)}")
         lines.extend(f"    {line}" for line in announcement.body.splitlines() or [""])
         times = []

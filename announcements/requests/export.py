@@ -2,6 +2,7 @@
 
 UTF-8 with a BOM (so Excel reads Chinese right), CRLF rows, phones masked unless the caller may and
 asks to see them, and villagers' text never read as a formula (OWASP CSV injection).
+`spreadsheet` writes any such file (the delivery report's too: announcements/delivery_report.py).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -73,6 +74,21 @@ def _cell(value, lang: CsvLanguage) -> str:
     return "'" + text if _may_be_formula(text) else text
 
 
+def local_time(value: datetime | None, zone: ZoneInfo) -> str | None:
+    """A time as a spreadsheet shows it: wall time in `zone`, to the second."""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+def spreadsheet(columns: Sequence[tuple[str, str]], rows: Iterable[Iterable], *, lang: CsvLanguage) -> bytes:
+    """A CSV file Excel opens right: `columns` are (English, Chinese) headers, each value a cell in `lang`."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(zh if lang == CsvLanguage.ZH else en for en, zh in columns)
+    for values in rows:
+        writer.writerow(_cell(v, lang) for v in values)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
 def requests_csv(
     rows: Sequence[ServiceRequest],
     *,
@@ -84,13 +100,10 @@ def requests_csv(
 ) -> bytes:
     """The rows as CSV; `area_names` (path -> name, `registry.area_names`) puts the name people know beside the path."""
     def when(value: datetime | None) -> str | None:
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value else None
+        return local_time(value, zone)
 
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(zh if lang == CsvLanguage.ZH else en for en, zh in COLUMNS)
-    for r in rows:
-        values = (
+    def values_of(r: ServiceRequest) -> tuple:
+        return (
             r.ticket, when(r.created_at), RequestStatus(r.status), RequestCategory(r.category), r.area, area_names.get(r.area),
             r.text, r.contact_name,
             r.contact_phone if unmask else mask_phone(r.contact_phone), r.assignee, r.response,
@@ -98,5 +111,5 @@ def requests_csv(
             when(r.resolution_due_at), is_overdue(r, now), FollowUp(r.follow_up) if r.follow_up else None,
             r.announcement_id, RequestSource(r.source),
         )
-        writer.writerow(_cell(v, lang) for v in values)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+    return spreadsheet(COLUMNS, map(values_of, rows), lang=lang)

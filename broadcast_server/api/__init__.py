@@ -3,6 +3,9 @@
 from broadcast_server.api import (
     announcements,
     areas,
+    cap,
+    cap_out,
+    deliveries,
     kiosk,
     live,
     me,
@@ -26,7 +29,9 @@ ROUTE_TABLES = [
     me.routes,
     session.routes,
     users.routes,
+    cap_out.routes,  # before announcements: its /announcements/{id} would take {id}.cap as the id
     announcements.routes,
+    deliveries.routes,
     media.routes,
     requests.routes,
     open311.routes,
@@ -36,4 +41,5 @@ ROUTE_TABLES = [
     kiosk.routes,
     pronunciations.routes,
     live.routes,
+    cap.routes,
 ]

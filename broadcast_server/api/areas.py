@@ -7,8 +7,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import normalize_area
 from announcements.kiosk_dwell import inherited_dwells
-from announcements.models import Area, AreaCreate, AreaPublic, AreaRename, Role
-from announcements.registry import create_area, list_areas, rename_area
+from announcements.models import Area, AreaCreate, AreaPublic, AreaUpdate, Role
+from announcements.registry import create_area, list_areas, update_area
 from broadcast_server.auth import require_principal
 from broadcast_server.keys import DATABASE
 from broadcast_server.problems import Problem
@@ -45,16 +45,16 @@ async def get_areas(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
-@routes.patch("/areas/{path}", summary="Rename an area (admin); {path} is its path URL-encoded whole, and stays", body=AreaRename,
-              response=AreaPublic)
+@routes.patch("/areas/{path}", summary="Rename an area or set its division codes (admin); {path} is its path URL-encoded whole, and stays",
+              body=AreaUpdate, response=AreaPublic)
 async def patch_area(request: web.Request) -> web.Response:
     principal = await require_principal(request, Role.ADMIN)
     try:
         path = normalize_area(request.match_info["path"])
     except ValueError as exc:
         raise Problem(404, f"no area {request.match_info['path']}: {exc}") from None
-    data = await parse_body(request, AreaRename)
+    data = await parse_body(request, AreaUpdate)
     async with request.app[DATABASE].write() as session:
-        area = await rename_area(session=session, path=path, data=data, principal=principal)
+        area = await update_area(session=session, path=path, data=data, principal=principal)
         [answer] = await _public(session, [area])
     return json_response(answer)

@@ -11,6 +11,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 
 from announcements import mediastore, pictures
+from announcements.drills import marked_speech
 from announcements.models import Role
 from announcements.pronunciations import current_pronunciations
 from announcements.protocol import Language
@@ -34,6 +35,7 @@ class SpeechPreview(BaseModel):
     text: str = Field(min_length=1, max_length=5000)
     language: Language = Language.ZH
     format: Literal["mp3", "text"] = Field(default="mp3", description="mp3: hear it; text: read what the loudspeaker will say")
+    drill: bool = Field(default=False, description="said as a drill (演练) is: between the words that mark it one")
 
 
 class SpokenText(BaseModel):
@@ -142,15 +144,16 @@ async def post_media(request: web.Request) -> web.Response:
 async def post_preview(request: web.Request) -> web.Response:
     await require_principal(request, Role.ADMIN, Role.COMMITTEE)
     data = await parse_body(request, SpeechPreview)
+    text = marked_speech(data.text, data.language) if data.drill else data.text
     async with request.app[DATABASE].read() as session:
         pronunciations = await current_pronunciations(session=session)
     if data.format == "text":  # needs no synthesis, so it answers even where speech is off
-        return json_response(SpokenText(spoken=spoken(data.text, data.language, pronunciations)))
+        return json_response(SpokenText(spoken=spoken(text, data.language, pronunciations)))
     speech = request.app[SPEECH]
     if speech is None:
         raise Problem(503, "speech is not available on this server")
     try:
-        mp3 = await speech.preview(data.text, data.language, pronunciations)
+        mp3 = await speech.preview(text, data.language, pronunciations)
     except SpeechFailed as exc:
         raise Problem(422, f"this text cannot be spoken: {exc}") from None
     return web.Response(body=mp3, content_type="audio/mpeg")

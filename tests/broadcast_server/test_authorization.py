@@ -31,8 +31,8 @@ STAND_IN = "/zz/b/x"  # created through the API, then renamed to VARIANT in the 
 VARIANT = "/A/B/x"
 PLACES = {"inside": "/a/b/x", "sibling": "/a/c", "parent": "/a", "variant": STAND_IN}
 
-ADMIN, COMMITTEE, WORKER, SCREEN = "admin", "committee", "worker", "screen"
-ROLES = (ADMIN, COMMITTEE, WORKER, SCREEN)
+ADMIN, COMMITTEE, WORKER, SCREEN, FEED = "admin", "committee", "worker", "screen", "feed"
+ROLES = (ADMIN, COMMITTEE, WORKER, SCREEN, FEED)
 STAFF = {ADMIN, COMMITTEE, WORKER}
 PUBLIC = set(ROLES) | {"anonymous", "unknown"}
 PRINCIPALS = (*ROLES, "anonymous", "unknown")
@@ -99,6 +99,14 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/v1/pronunciations/{word}"): {ADMIN},
     ("GET", "/api/v1/live/calls"): {ADMIN, COMMITTEE},
     ("DELETE", "/api/v1/live/calls/{call_id}"): {ADMIN, COMMITTEE},  # the caller, or an admin
+    ("POST", "/api/v1/cap"): {ADMIN, FEED},  # what a feed's alerts reach: tests/cap/test_intake.py
+    ("GET", "/api/v1/cap/alerts"): {ADMIN},
+    ("GET", "/api/v1/announcements/{id}/deliveries"): {ADMIN, COMMITTEE},
+    ("GET", "/api/v1/announcements/{id}/deliveries.csv"): {ADMIN, COMMITTEE},
+    ("GET", "/api/v1/deliveries/overdue"): {ADMIN, COMMITTEE},  # devices in scope: tests/e2e/test_proof_of_delivery.py
+    ("GET", "/api/v1/announcements/{id}.cap"): {ADMIN, COMMITTEE},
+    ("GET", "/cap/alerts.atom"): PUBLIC,  # public warnings only: tests/broadcast_server/test_cap_export.py
+    ("GET", "/cap/alerts/{id}.cap"): PUBLIC,
 }
 
 
@@ -124,7 +132,7 @@ class World:
         v = self.village
         for path in ("/a", "/a/b", "/a/b/x", "/a/c", STAND_IN):
             await v.call("POST", "/areas", json={"path": path, "name": path}, expect=201)
-        for role in (ADMIN, COMMITTEE, WORKER):
+        for role in (ADMIN, COMMITTEE, WORKER, FEED):
             self.tokens[role] = await v.token(role, SCOPE)
         self.tokens[SCREEN] = (await v.screen("scope-screen", SCOPE))["token"]
         for place, path in PLACES.items():
@@ -208,6 +216,9 @@ async def test_single_objects_answer_only_inside_the_scope(village):
     world = await World(village).build()
     routes = {
         ("GET", "/api/v1/announcements/{id}"): ("announcement", "/api/v1/announcements/{}", {}, 200),
+        ("GET", "/api/v1/announcements/{id}/deliveries"): ("announcement", "/api/v1/announcements/{}/deliveries", {}, 200),
+        ("GET", "/api/v1/announcements/{id}/deliveries.csv"): ("announcement", "/api/v1/announcements/{}/deliveries.csv", {}, 200),
+        ("GET", "/api/v1/announcements/{id}.cap"): ("announcement", "/api/v1/announcements/{}.cap", {}, 200),
         ("PATCH", "/api/v1/announcements/{id}"): ("announcement", "/api/v1/announcements/{}", {"json": {"title": "更正"}}, 200),
         ("POST", "/api/v1/announcements/{id}/cancel"): ("announcement", "/api/v1/announcements/{}/cancel", {}, 200),
         ("DELETE", "/api/v1/tokens/{id}"): ("token", "/api/v1/tokens/{}", {}, 204),
@@ -346,6 +357,11 @@ async def test_other_routes_answer_by_role(village):
         ("POST", "/api/v1/media"): ("/api/v1/media", {"data": b"not a picture"}, 422),  # uploads: test_pictures.py
         ("POST", "/api/v1/announcements/reach"): ("/api/v1/announcements/reach", {"json": {"target": {"areas": [SCOPE]}}}, 200),
         ("GET", "/api/v1/screens/tags"): ("/api/v1/screens/tags", {}, 200),
+        ("POST", "/api/v1/cap"): ("/api/v1/cap", {"data": b"<alert/>"}, 415),  # not sent as XML; alerts: tests/cap/
+        ("GET", "/api/v1/cap/alerts"): ("/api/v1/cap/alerts", {}, 200),
+        ("GET", "/api/v1/deliveries/overdue"): ("/api/v1/deliveries/overdue", {}, 200),
+        ("GET", "/cap/alerts.atom"): ("/cap/alerts.atom", {}, 200),
+        ("GET", "/cap/alerts/{id}.cap"): ("/cap/alerts/" + "0" * 32 + ".cap", {}, 404),  # no such public warning
         ("POST", "/api/v1/me/password"): (
             "/api/v1/me/password", {"json": {"current_password": "x", "new_password": "村里的新密码一二三"}}, 409
         ),  # a token has no password to change

@@ -381,6 +381,7 @@ class Kiosk {
     overlay.hidden = false;
     overlay.dataset.id = ann.id;
     document.body.classList.add("has-emergency");
+    byTestId("kiosk-emergency-drill").hidden = !ann.drill; // the title says 【演练】 too (docs/protocol.md §2.9.10)
     $(".emergency-title", overlay).textContent = ann.title;
     $(".emergency-body", overlay).textContent = ann.body;
     $(".emergency-meta", overlay).textContent = ann.published_at ? t("stage.published", { time: formatTime(ann.published_at, "day") }) : "";

@@ -103,7 +103,8 @@ export function render(ctx) {
         h('div', { class: 'notes' }, changeNotes(a)),
         h('div', { class: 'muted clip', testid: 'ann-body' }, a.body),
         a.speech_status === 'failed' ? speechFailed(a.speech_error) : null),
-      cell(t('ann.col.priority'), {}, h('span', { class: `badge prio-${a.priority}` }, label('priority', a.priority))),
+      cell(t('ann.col.priority'), {}, h('span', { class: `badge prio-${a.priority}` }, label('priority', a.priority)),
+        a.drill ? h('span', { class: 'badge drill', testid: 'ann-drill' }, t('ann.drill')) : null),
       cell(t('ann.col.status'), {}, h('span', { class: `badge st-${a.status}`, testid: 'ann-status' }, label('annstatus', a.status))),
       cell(t('ann.col.published'), { class: 'time' }, formatTime(when)),
       cell(t('ann.col.expires'), { class: 'time' }, formatTime(a.expires_at)),
@@ -174,6 +175,7 @@ export function render(ctx) {
     const title = h('input', { type: 'text', name: 'title', maxlength: 200, value: a.title, testid: 'edit-title' });
     const body = h('textarea', { name: 'body', rows: 5, maxlength: 5000, value: a.body, testid: 'edit-body' });
     const priority = select({ name: 'priority', testid: 'edit-priority' }, priorityOptions(), a.priority);
+    priority.disabled = !!a.drill; // a drill stays an emergency (docs/protocol.md §2.9.10)
     const expires = h('input', { type: 'datetime-local', name: 'expires_at', value: toLocalInput(a.expires_at), testid: 'edit-expires-at' });
     const problem = errorLine('edit-error');
     const save = h('button', { type: 'submit', class: 'primary', testid: 'edit-save' }, t('ann.edit.save'));

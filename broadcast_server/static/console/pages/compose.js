@@ -36,6 +36,19 @@ export function render(ctx) {
   const pictures = picturePicker(() => { idempotencyKey = null; });
 
   const priority = select({ name: 'priority', testid: 'compose-priority' }, priorityOptions(), Priority.NORMAL);
+  // 演练 (docs/protocol.md §2.9.10): always an emergency, so ticking it sets 紧急 and holds it there until unticked
+  const drill = h('input', { type: 'checkbox', name: 'drill', testid: 'compose-drill' });
+  let priorityBeforeDrill = Priority.NORMAL;
+  const syncDrill = () => {
+    if (drill.checked && !priority.disabled) {
+      priorityBeforeDrill = priority.value;
+      priority.value = Priority.EMERGENCY;
+    } else if (!drill.checked && priority.disabled) {
+      priority.value = priorityBeforeDrill;
+    }
+    priority.disabled = drill.checked;
+  };
+  drill.addEventListener('change', syncDrill);
   const category = select({ name: 'category', testid: 'compose-category' },
     CATEGORIES.map((c) => [c, c ? label('anncat', c) : t('compose.category.none')]), '');
   const language = select({ name: 'language', testid: 'compose-language' },
@@ -101,6 +114,8 @@ export function render(ctx) {
       pictures.el,
       recorder.el,
       field(t('compose.priority'), priority, { name: 'priority' }),
+      h('div', { class: 'field' }, h('label', { class: 'check' }, drill, h('span', {}, t('compose.drill'))),
+        h('span', { class: 'muted small' }, t('compose.drill.hint'))),
       field(t('compose.category'), category, { name: 'category' }),
       field(t('compose.language'), language, { name: 'language' }),
       field(t('compose.repeat'), repeat, { name: 'repeat' }),
@@ -158,7 +173,10 @@ export function render(ctx) {
     done.hidden = true;
     title.value = notice.title;
     body.value = notice.body;
+    priority.disabled = false;
     priority.value = notice.priority;
+    drill.checked = !!notice.drill; // a copied drill is a drill again; a template is never one
+    syncDrill();
     category.value = CATEGORIES.includes(notice.category || '') ? (notice.category || '') : '';
     language.value = notice.language;
     speak.checked = notice.speak;
@@ -268,6 +286,7 @@ export function render(ctx) {
       repeat: Number(repeat.value || 1),
       publish_at: localToRfc3339(publishAt.value),
     };
+    if (drill.checked) data.drill = true;
     const target = targets.target();
     if (target) data.target = target;
     if (pictures.urls().length) data.images = pictures.urls();
@@ -277,11 +296,15 @@ export function render(ctx) {
     return data;
   };
 
-  /** An emergency turns every reached screen red and cuts into the loudspeakers: say so and ask first. */
-  const confirmEmergency = (data, counts) => ctx.confirm(
-    t(data.publish_at ? 'compose.emergency.confirm.scheduled' : 'compose.emergency.confirm',
-      { title: data.title, time: formatTime(data.publish_at), ...counts }),
-    { yes: t('compose.emergency.yes') });
+  /** An emergency turns every reached screen red and cuts into the loudspeakers: say so and ask first (a drill too,
+   * saying that it is one). */
+  const confirmEmergency = (data, counts) => {
+    const kind = data.drill ? 'compose.drill' : 'compose.emergency';
+    return ctx.confirm(
+      t(data.publish_at ? `${kind}.confirm.scheduled` : `${kind}.confirm`,
+        { title: data.title, time: formatTime(data.publish_at), ...counts }),
+      { yes: t(`${kind}.yes`) });
+  };
 
   const showDone = (created, counts) => {
     const scheduled = created.status === 'scheduled';
@@ -300,6 +323,7 @@ export function render(ctx) {
 
   const resetForm = () => {
     form.reset(); // every select returns to its default (priority: normal), not to its first option
+    priority.disabled = false; // 演练 is unticked again
     pictures.clear();
     recorder.set(null);
     copied.hidden = true;
@@ -381,8 +405,8 @@ export function render(ctx) {
     listenButton.textContent = t('compose.listen.wait');
     // the words the loudspeaker will say (numbers read out) beside the clip; the words come even where speech is off
     const [words, clip] = await Promise.allSettled([
-      api('POST', '/speech/preview', { body: { text, language: language.value, format: 'text' } }),
-      api('POST', '/speech/preview', { body: { text, language: language.value }, as: 'blob' }),
+      api('POST', '/speech/preview', { body: { text, language: language.value, drill: drill.checked, format: 'text' } }),
+      api('POST', '/speech/preview', { body: { text, language: language.value, drill: drill.checked }, as: 'blob' }),
     ]);
     try {
       spokenLine.hidden = words.status !== 'fulfilled';

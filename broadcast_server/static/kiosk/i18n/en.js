@@ -21,6 +21,8 @@ export default {
   "priority.normal": "Notice",
   "priority.low": "For info",
   "emergency.banner": "EMERGENCY",
+  "emergency.drill": "DRILL",
+  "emergency.drill.note": "This is a drill, not a real emergency",
   "live.title": "The committee is speaking",
   "live.title.emergency": "Committee emergency call",
   "live.caller": "{name} is speaking, please listen",

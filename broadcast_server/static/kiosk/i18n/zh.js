@@ -22,6 +22,8 @@ export default {
   "priority.normal": "通知",
   "priority.low": "提示",
   "emergency.banner": "紧急通知",
+  "emergency.drill": "演练",
+  "emergency.drill.note": "这是演练，不是真实紧急情况",
   "live.title": "村委会正在喊话",
   "live.title.emergency": "村委会紧急喊话",
   "live.caller": "{name} 正在讲话，请注意收听",

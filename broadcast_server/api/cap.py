@@ -1,0 +1,113 @@
+"""/api/v1/cap: CAP 1.2 alerts in (admin, or a `feed` token), and the alerts taken in (admin).
+
+The body is one CAP 1.2 `<alert>` as XML, at most `cap_max_bytes`. A refusal is problem+json whose
+`errors[].type` names the reason (announcements/cap/refusals.py) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+from pydantic import RootModel
+from sqlalchemy.exc import IntegrityError
+
+from announcements.cap.alert import Alert, read_alert
+from announcements.cap.intake import Taken, find_alert, list_alerts, take_in
+from announcements.cap.refusals import CapRefused, Refusal
+from announcements.models import CapAlertKey, CapAlertPage, CapAlertPublic, CapOutcome, CapTaken, Role
+from announcements.paging import PageQuery
+from announcements.tokens import Principal
+from broadcast_server.auth import require_principal
+from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, NARRATOR, SETTINGS
+from broadcast_server.problems import Problem
+from broadcast_server.routing import RouteTable, json_response, parse_query
+
+routes = RouteTable(prefix="/api/v1", tag="cap")
+CONTENT_TYPES = ("application/cap+xml", "application/xml", "text/xml")
+TAKERS = (Role.ADMIN, Role.FEED)
+_CHUNK = 64 * 1024
+# A malformed body is 400, as unreadable JSON is; every other refusal 422.
+_STATUS = {Refusal.CONTENT_TYPE: 415, Refusal.TOO_LARGE: 413, Refusal.NOT_XML: 400, Refusal.DOCTYPE: 400}
+
+
+class CapDocument(RootModel[bytes]):
+    """One CAP 1.2 `<alert>` (urn:oasis:names:tc:emergency:cap:1.2), as XML."""
+
+
+def _problem(refused: CapRefused) -> Problem:
+    return Problem(_STATUS.get(refused.code, 422), refused.detail, errors=refused.errors)
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    """The XML body, read up to `limit` bytes and no further."""
+    if request.content_type not in CONTENT_TYPES:
+        raise CapRefused(Refusal.CONTENT_TYPE, f"send the alert as {', '.join(CONTENT_TYPES)}, not {request.content_type}")
+    too_large = CapRefused(Refusal.TOO_LARGE, f"the alert is larger than cap_max_bytes ({limit} bytes)")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise too_large
+    return bytes(data)
+
+
+async def _take_in(request: web.Request, alert: Alert, principal: Principal) -> Taken:
+    settings = request.app[SETTINGS]
+    try:
+        async with request.app[DATABASE].write() as session:
+            return await take_in(
+                session=session, alert=alert, principal=principal, rules=settings.cap_mapping, now=request.app[CLOCK](),
+                default_lifetime=timedelta(hours=settings.default_lifetime_hours),
+            )
+    except IntegrityError:  # the same alert, taken in by a request on another replica meanwhile: the unique key held
+        async with request.app[DATABASE].read() as session:
+            earlier = await find_alert(session=session, sender=alert.sender, identifier=alert.identifier, sent=alert.sent)
+        if earlier is None:
+            raise
+        return Taken(earlier, duplicate=True)
+
+
+@routes.post(
+    "/cap",
+    summary="Take in a CAP 1.2 alert (admin, feed): announcements made, revised or retracted; 200 for one taken in before",
+    body=CapDocument,
+    body_content_type=CONTENT_TYPES[0],
+    body_also=CONTENT_TYPES[1:],
+    response=CapTaken,
+    status=201,
+)
+async def post_cap(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *TAKERS)
+    limit = request.app[SETTINGS].cap_max_bytes
+    try:
+        alert = await read_alert(await _body(request, limit), max_bytes=limit)
+        taken = await _take_in(request, alert, principal)
+    except CapRefused as refused:
+        raise _problem(refused) from None
+    row = taken.alert
+    if not taken.duplicate and row.outcome in (CapOutcome.CREATED, CapOutcome.UPDATED, CapOutcome.CANCELLED):
+        request.app[DISPATCHER].poke()  # new publish and expiry times
+        request.app[NARRATOR].poke()  # new speech to make
+    if not taken.duplicate and row.outcome == CapOutcome.UNMATCHED:
+        # the alert is kept for the admins (GET /cap/alerts), who may give an area the code it names
+        unmatched = CapRefused(Refusal.NO_MATCHING_AREA, f"nothing was broadcast: the alert {row.reason}", loc=["alert", "info", "area"])
+        raise _problem(unmatched)
+    answer = CapTaken(
+        alert=CapAlertKey(identifier=alert.identifier, sender=alert.sender, sent=alert.sent), outcome=row.outcome,
+        announcements=row.announcement_ids, areas=row.areas, duplicate=taken.duplicate, reason=row.reason,
+    )
+    return json_response(answer, status=200 if taken.duplicate else 201)
+
+
+@routes.get("/cap/alerts", summary="The CAP alerts taken in within the scope, newest first, with what each did (admin)",
+            query=PageQuery, response=CapAlertPage)
+async def get_cap_alerts(request: web.Request) -> web.Response:
+    principal = await require_principal(request, Role.ADMIN)
+    query = parse_query(request, PageQuery)
+    async with request.app[DATABASE].read() as session:
+        rows, next_cursor = await list_alerts(session=session, principal=principal, limit=query.limit, cursor=query.cursor)
+    items = [CapAlertPublic.model_validate(row, from_attributes=True) for row in rows]
+    return json_response(CapAlertPage(items=items, next_cursor=next_cursor))
