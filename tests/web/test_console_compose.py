@@ -77,7 +77,7 @@ async def test_emergency_asks_first_naming_what_will_happen(village, browser):
 
         await console.by("compose-submit").click()
         await console.by("confirm-yes").click()
-        await expect(console.by("compose-done")).to_be_visible()
+        await expect(console.by("page-deliveries")).to_be_visible()  # an emergency posted opens its 回传 page
         assert [(a["title"], a["priority"]) for a in await posted(village)] == [("暴雨橙色预警", "emergency")]
         console.assert_clean(village.admin)
 

@@ -33,7 +33,8 @@ async def test_the_committee_ticks_drill_and_posts_an_emergency_marked_as_one(vi
         await expect(confirm).to_contain_text("开始演练“山洪转移演练”？2 块屏幕会像紧急公告一样全屏变红显示，并标明“演练”")
         await expect(confirm).to_contain_text("1 个喇叭会打断正在播放的内容，播报前后都说明这是演练")
         await console.by("confirm-yes").click()
-        await expect(console.by("compose-done")).to_be_visible()
+        await expect(console.by("page-deliveries")).to_be_visible()  # a drill posted opens its 回传 page
+        await console.open("compose")
         await expect(console.by("compose-drill")).not_to_be_checked()
         await expect(priority).to_be_enabled()
         await expect(priority.locator("option:checked")).to_have_text("普通")

@@ -12,6 +12,9 @@ import * as announcements from './pages/announcements.js';
 import * as screens from './pages/screens.js';
 import * as requests from './pages/requests.js';
 import { watchNewRequests } from './newrequests.js';
+import { watchEmergencies } from './emergencies.js';
+import * as deliveries from './pages/deliveries.js';
+import * as capAlerts from './pages/capalerts.js';
 import * as figures from './pages/figures.js';
 import * as home from './pages/home.js';
 import * as people from './pages/people.js';
@@ -33,7 +36,11 @@ const PAGES = [
   { name: 'figures', module: figures, roles: ['admin', 'committee', 'worker'] },
   { name: 'people', module: people, roles: ['admin', 'committee', 'worker'] },
   { name: 'pronunciations', module: pronunciations, roles: ['admin'] },
+  // reached from the announcements page (and an emergency's post), not from the nav: `under` is the link they light
+  { name: 'deliveries', module: deliveries, roles: ['admin', 'committee'], under: 'announcements' },
+  { name: 'cap-alerts', module: capAlerts, roles: ['admin'], under: 'announcements' },
 ];
+const POSTERS = ['admin', 'committee']; // who sees announcements, and so is taken to a new emergency's 回传 page
 
 const root = document.getElementById('app');
 let who = null; // {kind, role, scope, name, areas}
@@ -219,7 +226,7 @@ let stopWatching = () => {};
 
 function showShell() {
   const nav = h('nav', { class: 'nav', 'aria-label': t('app.nav') },
-    PAGES.filter((p) => p.roles.includes(who.role)).map((p) =>
+    PAGES.filter((p) => p.roles.includes(who.role) && !p.under).map((p) =>
       h('a', { href: `#/${p.name}`, testid: `nav-${p.name}`, dataset: { page: p.name } }, t(`nav.${p.name}`),
         p.name === 'requests' ? newRequestsBadge : null)));
   const header = h('header', { class: 'top' },
@@ -231,7 +238,8 @@ function showShell() {
       h('button', { type: 'button', testid: 'sign-out', onclick: () => signOut() }, t('app.signout'))));
   replace(root, header, notice, view, dialog);
   stopWatching();
-  stopWatching = watchNewRequests({ badge: newRequestsBadge, notify });
+  const emergencies = POSTERS.includes(who.role) ? watchEmergencies({ navigate: (hash) => { location.hash = hash; }, notify }) : null;
+  stopWatching = watchNewRequests({ badge: newRequestsBadge, notify, onPoll: emergencies ? emergencies.check : undefined });
   route();
 }
 
@@ -249,7 +257,7 @@ function route() {
     page = PAGES.find((p) => p.name === defaultPage());
   }
   for (const link of root.querySelectorAll('nav a')) {
-    if (link.dataset.page === page.name) link.setAttribute('aria-current', 'page');
+    if (link.dataset.page === (page.under || page.name)) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
   stopPage();

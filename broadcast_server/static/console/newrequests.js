@@ -1,6 +1,7 @@
 // New requests while the console is open: every `poll_s` (the server says how often) it asks GET /requests/summary for what came in since the
 // newest request it has seen; when that grows it chimes, shows the count on the worklist's nav link and tells the
-// open page (the event `vb:new-requests`, so the worklist reloads). Opening the worklist clears the badge.
+// open page (the event `vb:new-requests`, so the worklist reloads). Opening the worklist clears the badge. This is
+// the console's one poll: `onPoll` runs on each round too (emergencies.js), rather than a loop of its own.
 
 import { api } from './api.js';
 import { t } from '../shared/i18n.js';
@@ -36,9 +37,9 @@ const onWorklist = () => /^#\/requests\/?$/.test(location.hash);
 
 /**
  * Watch for new requests; `badge` is the element on the nav link that shows the count, `notify` the page's
- * notice line. Returns a function that stops watching.
+ * notice line, `onPoll` what else to do each round. Returns a function that stops watching.
  */
-export function watchNewRequests({ badge, notify }) {
+export function watchNewRequests({ badge, notify, onPoll = async () => {} }) {
   let seen = null; // the newest creation time the person has seen (the server's clock, not this browser's)
   let latest = null;
   let count = 0;
@@ -73,6 +74,7 @@ export function watchNewRequests({ badge, notify }) {
         window.dispatchEvent(new CustomEvent('vb:new-requests', { detail: summary }));
       }
     } catch (e) { /* offline or signed out: try again next time */ }
+    if (!stopped) await onPoll();
     if (!stopped) timer = setTimeout(poll, pollS * 1000);
   }
 

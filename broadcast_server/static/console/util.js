@@ -47,6 +47,14 @@ export function formatDuration(seconds) {
   return t('unit.days', { n: (seconds / 86400).toFixed(1) });
 }
 
+/** How long ago a time from the API was, as people say it: "刚刚", "3 分钟前"; a dash for none. */
+export function ago(value) {
+  if (!value) return '—';
+  const seconds = (Date.now() - new Date(value).getTime()) / 1000;
+  if (Number.isNaN(seconds)) return '—';
+  return seconds < 60 ? t('time.just_now') : t('time.ago', { time: formatDuration(seconds) });
+}
+
 /** 0:07, 12:30: minutes and seconds, as a recorder or a phone's call screen shows them. */
 export function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds));

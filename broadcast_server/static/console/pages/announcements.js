@@ -91,11 +91,16 @@ export function render(ctx) {
     const cancellable = a.status === LIVE || a.status === SCHEDULED;
     const copy = h('button', { type: 'button', class: 'small', testid: 'ann-copy', title: t('ann.copy.hint'),
       onclick: () => ctx.navigate(`#/compose/copy/${encodeURIComponent(id)}`) }, t('ann.copy'));
+    // 回传: which devices played it, for whatever has gone out (an emergency's page also opens by itself)
+    const deliveries = a.published_at
+      ? h('a', { href: `#/deliveries/${encodeURIComponent(id)}`, class: 'button small', testid: 'ann-deliveries' }, t('ann.deliveries'))
+      : null;
     const actions = cancellable
-      ? [h('button', { type: 'button', class: 'small', testid: 'ann-edit', onclick: () => editOne(id) }, t('ann.edit')),
+      ? [deliveries,
+        h('button', { type: 'button', class: 'small', testid: 'ann-edit', onclick: () => editOne(id) }, t('ann.edit')),
         copy,
         h('button', { type: 'button', class: 'danger small', testid: 'ann-cancel', onclick: () => cancelOne(id) }, t('ann.cancel'))]
-      : copy;
+      : [deliveries, copy];
     const when = a.status === SCHEDULED ? a.publish_at : (a.published_at || a.created_at);
     replace(entry.row,
       cell(null, { class: 'lead' },
@@ -246,8 +251,20 @@ export function render(ctx) {
 
   load(true);
 
+  // an admin sees the CAP alerts county systems sent in, and is told when some reached no area here
+  const capLink = ctx.role === 'admin' ? h('a', { href: '#/cap-alerts', testid: 'ann-cap-alerts' }, t('ann.cap_alerts')) : null;
+  if (capLink) {
+    api('GET', '/cap/alerts', { query: { limit: 50 } }).then((page) => {
+      const unmatched = page.items.filter((a) => a.outcome === 'unmatched').length;
+      if (unmatched && !stopped) {
+        capLink.textContent = t('ann.cap_alerts.unmatched', { n: unmatched });
+        capLink.classList.add('bad');
+      }
+    }).catch(() => {});
+  }
+
   const el = h('section', { class: 'card', testid: 'page-announcements' },
-    h('div', { class: 'head' }, h('h2', {}, t('ann.heading')), tabs),
+    h('div', { class: 'head' }, h('h2', {}, t('ann.heading')), tabs, capLink),
     h('p', { class: 'muted' }, t('ann.hint')),
     error,
     h('div', { class: 'table-wrap' },

@@ -1,7 +1,8 @@
 // Areas: the tree of places the deployment serves, by name; an admin adds an area under another and renames one.
 // A path (/hongqi/liujingtun) is only the id machines use: a new area gets one made up unless county IT gives it.
 // Each area says how long its screens show each notice (kiosk dwell), set by an admin or by the committee of that
-// area (the server allows both); an area that sets none inherits from the one above it.
+// area (the server allows both); an area that sets none inherits from the one above it. An admin (county IT) gives an
+// area its administrative division codes (行政区划代码), by which the county's CAP warnings name it.
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../../shared/dom.js';
@@ -11,6 +12,8 @@ import { areaName, areaOptions, areaTree, describeError, errorLine, field, reloa
 const NAME_MAX = 100;
 const DWELL = { min: 3, max: 600 }; // the server's bounds (KioskDwell)
 const DEFAULT_DWELL_S = 10; // a kiosk's own when no area above sets one (static/kiosk/main.js)
+const MAX_GEOCODES = 20; // the server's bound (AreaUpdate.geocodes)
+const GEOCODE = /^\d{6,12}$/; // the server's rule, used only to name which typed code it refused
 
 /** A message for a refused name, id or dwell: the field and the rule, in the page's language. */
 function describeAreaError(error) {
@@ -21,6 +24,33 @@ function describeAreaError(error) {
   if (field === 'path') return t('areas.error.id');
   if (field === 'kiosk_dwell_s') return t('areas.error.dwell', DWELL);
   return bad.type === 'string_too_long' ? t('areas.error.name_long', { max: NAME_MAX }) : t('areas.error.name_empty');
+}
+
+/** Codes as typed: split at commas (either width), 、, semicolons and spaces. */
+function typedCodes(typed) {
+  return typed.split(/[\s,，、;；]+/).filter(Boolean);
+}
+
+/**
+ * A refused set of division codes, said with the code at fault: which one is not a code, or which area has it
+ * already (the areas the admin sees carry their codes; the server's 409 names the area only in English).
+ */
+function describeGeocodeError(error, codes, areas, path) {
+  if (!(error instanceof ApiError)) return describeError(error);
+  const bad = error.errors.find((e) => Array.isArray(e.loc) && e.loc[e.loc.length - 1] === 'geocodes');
+  if (!bad) return error.describe();
+  if (bad.type === 'area_geocode') {
+    const wrong = codes.find((code) => !GEOCODE.test(code));
+    return (wrong ? t('areas.error.geocode_bad', { code: wrong }) : '') + t('error.code.area_geocode');
+  }
+  if (bad.type === 'area_geocode_taken') {
+    for (const other of areas.filter((a) => a.path !== path)) {
+      const code = codes.find((c) => (other.geocodes || []).includes(c));
+      if (code) return t('areas.error.geocode_taken', { code, name: areaName(areas, other.path) });
+    }
+    return t('error.code.area_geocode_taken');
+  }
+  return bad.type === 'too_long' ? t('areas.error.geocodes_many', { max: MAX_GEOCODES }) : error.describe();
 }
 
 /** How long screens in the area show each notice, and whether that is its own setting, inherited, or the default. */
@@ -52,12 +82,16 @@ export function render(ctx) {
       h('div', { class: 'area-line' },
         h('span', { class: 'area-label' },
           h('span', { class: 'area-name', testid: 'area-name' }, areaName(ctx.areas, node.path)),
-          h('span', { class: 'muted small', testid: 'area-dwell' }, dwellText(node))),
+          h('span', { class: 'muted small', testid: 'area-dwell' }, dwellText(node)),
+          admin && node.geocodes?.length
+            ? h('span', { class: 'muted small', testid: 'area-geocodes' }, t('areas.geocodes.own', { codes: node.geocodes.join('、') }))
+            : null),
         h('span', { class: 'area-actions' },
           h('button', { type: 'button', class: 'small', testid: 'area-dwell-edit', onclick: () => editDwell(node, item) }, t('areas.dwell.edit')),
           admin ? [
             h('button', { type: 'button', class: 'small', testid: 'area-rename', onclick: () => rename(node, item) }, t('areas.rename')),
             h('button', { type: 'button', class: 'small', testid: 'area-add-child', onclick: () => addUnder(node.path) }, t('areas.add_child')),
+            h('button', { type: 'button', class: 'small', testid: 'area-geocodes-edit', onclick: () => editGeocodes(node, item) }, t('areas.geocodes.edit')),
           ] : null)),
       node.children.length ? h('ul', { class: 'tree' }, node.children.map(row)) : null);
     return item;
@@ -115,13 +149,32 @@ export function render(ctx) {
   function editDwell(node, item) {
     const name = areaName(ctx.areas, node.path);
     const input = h('input', { type: 'text', inputmode: 'numeric', size: 4, value: node.kiosk_dwell_s ?? '', testid: 'area-dwell-seconds' });
-    const control = h('label', { class: 'area-dwell-field' },
+    const control = h('label', { class: 'area-field area-dwell-field' },
       h('span', {}, t('areas.dwell.label', { name })), input, h('span', { class: 'muted small' }, t('areas.dwell.rule', DWELL)));
     editLine(item, 'area-dwell', control, input, async (typed) => {
       const seconds = dwellValue(typed);
       await api('PATCH', `/areas/${encodeURIComponent(node.path)}/kiosk-dwell`, { body: { kiosk_dwell_s: seconds } });
       return seconds === null ? t('areas.dwell.cleared', { name }) : t('areas.dwell.saved', { name, s: seconds });
     }, ['area-dwell-inherit', t('areas.dwell.inherit'), '']);
+  }
+
+  function editGeocodes(node, item) {
+    const name = areaName(ctx.areas, node.path);
+    const input = h('input', {
+      type: 'text', inputmode: 'numeric', value: (node.geocodes || []).join(' '), testid: 'area-geocodes-input',
+      autocomplete: 'off', spellcheck: 'false',
+    });
+    const control = h('label', { class: 'area-field' },
+      h('span', {}, t('areas.geocodes.label', { name })), input, h('span', { class: 'muted small' }, t('areas.geocodes.rule')));
+    editLine(item, 'area-geocodes', control, input, async (typed) => {
+      const codes = typedCodes(typed);
+      try {
+        await api('PATCH', `/areas/${encodeURIComponent(node.path)}`, { body: { geocodes: codes } });
+      } catch (e) {
+        throw new Error(describeGeocodeError(e, codes, ctx.areas, node.path));
+      }
+      return codes.length ? t('areas.geocodes.saved', { name, codes: codes.join('、') }) : t('areas.geocodes.cleared', { name });
+    });
   }
 
   // ---- add an area under another

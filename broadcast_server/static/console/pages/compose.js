@@ -363,6 +363,8 @@ export function render(ctx) {
       idempotencyKey = null;
       resetForm();
       showDone(created, counts);
+      // an emergency (a drill too) on air now: its 回传 page, to watch which devices play it and which do not
+      if (created.priority === Priority.EMERGENCY && created.status === 'live') ctx.navigate(`#/deliveries/${encodeURIComponent(created.id)}`);
     } catch (e) {
       if (e instanceof ApiError && e.status === 422) showFieldErrors(e);
       else showError(formError, e);
