@@ -17,6 +17,7 @@ from announcements.registry import has_admin
 from announcements.speech import SpeechFailed, SpeechSynthesizer
 from announcements.timeutil import utcnow
 from broadcast_server.api import ROUTE_TABLES
+from broadcast_server.api.cap import cap_sources
 from broadcast_server.api.open311 import open311_errors
 from broadcast_server.dispatcher import Dispatcher
 from broadcast_server.hub import Hub
@@ -209,7 +210,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[QUIET_HOURS] = QuietHours(settings.quiet_hours, settings.timezone)
     install_signin_throttle(app)
     install_metrics(app)  # before the other parts: each counts into the app's own registry
-    app.cleanup_ctx.extend([_database, _media_store, _recorder, _hub, _request_log, _speech, _streams, _live_calls, _dispatcher])
+    app.cleanup_ctx.extend(
+        [_database, _media_store, _recorder, _hub, _request_log, _speech, _streams, _live_calls, _dispatcher, cap_sources]
+    )
     for table in ROUTE_TABLES:
         table.add_to(app)
     openapi_route(ROUTE_TABLES, version=package_version()).add_to(app)

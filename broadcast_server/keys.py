@@ -13,6 +13,7 @@ from announcements.database import Database
 if TYPE_CHECKING:
     from announcements.quiet_hours import QuietHours
     from announcements.speech import SpeechSynthesizer
+    from broadcast_server.cap_sources import SourceWatcher
     from broadcast_server.dispatcher import Dispatcher
     from broadcast_server.hub import Hub
     from broadcast_server.live import LiveCalls
@@ -38,3 +39,4 @@ STATIONS: web.AppKey[Stations] = web.AppKey("stations")
 LIVE_CALLS: web.AppKey[LiveCalls] = web.AppKey("live_calls")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SIGNIN_THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("signin_throttle")
+CAP_SOURCES: web.AppKey[list[SourceWatcher]] = web.AppKey("cap_sources")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,10 +23,12 @@ from pydantic_settings import (
 )
 
 from announcements.cap.mapping import MappingRules, PriorityRule, PublishFrom, check_priority_rules, default_priority_rules
+from announcements.cap.signature import Certificates, load_certificates
 from announcements.database import sqlite_url
 from announcements.deadlines import Deadline, default_deadlines, merge_deadlines
 from announcements.protocol import Priority
 from announcements.quiet_hours import QuietHours
+from broadcast_server.cap_sources import CapSource, check_source_names
 
 
 class Settings(BaseSettings):
@@ -81,6 +84,29 @@ class Settings(BaseSettings):
     cap_match_area_names: bool = True
     cap_priority_rules: list[PriorityRule] = Field(default_factory=default_priority_rules)
     cap_publish_from: PublishFrom = "effective"
+    # where alerts come from besides POST /cap: watched directories and Atom/RSS feeds (broadcast_server/cap_sources.py)
+    cap_sources: list[CapSource] = Field(default_factory=list)
+    # POST /cap takes only alerts signed (XMLDSig) with one of these certificates (PEM files), when required
+    cap_post_require_signature: bool = False
+    cap_post_certificates: list[Path] = Field(default_factory=list, validate_default=True)
+
+    @field_validator("cap_sources")
+    @classmethod
+    def _sources_named_apart(cls, sources: list[CapSource]) -> list[CapSource]:
+        return check_source_names(sources)
+
+    @field_validator("cap_post_certificates")
+    @classmethod
+    def _post_certificates(cls, paths: list[Path], info: ValidationInfo) -> list[Path]:
+        if info.data.get("cap_post_require_signature") and not paths:
+            raise ValueError("cap_post_require_signature is true: name the PEM files of the certificates alerts are signed with")
+        load_certificates(paths)  # raises ValueError naming a file that is missing or holds no certificate
+        return paths
+
+    @cached_property
+    def cap_post_trust(self) -> Certificates | None:
+        """The certificates a POSTed alert's signature must verify against; None when none is required."""
+        return load_certificates(self.cap_post_certificates) if self.cap_post_require_signature else None
 
     @field_validator("cap_priority_rules")
     @classmethod
@@ -223,10 +249,15 @@ def load_settings_for_command(config_file: Path | None = None, **flags) -> Setti
         raise SettingsError(f"the config file {os.path.abspath(config_file)} is not valid TOML: {exc}") from None
     except ValidationError as exc:
         problems = "; ".join(
-            f"setting {err['loc'][0]} ({_source(str(err['loc'][0]), config_file, flags)}): {err['msg']}" if err["loc"] else err["msg"]
+            f"setting {_where(err['loc'])} ({_source(str(err['loc'][0]), config_file, flags)}): {err['msg']}" if err["loc"] else err["msg"]
             for err in exc.errors(include_url=False)
         )  # never the value itself: it may be a database URL with its password
         raise SettingsError(problems) from None
+
+
+def _where(loc: tuple) -> str:
+    """A setting and the part of it that is wrong: cap_sources[1].url."""
+    return str(loc[0]) + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
 
 
 def _source(name: str, config_file: Path | None, flags: dict) -> str:

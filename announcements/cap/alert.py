@@ -145,13 +145,14 @@ def parse_alert(data: bytes, *, max_bytes: int) -> Alert:
     """The alert in `data`, or CapRefused saying why not."""
     if len(data) > max_bytes:
         raise CapRefused(Refusal.TOO_LARGE, f"the alert is larger than {max_bytes} bytes")
-    root = _parse(data)
+    root = parse_xml(data)
     _check_version(root)
     _validate(root)
     return _alert(root)
 
 
-def _parse(data: bytes) -> etree._Element:
+def parse_xml(data: bytes) -> etree._Element:
+    """The root of `data`, read by the hardened parser; CapRefused when it is not well-formed or has a DOCTYPE."""
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:

@@ -21,6 +21,8 @@ class Refusal(StrEnum):
     REFERENCE_UNKNOWN = "cap_reference_unknown"  # a Cancel of no alert taken in here
     TOO_MANY_AREAS = "cap_too_many_areas"  # matches more areas than one announcement may target
     NO_MATCHING_AREA = "cap_no_matching_area"  # matches no configured area: kept as unmatched, nothing broadcast
+    SIGNATURE_MISSING = "signature_missing"  # a source that requires a signature (XMLDSig) sent an alert without one
+    SIGNATURE_INVALID = "signature_invalid"  # a signature that does not verify against the source's certificates
 
 
 class CapRefused(Invalid):
@@ -30,3 +32,11 @@ class CapRefused(Invalid):
         where = "/".join(str(part) for part in loc) if loc else ""
         super().__init__(f"{where}: {msg}" if where else msg, errors=[{"loc": loc or [], "msg": msg, "type": code.value}])
         self.code = code
+
+    def reason(self) -> str:
+        """The refusal as lines of text (a refused file's `.reason.txt`): the code and the same words the API answers."""
+        lines = [f"{self.code.value}: {self.detail}"]
+        for more in self.errors[1:]:  # a schema refusal names up to five elements
+            where = "/".join(str(part) for part in more["loc"])
+            lines.append(f"- {where}: {more['msg']}" if where else f"- {more['msg']}")
+        return "\n".join(lines) + "\n"

@@ -1,13 +1,18 @@
-"""/api/v1/cap: CAP 1.2 alerts in (admin, or a `feed` token), and the alerts taken in (admin).
+"""/api/v1/cap: CAP 1.2 alerts in (admin, or a `feed` token), the alerts taken in (admin), and the watched sources.
 
 The body is one CAP 1.2 `<alert>` as XML, at most `cap_max_bytes`. A refusal is problem+json whose
-`errors[].type` names the reason (announcements/cap/refusals.py) and changes nothing.
+`errors[].type` names the reason (announcements/cap/refusals.py) and changes nothing. An alert from a watched
+source (setting `cap_sources`) is taken by the same `take_document` as a POSTed one.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 
+import aiohttp
 from aiohttp import web
 from pydantic import RootModel
 from sqlalchemy.exc import IntegrityError
@@ -15,11 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from announcements.cap.alert import Alert, read_alert
 from announcements.cap.intake import Taken, find_alert, list_alerts, take_in
 from announcements.cap.refusals import CapRefused, Refusal
+from announcements.cap.signature import Certificates, read_signed_alert
 from announcements.models import CapAlertKey, CapAlertPage, CapAlertPublic, CapOutcome, CapTaken, Role
 from announcements.paging import PageQuery
 from announcements.tokens import Principal
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import CLOCK, DATABASE, DISPATCHER, NARRATOR, SETTINGS
+from broadcast_server.background import BackgroundLoop
+from broadcast_server.cap_sources import SourceStatus, watcher_for
+from broadcast_server.keys import CAP_SOURCES, CLOCK, DATABASE, DISPATCHER, NARRATOR, SETTINGS
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_query
 
@@ -54,20 +62,39 @@ async def _body(request: web.Request, limit: int) -> bytes:
     return bytes(data)
 
 
-async def _take_in(request: web.Request, alert: Alert, principal: Principal) -> Taken:
-    settings = request.app[SETTINGS]
+async def _take_in(app: web.Application, alert: Alert, principal: Principal) -> Taken:
+    settings = app[SETTINGS]
     try:
-        async with request.app[DATABASE].write() as session:
+        async with app[DATABASE].write() as session:
             return await take_in(
-                session=session, alert=alert, principal=principal, rules=settings.cap_mapping, now=request.app[CLOCK](),
+                session=session, alert=alert, principal=principal, rules=settings.cap_mapping, now=app[CLOCK](),
                 default_lifetime=timedelta(hours=settings.default_lifetime_hours),
             )
-    except IntegrityError:  # the same alert, taken in by a request on another replica meanwhile: the unique key held
-        async with request.app[DATABASE].read() as session:
+    except IntegrityError:  # the same alert, taken in meanwhile by another replica (or source): the unique key held
+        async with app[DATABASE].read() as session:
             earlier = await find_alert(session=session, sender=alert.sender, identifier=alert.identifier, sent=alert.sent)
         if earlier is None:
             raise
         return Taken(earlier, duplicate=True)
+
+
+async def take_document(app: web.Application, data: bytes, *, principal: Principal, trust: Certificates | None) -> tuple[Alert, Taken]:
+    """Read one CAP document (from what its signature covers, when `trust` is given), take it in, and wake whoever
+    acts on new announcements; CapRefused says why not. An alert matching no area is kept, and refused all the same."""
+    limit = app[SETTINGS].cap_max_bytes
+    if trust is None:
+        alert = await read_alert(data, max_bytes=limit)
+    else:
+        alert = await read_signed_alert(data, max_bytes=limit, certificates=trust)
+    taken = await _take_in(app, alert, principal)
+    row = taken.alert
+    if not taken.duplicate and row.outcome in (CapOutcome.CREATED, CapOutcome.UPDATED, CapOutcome.CANCELLED):
+        app[DISPATCHER].poke()  # new publish and expiry times
+        app[NARRATOR].poke()  # new speech to make
+    if not taken.duplicate and row.outcome == CapOutcome.UNMATCHED:
+        # the alert is kept for the admins (GET /cap/alerts), who may give an area the code it names
+        raise CapRefused(Refusal.NO_MATCHING_AREA, f"nothing was broadcast: the alert {row.reason}", loc=["alert", "info", "area"])
+    return alert, taken
 
 
 @routes.post(
@@ -81,20 +108,13 @@ async def _take_in(request: web.Request, alert: Alert, principal: Principal) -> 
 )
 async def post_cap(request: web.Request) -> web.Response:
     principal = await require_principal(request, *TAKERS)
-    limit = request.app[SETTINGS].cap_max_bytes
+    settings = request.app[SETTINGS]
     try:
-        alert = await read_alert(await _body(request, limit), max_bytes=limit)
-        taken = await _take_in(request, alert, principal)
+        data = await _body(request, settings.cap_max_bytes)
+        alert, taken = await take_document(request.app, data, principal=principal, trust=settings.cap_post_trust)
     except CapRefused as refused:
         raise _problem(refused) from None
     row = taken.alert
-    if not taken.duplicate and row.outcome in (CapOutcome.CREATED, CapOutcome.UPDATED, CapOutcome.CANCELLED):
-        request.app[DISPATCHER].poke()  # new publish and expiry times
-        request.app[NARRATOR].poke()  # new speech to make
-    if not taken.duplicate and row.outcome == CapOutcome.UNMATCHED:
-        # the alert is kept for the admins (GET /cap/alerts), who may give an area the code it names
-        unmatched = CapRefused(Refusal.NO_MATCHING_AREA, f"nothing was broadcast: the alert {row.reason}", loc=["alert", "info", "area"])
-        raise _problem(unmatched)
     answer = CapTaken(
         alert=CapAlertKey(identifier=alert.identifier, sender=alert.sender, sent=alert.sent), outcome=row.outcome,
         announcements=row.announcement_ids, areas=row.areas, duplicate=taken.duplicate, reason=row.reason,
@@ -111,3 +131,35 @@ async def get_cap_alerts(request: web.Request) -> web.Response:
         rows, next_cursor = await list_alerts(session=session, principal=principal, limit=query.limit, cursor=query.cursor)
     items = [CapAlertPublic.model_validate(row, from_attributes=True) for row in rows]
     return json_response(CapAlertPage(items=items, next_cursor=next_cursor))
+
+
+@routes.get("/cap/sources", summary="The watched CAP sources in the scope: last poll, what it took in, last error (admin)",
+            response=list[SourceStatus])
+async def get_cap_sources(request: web.Request) -> web.Response:
+    principal = await require_principal(request, Role.ADMIN)
+    return json_response([w.status for w in request.app[CAP_SOURCES] if principal.in_scope(w.source.area)])
+
+
+async def cap_sources(app: web.Application) -> AsyncIterator[None]:
+    """A cleanup context: every configured source watched by a loop of its own (a source that fails never stops another),
+    each alert taken as a POSTed one is, in the source's name and scope."""
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession(headers={"User-Agent": "village-broadcast (CAP sources)"}) as http:
+        watchers = [
+            watcher_for(
+                source, take=partial(_take_from_source, app, principal=source.principal, trust=source.trust), clock=app[CLOCK],
+                http=http, max_bytes=settings.cap_max_bytes,
+            )
+            for source in settings.cap_sources
+        ]
+        loops = [BackgroundLoop(f"cap-source {w.source.name}", w.one_pass) for w in watchers]
+        app[CAP_SOURCES] = watchers
+        for loop in loops:
+            loop.start()
+        yield
+        await asyncio.gather(*(loop.close() for loop in loops))
+
+
+async def _take_from_source(app: web.Application, data: bytes, *, principal: Principal, trust: Certificates | None) -> Taken:
+    _, taken = await take_document(app, data, principal=principal, trust=trust)
+    return taken

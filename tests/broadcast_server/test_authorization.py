@@ -101,6 +101,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/v1/live/calls/{call_id}"): {ADMIN, COMMITTEE},  # the caller, or an admin
     ("POST", "/api/v1/cap"): {ADMIN, FEED},  # what a feed's alerts reach: tests/cap/test_intake.py
     ("GET", "/api/v1/cap/alerts"): {ADMIN},
+    ("GET", "/api/v1/cap/sources"): {ADMIN},  # which sources a scope sees: tests/cap/test_sources.py
     ("GET", "/api/v1/announcements/{id}/deliveries"): {ADMIN, COMMITTEE},
     ("GET", "/api/v1/announcements/{id}/deliveries.csv"): {ADMIN, COMMITTEE},
     ("GET", "/api/v1/deliveries/overdue"): {ADMIN, COMMITTEE},  # devices in scope: tests/e2e/test_proof_of_delivery.py
@@ -359,6 +360,7 @@ async def test_other_routes_answer_by_role(village):
         ("GET", "/api/v1/screens/tags"): ("/api/v1/screens/tags", {}, 200),
         ("POST", "/api/v1/cap"): ("/api/v1/cap", {"data": b"<alert/>"}, 415),  # not sent as XML; alerts: tests/cap/
         ("GET", "/api/v1/cap/alerts"): ("/api/v1/cap/alerts", {}, 200),
+        ("GET", "/api/v1/cap/sources"): ("/api/v1/cap/sources", {}, 200),
         ("GET", "/api/v1/deliveries/overdue"): ("/api/v1/deliveries/overdue", {}, 200),
         ("GET", "/cap/alerts.atom"): ("/cap/alerts.atom", {}, 200),
         ("GET", "/cap/alerts/{id}.cap"): ("/cap/alerts/" + "0" * 32 + ".cap", {}, 404),  # no such public warning
