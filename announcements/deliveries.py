@@ -2,13 +2,18 @@
 
 A burst (one announcement reaching ten thousand screens, each acking) becomes one statement per
 kind, not one transaction per screen.
+
+Presence is shared by the replicas through the database: each screen row names the replica it is connected to
+(`connected_to`), and each replica keeps a heartbeat row (`Replica.alive_at`, every `presence_beat_s`). A screen is
+online when the process that answers holds its connection, or when it is connected to another replica whose
+heartbeat is fresh: a replica killed -9 leaves its rows behind, and they stop counting once its heartbeat is stale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,12 +21,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.database import is_postgres
-from announcements.models import Announcement, AnnouncementStatus, Delivery, Screen
+from announcements.models import Announcement, AnnouncementStatus, Delivery, Replica, Screen
 from announcements.protocol import ReceiptState, priority_rank
 from announcements.targeting import Target
 
 STATES = tuple(ReceiptState)
 ROWS_PER_STATEMENT = 500
+STALE_AFTER_BEATS = 3  # a replica whose heartbeat is older than this many beats is taken for dead (or cut off)
+DEAD_REPLICA_KEPT = timedelta(days=1)  # then its row goes; its screens' `connected_to` stays, naming no live replica
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +104,16 @@ async def record_marks(*, session: AsyncSession, marks: list[Mark]) -> int:
         index_elements=["announcement_id", "screen_id"],
         set_={f"{state}_at": sa.func.coalesce(table.c[f"{state}_at"], insert.excluded[f"{state}_at"]) for state in STATES},
     )
-    # One statement compiled once and run as executemany, in slices: ten thousand rows must neither
-    # build a giant statement nor hold the event loop while their parameters are prepared.
+    await _execute_in_slices(session, upsert, rows)
+    return len(rows)
+
+
+async def _execute_in_slices(session: AsyncSession, statement, rows: list[dict]) -> None:
+    """One statement compiled once and run as executemany, in slices: ten thousand rows must neither build a giant
+    statement nor hold the event loop while their parameters are prepared."""
     connection = await session.connection()
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        await connection.execute(upsert, rows[start : start + ROWS_PER_STATEMENT])
-    return len(rows)
+        await connection.execute(statement, rows[start : start + ROWS_PER_STATEMENT])
 
 
 async def record_cursors(*, session: AsyncSession, cursors: dict[str, int]) -> None:
@@ -115,24 +126,85 @@ async def record_cursors(*, session: AsyncSession, cursors: dict[str, int]) -> N
         .where(screens.c.id == sa.bindparam("screen"), screens.c.cursor < sa.bindparam("seq"))
         .values(cursor=sa.bindparam("seq"))
     )
-    rows = [{"screen": screen_id, "seq": seq} for screen_id, seq in cursors.items()]
-    connection = await session.connection()
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        await connection.execute(statement, rows[start : start + ROWS_PER_STATEMENT])
+    await _execute_in_slices(session, statement, [{"screen": screen_id, "seq": seq} for screen_id, seq in cursors.items()])
 
 
-async def record_presence(*, session: AsyncSession, seen: dict[str, dict | None], at: datetime) -> None:
-    """Note when each screen was last there, and the client it runs where it said (one executemany each)."""
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """The last the hub said of one screen in a batch: it connected to this replica, or it left it; with the client
+    it named in its hello, if one came in the batch."""
+
+    connected: bool
+    client: dict | None = None
+
+
+def _presence_update(*, connected: bool, named: bool) -> sa.Update:
+    """Last seen now; connected to this replica (`me`), or, on leaving, to none: but only while the row still names
+    this replica, so that this one's late close does not take a screen that moved on from the replica it is on."""
     screens = Screen.__table__
-    connection = await session.connection()
-    with_client = [{"screen": sid, "at": at, "info": client} for sid, client in seen.items() if client is not None]
-    without = [{"screen": sid, "at": at} for sid, client in seen.items() if client is None]
-    if with_client:
-        statement = sa.update(screens).where(screens.c.id == sa.bindparam("screen"))
-        await connection.execute(statement.values(last_seen=sa.bindparam("at"), client=sa.bindparam("info")), with_client)
-    if without:
-        statement = sa.update(screens).where(screens.c.id == sa.bindparam("screen"))
-        await connection.execute(statement.values(last_seen=sa.bindparam("at")), without)
+    me = sa.bindparam("me", type_=screens.c.connected_to.type)
+    here = me if connected else sa.case((screens.c.connected_to == me, sa.null()), else_=screens.c.connected_to)
+    values = {"last_seen": sa.bindparam("at"), "connected_to": here} | ({"client": sa.bindparam("info")} if named else {})
+    return sa.update(screens).where(screens.c.id == sa.bindparam("screen")).values(values)
+
+
+async def record_presence(*, session: AsyncSession, seen: dict[str, Seen], replica_id: str, at: datetime) -> None:
+    """Write what the hub said of each screen: last seen, the replica it is connected to, the client it named
+    (one executemany per kind of row, whatever the number of screens)."""
+    batches: dict[tuple[bool, bool], list[dict]] = {}
+    for screen_id, state in seen.items():
+        row = {"screen": screen_id, "at": at, "me": replica_id} | ({"info": state.client} if state.client is not None else {})
+        batches.setdefault((state.connected, state.client is not None), []).append(row)
+    for (connected, named), rows in batches.items():
+        await _execute_in_slices(session, _presence_update(connected=connected, named=named), rows)
+
+
+async def heartbeat(*, session: AsyncSession, replica_id: str, at: datetime, holding: Collection[str]) -> None:
+    """This replica is alive at `at`; the rows of replicas dead over `DEAD_REPLICA_KEPT` go.
+
+    And a screen it holds (`holding`) that the database says is connected nowhere is its own again. The screen's
+    old replica may have written its hello late (a slow commit, after this replica's), then its close, leaving the
+    row empty: mended within a beat. A row naming another replica is left alone: that one writes its own close.
+    """
+    insert = (postgresql.insert if is_postgres(session) else sqlite.insert)(Replica).values(id=replica_id, alive_at=at)
+    await session.exec(insert.on_conflict_do_update(index_elements=["id"], set_={"alive_at": insert.excluded.alive_at}))
+    await session.exec(sa.delete(Replica).where(col(Replica.alive_at) < at - DEAD_REPLICA_KEPT))
+    screens = Screen.__table__
+    ids = list(holding)
+    for start in range(0, len(ids), ROWS_PER_STATEMENT):
+        unclaimed = screens.c.id.in_(ids[start : start + ROWS_PER_STATEMENT]), screens.c.connected_to.is_(None)
+        await session.exec(sa.update(screens).where(*unclaimed).values(connected_to=replica_id))
+
+
+async def leave(*, session: AsyncSession, replica_id: str) -> None:
+    """A replica that closes cleanly holds no screen any more, and has no heartbeat."""
+    screens = Screen.__table__
+    await session.exec(sa.update(screens).where(screens.c.connected_to == replica_id).values(connected_to=None))
+    await session.exec(sa.delete(Replica).where(col(Replica.id) == replica_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Who is online, as the process that answers sees it: the screens it holds (`here`, known at once), and those
+    connected to another replica whose heartbeat is fresh (`elsewhere`: those replicas' ids)."""
+
+    here: Callable[[str], bool]
+    elsewhere: frozenset[str]
+
+    def online(self, screen_id: str, connected_to: str | None) -> bool:
+        """Whether a screen (its id and its row's `connected_to`) is online."""
+        return self.here(screen_id) or connected_to in self.elsewhere
+
+
+async def read_presence(
+    *, session: AsyncSession, here: Callable[[str], bool], replica_id: str, now: datetime, beat_s: float
+) -> Presence:
+    """Presence now: the other replicas whose heartbeat is at most `STALE_AFTER_BEATS` beats old vouch for the
+    screens their rows name; this replica's own word is `here`, which knows a close before its row is written.
+    A heartbeat is written by one replica's clock and read by another's: their clocks must agree within seconds."""
+    fresh = now - timedelta(seconds=STALE_AFTER_BEATS * beat_s)
+    alive = await session.exec(select(Replica.id).where(col(Replica.alive_at) >= fresh, col(Replica.id) != replica_id))
+    return Presence(here=here, elsewhere=frozenset(alive.all()))
 
 
 async def now_showing(*, session: AsyncSession, screens: Sequence[Screen]) -> dict[str, Announcement]:

@@ -3,12 +3,13 @@
 An announcement's devices are those its target reaches now (`targeting.reach_condition`, narrowed by
 `Target.matches`: the hub's own rule), together with every device that has a delivery mark for it: one moved or
 removed since still proves what it got. Each list is one query joined in SQL, whatever the number of devices.
-Whether a device is online is the caller's to say (the hub knows its connections).
+Whether a device is online is the caller's `Presence` (announcements/deliveries.py): its own connections and the
+other replicas' heartbeats.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,13 +18,13 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import in_area_subtree
+from announcements.deliveries import Presence
 from announcements.models import Announcement, AnnouncementStatus, Delivery, Screen
 from announcements.protocol import Priority, ScreenKind
 from announcements.requests.export import CsvLanguage, local_time, spreadsheet
 from announcements.targeting import Target, reach_condition
 
 SHARES = (50, 90, 100)  # the percentages of the targeted devices whose time to play the summary gives
-Online = Callable[[str], bool]
 
 
 class DeviceDelivery(SQLModel):
@@ -34,7 +35,7 @@ class DeviceDelivery(SQLModel):
     kind: ScreenKind
     area: str
     area_name: str | None = Field(description="the area's name; null if the area is not on record")
-    online: bool = Field(description="connected to the server process that answers")
+    online: bool = Field(description="connected to the server process that answers, or to another replica that is alive")
     last_seen: datetime | None = Field(description="when it last connected or disconnected")
     received_at: datetime | None
     displayed_at: datetime | None
@@ -46,7 +47,7 @@ class DeliverySummary(SQLModel):
     received: int
     displayed: int
     played: int
-    offline: int = Field(description="targeted devices not connected now")
+    offline: int = Field(description="targeted devices not online now")
     played_50_s: float | None = Field(description="seconds from going live until half the targeted devices played it; null until then")
     played_90_s: float | None = Field(description="... until 90 % of them did")
     played_all_s: float | None = Field(description="... until every one did")
@@ -90,7 +91,7 @@ def time_to_share(offsets_s: Iterable[float], *, targeted: int, percent: int) ->
     return ordered[needed - 1]
 
 
-_DEVICE = (Screen.id, Screen.name, Screen.kind, Screen.area, Screen.last_seen)
+_DEVICE = (Screen.id, Screen.name, Screen.kind, Screen.area, Screen.last_seen, Screen.connected_to)
 _MARKS = (Delivery.received_at, Delivery.displayed_at, Delivery.played_at)
 
 
@@ -103,11 +104,11 @@ def _reaches(target: Target, row) -> bool:
     return target.matches(screen_id=row.id, area=row.area, tags=row.tags or ())
 
 
-def _device(row, marks, *, names: dict[str, str], online: Online) -> dict:
+def _device(row, marks, *, names: dict[str, str], presence: Presence) -> dict:
     """A device row (`_device_columns`) and its marks (`_MARKS`, or None) as `DeviceDelivery` fields."""
     return {
         "screen_id": row.id, "name": row.name, "kind": row.kind, "area": row.area, "area_name": names.get(row.area),
-        "online": online(row.id), "last_seen": row.last_seen,
+        "online": presence.online(row.id, row.connected_to), "last_seen": row.last_seen,
         "received_at": marks and marks.received_at, "displayed_at": marks and marks.displayed_at,
         "played_at": marks and marks.played_at,
     }
@@ -128,7 +129,7 @@ async def _device_rows(*, session: AsyncSession, announcement: Announcement) -> 
     return rows if not target.tags else [row for row in rows if row.marked is not None or _reaches(target, row)]
 
 
-def _summary(rows: Sequence, *, published_at: datetime | None, online: Online) -> DeliverySummary:
+def _summary(rows: Sequence, *, published_at: datetime | None, presence: Presence) -> DeliverySummary:
     played = [row.played_at for row in rows if row.played_at is not None]
     offsets = [max(0.0, (at - published_at).total_seconds()) for at in played] if published_at else []
     times = {share: time_to_share(offsets, targeted=len(rows), percent=share) for share in SHARES}
@@ -137,13 +138,14 @@ def _summary(rows: Sequence, *, published_at: datetime | None, online: Online) -
         received=sum(row.received_at is not None for row in rows),
         displayed=sum(row.displayed_at is not None for row in rows),
         played=len(played),
-        offline=sum(not online(row.id) for row in rows),
+        offline=sum(not presence.online(row.id, row.connected_to) for row in rows),
         played_50_s=times[50], played_90_s=times[90], played_all_s=times[100],
     )
 
 
 async def delivery_report(
-    *, session: AsyncSession, announcement: Announcement, names: dict[str, str], online: Online, limit: int, offset: int = 0
+    *, session: AsyncSession, announcement: Announcement, names: dict[str, str], presence: Presence, limit: int,
+    offset: int = 0,
 ) -> DeliveryReport:
     """The summary over all of the announcement's devices, and the page of `limit` devices from `offset`."""
     rows = await _device_rows(session=session, announcement=announcement)
@@ -151,8 +153,8 @@ async def delivery_report(
         announcement_id=announcement.id, title=announcement.title, priority=announcement.priority, drill=announcement.drill,
         status=announcement.status,
         published_at=announcement.published_at,
-        summary=_summary(rows, published_at=announcement.published_at, online=online),
-        devices=[DeviceDelivery(**_device(row, row, names=names, online=online)) for row in rows[offset : offset + limit]],
+        summary=_summary(rows, published_at=announcement.published_at, presence=presence),
+        devices=[DeviceDelivery(**_device(row, row, names=names, presence=presence)) for row in rows[offset : offset + limit]],
         next_offset=offset + limit if offset + limit < len(rows) else None,
     )
 
@@ -167,7 +169,7 @@ KIND_WORDS = {ScreenKind.SCREEN: "屏幕", ScreenKind.SPEAKER: "喇叭"}  # as t
 
 
 async def delivery_csv(
-    *, session: AsyncSession, announcement: Announcement, names: dict[str, str], online: Online, zone: ZoneInfo,
+    *, session: AsyncSession, announcement: Announcement, names: dict[str, str], presence: Presence, zone: ZoneInfo,
     lang: CsvLanguage = CsvLanguage.ZH,
 ) -> bytes:
     """Every device of the report as a spreadsheet, in the report's order; times are wall times in `zone`."""
@@ -176,7 +178,8 @@ async def delivery_csv(
     def values_of(row) -> tuple:
         kind = KIND_WORDS.get(row.kind, row.kind) if lang == CsvLanguage.ZH else row.kind
         return (
-            row.id, row.name, str(kind), row.area, names.get(row.area), online(row.id), local_time(row.last_seen, zone),
+            row.id, row.name, str(kind), row.area, names.get(row.area), presence.online(row.id, row.connected_to),
+            local_time(row.last_seen, zone),
             *(local_time(at, zone) for at in (row.received_at, row.displayed_at, row.played_at)),
         )
 
@@ -184,7 +187,8 @@ async def delivery_csv(
 
 
 async def overdue_devices(
-    *, session: AsyncSession, scope: str, now: datetime, deadline: timedelta, names: dict[str, str], online: Online, limit: int
+    *, session: AsyncSession, scope: str, now: datetime, deadline: timedelta, names: dict[str, str], presence: Presence,
+    limit: int,
 ) -> OverdueList:
     """The devices in `scope` that have not played a live emergency (a drill too) gone live more than `deadline` ago,
     the first `limit` of them; each stays listed until it plays it or the emergency ends. An emergency without sound
@@ -227,7 +231,7 @@ async def overdue_devices(
         total=len(overdue),
         devices=[
             OverdueDevice(
-                **_device(row, got, names=names, online=online), announcement_id=announcement.id, title=announcement.title,
+                **_device(row, got, names=names, presence=presence), announcement_id=announcement.id, title=announcement.title,
                 drill=announcement.drill, published_at=announcement.published_at, due_at=announcement.published_at + deadline,
             )
             for announcement, row, got in overdue[:limit]

@@ -131,6 +131,7 @@ class Screen(ScreenBase, table=True):
     last_seen: datetime | None = _time_column(default=None)
     client: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     cursor: int = 0  # the highest seq the screen has acknowledged (cumulative ack)
+    connected_to: str | None = Field(default=None, max_length=32)  # the replica it is connected to (announcements/deliveries.py)
 
 
 def _tag_set(tags: list[str] | None) -> list[str] | None:
@@ -351,6 +352,14 @@ class RateLimit(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=120)  # "<what>:<screen id, name or address>"
     full_at: float  # seconds since the epoch when this key's bucket is full again
+
+
+class Replica(SQLModel, table=True):
+    """A server process on this database, and its heartbeat: a screen connected to it is online only while the
+    heartbeat is fresh, so one killed -9 stops vouching for its screens (announcements/deliveries.py)."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    alive_at: datetime = _time_column()
 
 
 # ---------------------------------------------------------------- announcements

@@ -12,6 +12,7 @@ from aiohttp import web
 from announcements import mediastore
 from announcements.accounts import has_admin_user
 from announcements.database import Database
+from announcements.models import new_id
 from announcements.quiet_hours import QuietHours
 from announcements.registry import has_admin
 from announcements.speech import SpeechFailed, SpeechSynthesizer
@@ -31,6 +32,7 @@ from broadcast_server.keys import (
     NARRATOR,
     QUIET_HOURS,
     RECORDER,
+    REPLICA_ID,
     REPLIES,
     SETTINGS,
     SPEECH,
@@ -84,8 +86,10 @@ async def _media_store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _recorder(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
     recorder = DeliveryRecorder(
-        app[DATABASE], clock=app[CLOCK], flush_interval_s=app[SETTINGS].delivery_flush_s, metrics=app[METRICS]
+        app[DATABASE], clock=app[CLOCK], flush_interval_s=settings.delivery_flush_s, replica_id=app[REPLICA_ID],
+        beat_s=settings.presence_beat_s, metrics=app[METRICS],
     )
     await recorder.start()
     app[RECORDER] = recorder
@@ -206,6 +210,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     name_server_without_version()
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[REPLICA_ID] = new_id()
     # Opened in this order, closed in reverse: the hub closes screens before the database goes away.
     app[QUIET_HOURS] = QuietHours(settings.quiet_hours, settings.timezone)
     install_signin_throttle(app)

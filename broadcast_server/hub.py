@@ -22,9 +22,10 @@ from datetime import datetime
 from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.database import Database
-from announcements.deliveries import sent_to
+from announcements.deliveries import Presence, read_presence, sent_to
 from announcements.errors import DomainError, Invalid, NotFound
 from announcements.events import (
     ANNOUNCEMENT,
@@ -276,7 +277,15 @@ class Hub:
         self._pump.poke()
 
     def is_online(self, screen_id: str) -> bool:
+        """Connected to this process; `presence` also knows the other replicas' screens."""
         return screen_id in self.connections
+
+    async def presence(self, *, session: AsyncSession) -> Presence:
+        """Who is online now: the screens connected here, and those connected to a replica with a fresh heartbeat."""
+        return await read_presence(
+            session=session, here=self.is_online, replica_id=self._recorder.replica_id, now=self._clock(),
+            beat_s=self._settings.presence_beat_s,
+        )
 
     # ------------------------------------------------------------ fan-out
 
@@ -426,10 +435,16 @@ class Hub:
                 elif msg.type == WSMsgType.BINARY:
                     self.send_to(conn, error_frame(ErrorCode.INVALID, "binary frames are not accepted; send JSON text"))
         finally:
-            self._unregister(conn)
             conn.closed = True
-            self._recorder.seen(conn.screen_id)
+            self._left(conn)
         return ws
+
+    def _left(self, conn: Connection) -> None:
+        """A screen's connection is over: out of the index, and unless a newer one of it is here, its row says it left
+        this replica (a connection replaced by a newer one is not the screen leaving)."""
+        self._unregister(conn)
+        if conn.screen_id not in self.connections:
+            self._recorder.disconnected(conn.screen_id)
 
     async def _handshake(self, conn: Connection) -> bool:
         """Hello, then welcome, the replay and synced; True once the connection is live, False if it was refused or went away."""
@@ -468,7 +483,7 @@ class Hub:
         self._register(conn)  # from here on live events wait in the outbox
         self._metrics.hellos.inc()
         upto = self.head_seq
-        self._recorder.seen(screen.id, hello.client.model_dump())
+        self._recorder.connected(screen.id, hello.client.model_dump())
         try:
             replay, reset = await self._replay_for(conn, hello.last_seq, upto)
             quiet = self._quiet.for_area(screen.area)
@@ -492,12 +507,13 @@ class Hub:
         except ConnectionError:
             conn.closed = True
         if conn.closed:  # the socket went away, or a newer connection replaced this one, meanwhile
-            self._unregister(conn)
+            self._left(conn)
             return False
         if not replay and not reset:
             self._recorder.cursor(screen.id, upto)  # it had everything meant for it up to the head
         if not conn.start_streaming():
             self._drop_slow(conn)
+            self._left(conn)
             return False
         return True
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+REPLICA_ID: web.AppKey[str] = web.AppKey("replica_id")  # this process among the replicas on one database, made at start
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 RECORDER: web.AppKey[DeliveryRecorder] = web.AppKey("recorder")
 HUB: web.AppKey[Hub] = web.AppKey("hub")

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     replay_memory_events: int = Field(default=10_000, ge=0)
     event_poll_s: float = Field(default=1.0, gt=0)
     delivery_flush_s: float = Field(default=0.5, gt=0)
+    presence_beat_s: float = Field(default=10.0, gt=0)  # a replica's heartbeat; 3 missed: its screens count offline
 
     # the request log (villagers' replies)
     reply_max_chars: int = Field(default=1000, ge=1, le=1000)

@@ -66,17 +66,19 @@ async def _report(
     request: web.Request, principal: Principal, *, csv_lang: CsvLanguage | None, limit: int = PAGE_DEFAULT, offset: int = 0
 ) -> web.Response:
     """The report of the announcement the path names, in the caller's scope: JSON, or the CSV in `csv_lang`."""
-    online = request.app[HUB].is_online
     async with request.app[DATABASE].read() as session:
         announcement = await get_announcement(session=session, announcement_id=request.match_info["id"], principal=principal)
         names = await area_names(session=session)
+        presence = await request.app[HUB].presence(session=session)
         if csv_lang is None:
             report = await delivery_report(
-                session=session, announcement=announcement, names=names, online=online, limit=limit, offset=offset
+                session=session, announcement=announcement, names=names, presence=presence, limit=limit, offset=offset
             )
             return json_response(report, headers={"Vary": "Accept"})
         zone = ZoneInfo(request.app[SETTINGS].timezone)
-        body = await delivery_csv(session=session, announcement=announcement, names=names, online=online, zone=zone, lang=csv_lang)
+        body = await delivery_csv(
+            session=session, announcement=announcement, names=names, presence=presence, zone=zone, lang=csv_lang
+        )
     stamp = request.app[CLOCK]().astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     return web.Response(
         body=body,
@@ -131,6 +133,6 @@ async def get_overdue(request: web.Request) -> web.Response:
         names = await area_names(session=session)
         answer = await overdue_devices(
             session=session, scope=principal.area, now=request.app[CLOCK](), deadline=deadline, names=names,
-            online=request.app[HUB].is_online, limit=query.limit,
+            presence=await request.app[HUB].presence(session=session), limit=query.limit,
         )
     return json_response(answer)

@@ -34,10 +34,11 @@ async def get_screens(request: web.Request) -> web.Response:
         names = await area_names(session=session)
         showing = await now_showing(session=session, screens=screens)
         received = await last_received(session=session, screen_ids=[s.id for s in screens])
+        presence = await hub.presence(session=session)
     now = request.app[CLOCK]()
     answer = []
     for screen in screens:
-        online = hub.is_online(screen.id)
+        online = presence.online(screen.id, screen.connected_to)
         offline_s = None if online else (now - (screen.last_seen or screen.created_at)).total_seconds()
         shown = showing.get(screen.id)
         answer.append(
@@ -71,7 +72,8 @@ async def patch_screen(request: web.Request) -> web.Response:
     async with request.app[DATABASE].write() as session:
         screen = await update_screen(session=session, screen_id=request.match_info["id"], data=data, principal=principal)
         answer = ScreenPublic.model_validate(screen, from_attributes=True)
-    return json_response(answer.model_copy(update={"online": request.app[HUB].is_online(screen.id)}))
+        presence = await request.app[HUB].presence(session=session)
+    return json_response(answer.model_copy(update={"online": presence.online(screen.id, screen.connected_to)}))
 
 
 @routes.delete("/screens/{id}", summary="Revoke a device's token and close its connection", status=204)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from announcements.database import Database, sqlite_url
-from announcements.models import Delivery
+from announcements.models import Delivery, Screen
 from broadcast_server.keys import DATABASE, SETTINGS
 from broadcast_server.recorder import DeliveryRecorder
 from tests.clock import SettableClock
@@ -26,13 +26,14 @@ VILLAGE = "/hongqi/liujingtun"
 UNREACHABLE = (DBAPIError, OSError)  # what a write raises when the database is locked or out of reach
 T1 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 CLIENT = {"name": "village-screen", "version": "1.4.0"}
+REPLICA = "a" * 32
 
 
 async def recorder_on(outage, clock) -> tuple[DeliveryRecorder, Database]:
     fields = await outage.start()
     db = Database(fields.get("database_url") or sqlite_url(fields["data_dir"]), schema=fields.get("database_schema"))
     await outage.attach(db)
-    return DeliveryRecorder(db, clock=clock, flush_interval_s=60), db
+    return DeliveryRecorder(db, clock=clock, flush_interval_s=60, replica_id=REPLICA, beat_s=10), db
 
 
 async def screens_by_id(village) -> dict[str, dict]:
@@ -73,7 +74,7 @@ async def test_a_failed_flush_keeps_marks_cursors_and_presence_and_they_land_onc
         recorder.mark(announcement["id"], gate["id"], "received")
         recorder.mark(announcement["id"], gate["id"], "displayed")
         recorder.cursor(gate["id"], 1)
-        recorder.seen(gate["id"], CLIENT)
+        recorder.connected(gate["id"], CLIENT)
         await outage.cut()
         clock.at = T1 + timedelta(seconds=1)
         failing = asyncio.create_task(recorder.flush())
@@ -85,7 +86,7 @@ async def test_a_failed_flush_keeps_marks_cursors_and_presence_and_they_land_onc
             await failing
         clock.at = T1 + timedelta(seconds=2)
         recorder.cursor(gate["id"], 1)  # an older ack arriving late moves no cursor back
-        recorder.seen(well["id"])
+        recorder.disconnected(well["id"])
         with pytest.raises(UNREACHABLE):
             await recorder.flush()  # still down: a second failure keeps everything too
 
@@ -119,7 +120,7 @@ async def test_a_failed_flush_keeps_marks_cursors_and_presence_and_they_land_onc
     # Written once: a later flush and the same marks again change no figure and no first time.
     settings = village.app[SETTINGS]
     db = Database(settings.db_url, schema=settings.database_schema)
-    recorder = DeliveryRecorder(db, clock=SettableClock(T1 + timedelta(minutes=5)), flush_interval_s=60)
+    recorder = DeliveryRecorder(db, clock=SettableClock(T1 + timedelta(minutes=5)), flush_interval_s=60, replica_id=REPLICA, beat_s=10)
     try:
         await recorder.flush()
         recorder.mark(announcement["id"], gate["id"], "received")
@@ -132,16 +133,16 @@ async def test_a_failed_flush_keeps_marks_cursors_and_presence_and_they_land_onc
 
 
 async def test_presence_noted_while_a_flush_fails_keeps_the_client_the_screen_named(village, outage):
-    """A screen says hello (naming its client) and then pings while the flush carrying the hello fails:
-    once the database is back, the screen's client is the one it named."""
+    """A screen says hello (naming its client) and then leaves while the flush carrying the hello fails:
+    once the database is back, the screen's client is the one it named, and it is offline."""
     gate = await village.screen("gate", VILLAGE)
     recorder, db = await recorder_on(outage, SettableClock(T1))
     try:
-        recorder.seen(gate["id"], CLIENT)
+        recorder.connected(gate["id"], CLIENT)
         await outage.cut()
         failing = asyncio.create_task(recorder.flush())
         await asyncio.sleep(0)  # a yield: the flush has taken the buffers
-        recorder.seen(gate["id"])  # a ping meanwhile
+        recorder.disconnected(gate["id"])  # its close meanwhile
         with pytest.raises(UNREACHABLE):
             await failing
         await outage.mend()
@@ -159,3 +160,5 @@ async def test_presence_noted_while_a_flush_fails_keeps_the_client_the_screen_na
     screen = (await screens_by_id(village))[gate["id"]]
     assert screen["last_seen"] is not None
     assert screen["client"] == CLIENT
+    async with village.app[DATABASE].read() as session:
+        assert (await session.get(Screen, gate["id"])).connected_to is None
