@@ -17,12 +17,14 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from announcements.areas import in_area_subtree
+from announcements.areas import ROOT, in_area_subtree
 from announcements.deliveries import Presence
+from announcements.errors import NotFound
 from announcements.models import Announcement, AnnouncementStatus, Delivery, Screen
 from announcements.protocol import Priority, ScreenKind
 from announcements.requests.export import CsvLanguage, local_time, spreadsheet
 from announcements.targeting import Target, reach_condition
+from announcements.tokens import Principal
 
 SHARES = (50, 90, 100)  # the percentages of the targeted devices whose time to play the summary gives
 
@@ -58,6 +60,7 @@ class DeliveryReport(SQLModel):
     title: str
     priority: Priority
     drill: bool
+    audible: bool = Field(description="it is spoken or a recording is played: done means played; else it means received")
     status: AnnouncementStatus
     published_at: datetime | None
     summary: DeliverySummary
@@ -114,15 +117,21 @@ def _device(row, marks, *, names: dict[str, str], presence: Presence) -> dict:
     }
 
 
-async def _device_rows(*, session: AsyncSession, announcement: Announcement) -> list:
-    """The announcement's devices with their marks (`_device_columns` and `_MARKS`), those that have not played it
-    first, then by area and name. Without tags the SQL is exact (`reach_condition`)."""
+def devices_seen_by(announcement: Announcement, principal: Principal) -> str:
+    """The area whose devices `principal` sees in the announcement's report: every device of one posted in its scope;
+    of another (a county's warning that reached the village), only its own area's devices, which it answers for."""
+    return ROOT if principal.in_scope(announcement.area) else principal.area
+
+
+async def _device_rows(*, session: AsyncSession, announcement: Announcement, within: str) -> list:
+    """The announcement's devices in the area `within` with their marks (`_device_columns` and `_MARKS`), those that
+    have not played it first, then by area and name. Without tags the SQL is exact (`reach_condition`)."""
     target = Target.from_json(announcement.target)
     marked = sa.and_(col(Delivery.screen_id) == col(Screen.id), col(Delivery.announcement_id) == announcement.id)
     query = (
         select(*_device_columns([target]), *_MARKS, col(Delivery.screen_id).label("marked"))
         .outerjoin(Delivery, marked)
-        .where(sa.or_(col(Delivery.screen_id).is_not(None), reach_condition(target)))
+        .where(sa.or_(col(Delivery.screen_id).is_not(None), reach_condition(target)), in_area_subtree(col(Screen.area), within))
         .order_by(col(Delivery.played_at).is_(None).desc(), col(Screen.area), col(Screen.name), col(Screen.id))
     )
     rows = (await session.exec(query)).all()
@@ -143,15 +152,25 @@ def _summary(rows: Sequence, *, published_at: datetime | None, presence: Presenc
     )
 
 
+async def _visible_rows(*, session: AsyncSession, announcement: Announcement, principal: Principal) -> list:
+    """The devices of the report `principal` may read; NotFound when it may read none (as for an unknown id)."""
+    within = devices_seen_by(announcement, principal)
+    rows = await _device_rows(session=session, announcement=announcement, within=within)
+    if within != ROOT and not rows:
+        raise NotFound(f"no announcement {announcement.id} in scope")
+    return rows
+
+
 async def delivery_report(
-    *, session: AsyncSession, announcement: Announcement, names: dict[str, str], presence: Presence, limit: int,
-    offset: int = 0,
+    *, session: AsyncSession, announcement: Announcement, principal: Principal, names: dict[str, str], presence: Presence,
+    limit: int, offset: int = 0,
 ) -> DeliveryReport:
-    """The summary over all of the announcement's devices, and the page of `limit` devices from `offset`."""
-    rows = await _device_rows(session=session, announcement=announcement)
+    """The summary over all of the announcement's devices the caller may see, and the page of `limit` devices from
+    `offset`."""
+    rows = await _visible_rows(session=session, announcement=announcement, principal=principal)
     return DeliveryReport(
         announcement_id=announcement.id, title=announcement.title, priority=announcement.priority, drill=announcement.drill,
-        status=announcement.status,
+        audible=announcement.speak or announcement.recording is not None, status=announcement.status,
         published_at=announcement.published_at,
         summary=_summary(rows, published_at=announcement.published_at, presence=presence),
         devices=[DeviceDelivery(**_device(row, row, names=names, presence=presence)) for row in rows[offset : offset + limit]],
@@ -169,11 +188,11 @@ KIND_WORDS = {ScreenKind.SCREEN: "屏幕", ScreenKind.SPEAKER: "喇叭"}  # as t
 
 
 async def delivery_csv(
-    *, session: AsyncSession, announcement: Announcement, names: dict[str, str], presence: Presence, zone: ZoneInfo,
-    lang: CsvLanguage = CsvLanguage.ZH,
+    *, session: AsyncSession, announcement: Announcement, principal: Principal, names: dict[str, str], presence: Presence,
+    zone: ZoneInfo, lang: CsvLanguage = CsvLanguage.ZH,
 ) -> bytes:
     """Every device of the report as a spreadsheet, in the report's order; times are wall times in `zone`."""
-    rows = await _device_rows(session=session, announcement=announcement)
+    rows = await _visible_rows(session=session, announcement=announcement, principal=principal)
 
     def values_of(row) -> tuple:
         kind = KIND_WORDS.get(row.kind, row.kind) if lang == CsvLanguage.ZH else row.kind

@@ -12,8 +12,8 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from announcements.delivery_report import DeliveryReport, OverdueList, delivery_csv, delivery_report, overdue_devices
-from announcements.models import Role
-from announcements.queue import get_announcement
+from announcements.errors import NotFound
+from announcements.models import Announcement, Role
 from announcements.registry import area_names
 from announcements.requests.export import CsvLanguage
 from announcements.tokens import Principal
@@ -65,19 +65,24 @@ def prefers_csv(accept: str) -> bool:
 async def _report(
     request: web.Request, principal: Principal, *, csv_lang: CsvLanguage | None, limit: int = PAGE_DEFAULT, offset: int = 0
 ) -> web.Response:
-    """The report of the announcement the path names, in the caller's scope: JSON, or the CSV in `csv_lang`."""
+    """The report of the announcement the path names, of the devices the caller may see (`devices_seen_by`): JSON, or
+    the CSV in `csv_lang`."""
     async with request.app[DATABASE].read() as session:
-        announcement = await get_announcement(session=session, announcement_id=request.match_info["id"], principal=principal)
+        announcement = await session.get(Announcement, request.match_info["id"])
+        if announcement is None:
+            raise NotFound(f"no announcement {request.match_info['id']} in scope")
         names = await area_names(session=session)
         presence = await request.app[HUB].presence(session=session)
         if csv_lang is None:
             report = await delivery_report(
-                session=session, announcement=announcement, names=names, presence=presence, limit=limit, offset=offset
+                session=session, announcement=announcement, principal=principal, names=names, presence=presence,
+                limit=limit, offset=offset,
             )
             return json_response(report, headers={"Vary": "Accept"})
         zone = ZoneInfo(request.app[SETTINGS].timezone)
         body = await delivery_csv(
-            session=session, announcement=announcement, names=names, presence=presence, zone=zone, lang=csv_lang
+            session=session, announcement=announcement, principal=principal, names=names, presence=presence, zone=zone,
+            lang=csv_lang,
         )
     stamp = request.app[CLOCK]().astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     return web.Response(

@@ -242,8 +242,13 @@ async def test_single_objects_answer_only_inside_the_scope(village):
                 else:
                     target = world.objects[place][kind]
                 status, body, _ = await world.answer(principal, route[0], template.format(target), **kw)
-                expected = denied(principal, route) or (success if place == "inside" else 404)
+                # The parent's announcement reached the scope's devices: their part of its report is the scope's own.
+                reached = place == "parent" and "/deliveries" in route[1]
+                expected = denied(principal, route) or (success if place == "inside" or reached else 404)
                 assert status == expected, (route, principal, place, status, body[:300])
+                if reached and status == 200 and route[1].endswith("/deliveries"):
+                    devices = json.loads(body)["devices"]
+                    assert devices and all(in_scope(d["area"]) for d in devices), (principal, devices)
 
 
 async def test_lists_hold_only_rows_inside_the_scope(village):

@@ -72,3 +72,29 @@ async def test_bad_report_requests_are_refused_and_change_nothing(village):
         assert resp.status == 200 and resp.content_type == "application/json" and resp.headers["Vary"] == "Accept"
     async with village.http.get(village.url + "/api/v1" + url + "?format=json", headers={**village.auth(), "Accept": "text/csv"}) as resp:
         assert resp.content_type == "application/json"  # the parameter wins over the header
+
+
+async def test_a_village_committee_reads_its_own_devices_in_the_countys_warning(village):
+    """A warning the county posted to two villages: each village's committee reads the report of its own devices
+    (its summary counts only them), the county reads them all, and a village it did not reach gets 404."""
+    await village.call("POST", "/areas", json={"path": "/hongqi/dongfeng", "name": "东风村"}, expect=201)
+    ours = await village.screen("村口大屏", VILLAGE)
+    grid = await village.screen("网格喇叭", GRID, kind="speaker")
+    theirs = await village.screen("新村大屏", OTHER)
+    await village.screen("东风大屏", "/hongqi/dongfeng")
+    posted = await village.post(priority="emergency", target={"areas": [VILLAGE, OTHER]}, speak=False)
+    url = f"/announcements/{posted['id']}/deliveries"
+    await village.app[RECORDER].flush()
+
+    committee = await village.token("committee", VILLAGE)
+    _, mine = await village.call("GET", url, token=committee, expect=200)
+    assert {d["screen_id"] for d in mine["devices"]} == {ours["id"], grid["id"]} and mine["summary"]["targeted"] == 2
+    async with village.http.get(village.url + "/api/v1" + url + ".csv", headers=village.auth(committee)) as resp:
+        sheet = await resp.text()
+    assert resp.status == 200 and "村口大屏" in sheet and "新村大屏" not in sheet
+
+    county = await report(village, posted["id"])
+    assert {d["screen_id"] for d in county["devices"]} == {ours["id"], grid["id"], theirs["id"]}
+    unreached = await village.token("committee", "/hongqi/dongfeng")
+    assert (await village.call("GET", url, token=unreached))[0] == 404
+    assert (await village.call("GET", url + ".csv", token=unreached))[0] == 404

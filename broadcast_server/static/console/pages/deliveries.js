@@ -40,7 +40,7 @@ export function render(ctx) {
   let stopped = false;
   let timer = null;
   let limit = PAGE_SIZE;
-  let speaks = true; // a notice without audio is never "played": then receiving it is what counts
+  let speaks = true; // the report's `audible`: a notice without audio is never "played", then receiving it is what counts
   deliveriesOpened(id);
 
   const error = errorLine('deliveries-error');
@@ -126,6 +126,7 @@ export function render(ctx) {
     try {
       const report = await api('GET', `/announcements/${encodeURIComponent(id)}/deliveries`, { query: { limit } });
       if (stopped) return;
+      speaks = report.audible;
       showError(error, null);
       drawHeading(report);
       drawSummary(report);
@@ -169,11 +170,7 @@ export function render(ctx) {
     }
   });
 
-  // whether it has audio decides what "done" means; the report itself does not say
-  api('GET', `/announcements/${encodeURIComponent(id)}`)
-    .then((a) => { speaks = a.speak || !!a.recording; })
-    .catch(() => {})
-    .finally(() => { if (!stopped) load(); });
+  load();
 
   const el = h('section', { class: 'card', testid: 'page-deliveries' },
     heading,
