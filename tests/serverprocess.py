@@ -65,6 +65,12 @@ class ServerProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, as systemd stops the unit; the exit code once the server has shut down."""
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout=timeout)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

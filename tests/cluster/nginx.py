@@ -74,9 +74,10 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 
 
 class Nginx:
-    """nginx in the foreground with its own prefix, config, pid file and logs under `prefix`."""
+    """nginx in the foreground with its own prefix, config, pid file and logs under `prefix`. A screen through it
+    holds two of its `worker_connections` (its own and the one to a replica); bench/cluster.py asks for more."""
 
-    def __init__(self, prefix: Path, replicas: list[int]):
+    def __init__(self, prefix: Path, replicas: list[int], worker_connections: int = 1024):
         self.binary = nginx_binary()
         self.prefix = prefix
         prefix.mkdir(parents=True, exist_ok=True)
@@ -90,8 +91,10 @@ class Nginx:
         temp = "\n".join(f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         # As root, nginx's workers would run as nobody, who cannot enter pytest's private temp folders.
         user = f"user {pwd.getpwuid(os.getuid()).pw_name};\n" if os.geteuid() == 0 else ""
+        # Past the usual 1024 open files, the worker must raise its own limit (as root it may).
+        files = f"worker_rlimit_nofile {worker_connections + 64};\n" if worker_connections > 1024 else ""
         (prefix / "nginx.conf").write_text(
-            f"{user}worker_processes 1;\nevents {{ worker_connections 1024; }}\n"
+            f"{user}worker_processes 1;\n{files}events {{ worker_connections {worker_connections}; }}\n"
             f"http {{\n{temp}\n    include {prefix / 'site.conf'};\n}}\n"
         )
         self.process: subprocess.Popen | None = None
@@ -115,6 +118,18 @@ class Nginx:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"nginx did not listen within {timeout} s")
+
+    def log_mark(self) -> int:
+        """Where the access log ends now, for `answered_by`."""
+        return (self.prefix / "access.log").stat().st_size
+
+    def answered_by(self, since: int = 0) -> set[int]:
+        """The replicas' ports that answered a request (2xx) logged after `since`: the ones nginx sends requests to.
+        nginx names every replica it tried, the one that answered last."""
+        with open(self.prefix / "access.log", "rb") as log:
+            log.seek(since)
+            text = log.read().decode()
+        return {int(port) for port in re.findall(r'" 2\d\d .* upstream=(?:.*, )?127\.0\.0\.1:(\d+)$', text, re.MULTILINE)}
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
