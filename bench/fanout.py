@@ -31,6 +31,7 @@ import platform
 import random
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from figures import percentile
 from netutil import HOST, free_port
 
 from broadcast_server.openfiles import raise_open_file_limit
@@ -247,10 +249,11 @@ class ScreenProtocol(asyncio.Protocol):
 class Pool:
     """A group of screens in one client process."""
 
-    def __init__(self, tokens: list[str], first_index: int, port: int, ack: bool):
+    def __init__(self, tokens: list[str], first_index: int, port: int, ack: bool, tls: bool = False):
         self.states = [ScreenState(first_index + i, t) for i, t in enumerate(tokens)]
         self.port = port
         self.ack = ack
+        self.ssl = insecure_tls() if tls else None  # wss:// through nginx (bench/cluster.py), its certificate self-signed
         self.frames: list[tuple[int, int, bytes]] = []
         self.need = 0
         self.done = 0
@@ -270,7 +273,11 @@ class Pool:
             self.notes.append(text)
 
     def connected(self) -> int:
-        return sum(1 for s in self.states if s.proto is not None and s.proto.synced and not s.proto.transport.is_closing())
+        return sum(1 for s in self.states if self.is_connected(s))
+
+    @staticmethod
+    def is_connected(state: ScreenState) -> bool:
+        return state.proto is not None and state.proto.synced and not state.proto.transport.is_closing()
 
     async def open(self, state: ScreenState, last_seq: int | None, timeout: float) -> None:
         loop = asyncio.get_running_loop()
@@ -278,7 +285,7 @@ class Pool:
         state.proto = proto
         state.connects += 1
         try:
-            await asyncio.wait_for(loop.create_connection(lambda: proto, HOST, self.port), timeout)
+            await asyncio.wait_for(loop.create_connection(lambda: proto, HOST, self.port, ssl=self.ssl), timeout)
             await asyncio.wait_for(asyncio.shield(proto.synced_fut), timeout)
         except BaseException:
             if proto.transport is not None:
@@ -333,6 +340,14 @@ class Pool:
         self.done = 0
 
 
+def insecure_tls() -> ssl.SSLContext:
+    """TLS that takes any certificate: the bench's nginx has a self-signed one, on loopback."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class Worker:
     """The command loop of one client process: requests come over a pipe, one at a time."""
 
@@ -354,8 +369,8 @@ class Worker:
             except Exception:
                 self.conn.send(("error", traceback.format_exc()))
 
-    async def cmd_setup(self, group: str, tokens: list[str], first_index: int, port: int, ack: bool) -> int:
-        self.pools[group] = Pool(tokens, first_index, port, ack)
+    async def cmd_setup(self, group: str, tokens: list[str], first_index: int, port: int, ack: bool, tls: bool = False) -> int:
+        self.pools[group] = Pool(tokens, first_index, port, ack, tls)
         return len(tokens)
 
     async def cmd_connect(self, group: str, concurrency: int, timeout: float, port: int | None = None) -> dict:
@@ -424,6 +439,7 @@ class Worker:
         pool.displaced = 0
         for s in pool.states:
             s.resumed_ns = 0
+            s.lost_ns = 0
 
     async def cmd_wait_resumed(self, group: str, timeout: float) -> dict:
         pool = self.pools[group]
@@ -437,10 +453,19 @@ class Worker:
                 "first_ns": min(resumed, default=0), "attempts": sum(s.connects for s in pool.states),
                 "lost_first_ns": min((s.lost_ns for s in pool.states if s.lost_ns), default=0)}
 
-    async def cmd_seqs(self, group: str) -> list[tuple[bool, list[int]]]:
-        """Per screen: is it resumed (connected and synced again), and the seqs it holds."""
+    async def cmd_lost(self, group: str) -> dict:
+        """Since the reconnect test was armed: screens that lost their connection, how many of them are synced
+        again, and when the last of those was (for a test where only some screens lose theirs)."""
         pool = self.pools[group]
-        return [(s.index in pool.resumed, sorted(s.seqs)) for s in pool.states]
+        lost = [s for s in pool.states if s.lost_ns]
+        back = [s.resumed_ns for s in lost if s.index in pool.resumed]
+        return {"lost": len(lost), "resumed": len(back), "last_ns": max(back, default=0)}
+
+    async def cmd_seqs(self, group: str) -> list[tuple[bool, bool, list[int]]]:
+        """Per screen: is it resumed (synced again since the reconnect test was armed), is it connected and
+        synced now, and the seqs it holds."""
+        pool = self.pools[group]
+        return [(s.index in pool.resumed, pool.is_connected(s), sorted(s.seqs)) for s in pool.states]
 
     async def cmd_close(self, group: str | None, timeout: float) -> int:
         """Close the group's connections (all groups when None) and wait until they are gone."""
@@ -561,12 +586,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), -(-len(ordered) * p // 100)))
-    return ordered[int(rank) - 1]
+    """Nearest-rank percentile (bench/figures.py); NaN when there is nothing to rank."""
+    return percentile(values, p) if values else float("nan")
 
 
 def median(values: list[float]) -> float:
@@ -574,15 +595,22 @@ def median(values: list[float]) -> float:
 
 
 class Server:
-    """The server under test as a child process (ours, or the bare baseline)."""
+    """The server under test as a child process (ours, or the bare baseline).
 
-    def __init__(self, kind: str, workdir: Path, port: int, hello_timeout_s: float):
+    Ours keeps its SQLite database in `workdir`/data unless `env` says otherwise (bench/cluster.py: replicas on
+    PostgreSQL, each named, with a data dir of its own, `data_dir`)."""
+
+    def __init__(self, kind: str, workdir: Path, port: int, hello_timeout_s: float, *, name: str | None = None,
+                 data_dir: Path | None = None, env: dict[str, str] | None = None):
         self.kind = kind
+        self.name = name or kind
         self.workdir = workdir
+        self.data_dir = data_dir or workdir / "data"
+        self.env = env or {}
         self.port = port
         self.hello_timeout_s = hello_timeout_s
         self.process: subprocess.Popen | None = None
-        self.log_path = workdir / f"{kind}-server.log"
+        self.log_path = workdir / f"{self.name}-server.log"
         self.starts = 0
         self.bare_mode = "raw"
 
@@ -594,8 +622,8 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VB_")}
         env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         if self.kind == "ours":
-            env.update(VB_HELLO_TIMEOUT_S=str(self.hello_timeout_s), VB_LOG_LEVEL="WARNING")
-            cmd = [sys.executable, "-m", "broadcast_server.cli", "serve", "--data-dir", str(self.workdir / "data"),
+            env.update(VB_HELLO_TIMEOUT_S=str(self.hello_timeout_s), VB_LOG_LEVEL="WARNING", **self.env)
+            cmd = [sys.executable, "-m", "broadcast_server.cli", "serve", "--data-dir", str(self.data_dir),
                    "--host", HOST, "--port", str(self.port)]
         else:
             cmd = [sys.executable, str(BARE_SERVER), "--host", HOST, "--port", str(self.port),
@@ -615,7 +643,7 @@ class Server:
         headers = {"Authorization": f"Bearer {admin}"}
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} server exited with {self.process.returncode}; log:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.name} server exited with {self.process.returncode}; log:\n{self.log_tail()}")
             try:
                 async with http.get(self.base + path, headers=headers, timeout=aiohttp.ClientTimeout(total=2)) as r:
                     if r.status == 200:
@@ -623,7 +651,7 @@ class Server:
             except (TimeoutError, aiohttp.ClientError, OSError):
                 pass
             await asyncio.sleep(0.02)
-        raise TimeoutError(f"{self.kind} server not ready in {timeout:.0f} s; log:\n{self.log_tail()}")
+        raise TimeoutError(f"{self.name} server not ready in {timeout:.0f} s; log:\n{self.log_tail()}")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -660,19 +688,19 @@ class Server:
             return "(no log)"
 
 
-async def register(data_dir: Path, screens: int) -> tuple[str, list[str]]:
-    """An admin token and `screens` screen tokens, written in one transaction.
+async def register(database_url: str, screens: int, schema: str | None = None) -> tuple[str, list[str]]:
+    """An admin token and `screens` screen tokens, written in one transaction (the database migrated first).
 
     The same rows `announcements.registry.create_screen` writes (a Screen, and a screen Token holding
     only the secret's hash), added in bulk: calling it 10,000 times flushes twice per screen (~35 s).
     """
-    from announcements.database import Database, sqlite_url
+    from announcements.database import Database
     from announcements.models import Role, Screen, Token, TokenCreate
     from announcements.protocol import ScreenKind
     from announcements.registry import create_token, ensure_area
     from announcements.tokens import hash_secret, new_secret
 
-    db = Database(sqlite_url(data_dir))
+    db = Database(database_url, schema=schema)
     try:
         await db.migrate()
         async with db.write() as session:
@@ -833,8 +861,8 @@ class Bench:
         t_all = max(r["last_ns"] for r in resumed)
         done = await self.clients.all("wait", args.post_timeout + 30, group="main", k=2, timeout=args.post_timeout)
         held = [pair for per_proc in await self.clients.all("seqs", 120, group="main") for pair in per_proc]
-        union = set().union(*(set(s) for _, s in held)) if held else set()
-        resumed_seqs = [set(s) for ok, s in held if ok]
+        union = set().union(*(set(s) for _, _, s in held)) if held else set()
+        resumed_seqs = [set(s) for ok, _, s in held if ok]
         missing = sum(len(union - s) for s in resumed_seqs)  # a screen not resumed has not missed anything yet
         collected = await self.clients.all("collect", 120, group="main")
         closes: dict[int, int] = {}
@@ -1007,6 +1035,8 @@ def report(args, results: dict[str, dict], setup: dict) -> str:
 async def main_async(args) -> int:
     import aiohttp
 
+    from announcements.database import sqlite_url
+
     main_task = asyncio.current_task()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # clean up as for Ctrl-C
 
@@ -1017,7 +1047,7 @@ async def main_async(args) -> int:
     try:
         t = time.monotonic()
         (workdir / "data").mkdir()
-        admin, tokens = await register(workdir / "data", args.screens + 1)
+        admin, tokens = await register(sqlite_url(workdir / "data"), args.screens + 1)
         setup = {"register_s": time.monotonic() - t, "aiohttp": aiohttp.__version__, "load_start": load_start}
         log(f"registered {args.screens + 1} screens in {setup['register_s']:.1f} s under {workdir}")
         main_tokens, solo_token = tokens[: args.screens], tokens[args.screens]

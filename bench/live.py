@@ -51,6 +51,7 @@ from figures import percentile  # noqa: E402
 from netutil import HOST, free_port  # noqa: E402
 from speech import loop_lag_during  # noqa: E402
 
+from announcements.database import sqlite_url  # noqa: E402
 from broadcast_server.app import create_app  # noqa: E402
 from broadcast_server.livecoder import LiveTranscoder  # noqa: E402
 from broadcast_server.openfiles import raise_open_file_limit  # noqa: E402
@@ -343,7 +344,7 @@ async def run(args) -> int:
     pieces = microphone(args.bursts)
     with tempfile.TemporaryDirectory(prefix="vb-live-") as tmp:
         log(f"registering {args.screens} screens")
-        admin, tokens = await fanout.register(Path(tmp), args.screens)
+        admin, tokens = await fanout.register(sqlite_url(Path(tmp)), args.screens)
         server = ProbedServer(Path(tmp))
         procs = [fanout.ClientProcess(mp.get_context("spawn"), 0)]
         clients = fanout.Clients(procs)

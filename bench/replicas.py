@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -30,6 +32,21 @@ from announcements.registry import create_screen, create_token
 from broadcast_server.wakeup import asyncpg_dsn
 
 VILLAGE = "/bench/village"
+
+
+@contextlib.asynccontextmanager
+async def fresh_schema(url: str) -> AsyncIterator[str]:
+    """A new, empty schema in the PostgreSQL database at `url` for one run, dropped with all it holds at the end."""
+    schema = f"vbbench_{uuid.uuid4().hex[:10]}"
+    admin_db = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await admin_db.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield schema
+        finally:
+            await admin_db.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await admin_db.close()
 
 
 async def seed(url: str, schema: str) -> tuple[str, str, str]:
@@ -85,9 +102,11 @@ async def arrival(ws: aiohttp.ClientWebSocketResponse, title: str) -> float:
 
 
 async def run(url: str, posts: int) -> None:
-    schema = f"vbbench_{uuid.uuid4().hex[:10]}"
-    admin_db = await asyncpg.connect(asyncpg_dsn(url))
-    await admin_db.execute(f'CREATE SCHEMA "{schema}"')
+    async with fresh_schema(url) as schema:
+        await measure(url, schema, posts)
+
+
+async def measure(url: str, schema: str, posts: int) -> None:
     processes = []
     try:
         admin, token_a, token_b = await seed(url, schema)
@@ -119,8 +138,6 @@ async def run(url: str, posts: int) -> None:
         for process in processes:
             process.terminate()
             process.wait(10)
-        await admin_db.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin_db.close()
 
 
 def main() -> None:

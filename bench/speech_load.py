@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fanout  # noqa: E402  (the screen clients and the bulk registration)
 from netutil import HOST, free_port  # noqa: E402
 
+from announcements.database import sqlite_url  # noqa: E402
 from broadcast_server.app import create_app  # noqa: E402
 from broadcast_server.openfiles import raise_open_file_limit  # noqa: E402
 from broadcast_server.settings import load_settings  # noqa: E402
@@ -83,7 +84,7 @@ async def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="vb-speech-load-") as tmp:
         data_dir = Path(tmp)
         print(f"registering {args.screens} screens ...", flush=True)
-        admin, tokens = await fanout.register(data_dir, args.screens)
+        admin, tokens = await fanout.register(sqlite_url(data_dir), args.screens)
         port = free_port()
         settings = load_settings(
             None, data_dir=data_dir, host=HOST, port=port, speech_enabled=True,
