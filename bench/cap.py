@@ -33,10 +33,8 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,7 +44,7 @@ from xml.sax.saxutils import escape
 import aiohttp
 import sqlalchemy as sa
 from fanout import AREAS, ClientProcess, Clients, Pool, ScreenProtocol, Server, Worker, client_frame, fmt, log, median, now_ns, register
-from netutil import free_port
+from netutil import cancel_on_sigterm, free_port, run_folder
 from prometheus_client.parser import text_string_to_metric_families
 from replicas import fresh_schema
 
@@ -382,13 +380,11 @@ def report(args, runs: list[dict], cold: list[dict], setup: dict) -> str:
 async def main_async(args) -> int:
     from announcements.database import sqlite_url
 
-    main_task = asyncio.current_task()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # clean up as for Ctrl-C
+    cancel_on_sigterm()
     load_start = os.getloadavg()[0]
-    workdir = Path(tempfile.mkdtemp(prefix="vb-cap-"))
     # Cleaned up in reverse: the client processes, the server, then the schema, then the folder.
     async with contextlib.AsyncExitStack() as stack:
-        stack.callback(lambda: log(f"kept {workdir}") if args.keep else shutil.rmtree(workdir, ignore_errors=True))
+        workdir = run_folder(stack, "vb-cap-", keep=args.keep)
         drop_dir = workdir / "cap-in"
         drop_dir.mkdir()
         env = {"VB_CAP_SOURCES": json.dumps([{"name": "bench", "kind": "directory", "path": str(drop_dir), "interval_s": args.interval}]),

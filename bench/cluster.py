@@ -29,10 +29,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import platform
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +37,7 @@ import aiohttp
 import pytest  # nginx_binary() says nginx is missing with pytest.skip
 import sqlalchemy as sa
 from fanout import TARGETS, Bench, ClientProcess, Clients, Server, fmt, log, median, now_ns, pct, post, register
-from netutil import free_port
+from netutil import cancel_on_sigterm, free_port, run_folder
 from prometheus_client.parser import text_string_to_metric_families
 from replicas import fresh_schema
 
@@ -255,13 +252,11 @@ def report(args, base: dict, cluster: dict, setup: dict) -> str:
 # ----------------------------------------------------------------------------------------------------- main
 
 async def main_async(args) -> int:
-    main_task = asyncio.current_task()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # clean up as for Ctrl-C
+    cancel_on_sigterm()
     load_start = os.getloadavg()[0]
-    workdir = Path(tempfile.mkdtemp(prefix="vb-cluster-"))
     # Cleaned up in reverse: the client processes, nginx, the replicas, then the schema, then the folder.
     async with contextlib.AsyncExitStack() as stack:
-        stack.callback(lambda: log(f"kept {workdir}") if args.keep else shutil.rmtree(workdir, ignore_errors=True))
+        workdir = run_folder(stack, "vb-cluster-", keep=args.keep)
         try:
             schema = await stack.enter_async_context(fresh_schema(args.database_url))
         except OSError as exc:
