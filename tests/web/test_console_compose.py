@@ -5,6 +5,8 @@ action button in view. Real server, real screen client, Chromium; screenshots at
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from playwright.async_api import expect
 
@@ -58,6 +60,27 @@ async def test_post_to_the_whole_village_then_again_and_the_priority_is_still_no
         await expect(console.by("compose-done-text")).to_contain_text("第二条通知")
         await expect(priority.locator("option:checked")).to_have_text("普通")
         assert [(a["title"], a["priority"]) for a in await posted(village)] == [("第二条通知", "normal"), ("村民大会通知", "normal")]
+        console.assert_clean(village.admin)
+
+
+async def test_posting_just_after_ticking_an_area_on_a_slow_network_waits_for_the_reach(village, browser):
+    """The reach is asked a moment after a box is ticked; a post sent before that moment, its own question slow to
+    be answered, posts once the answer comes (it once said the reach was unknown: two questions were out and the
+    older one's answer was dropped)."""
+    await seed_village_devices(village)
+    async with console_page(browser, village, village.admin, width=LAPTOP[0], at="compose") as console:
+        await expect(console.by("compose-reach")).to_have_text("将送达 2 块屏幕、1 个喇叭")  # the whole scope, asked at once
+
+        async def slowly(route):
+            await asyncio.sleep(1.0)  # longer than the console's wait before it asks on its own
+            await route.continue_()
+
+        await console.page.route("**/api/v1/announcements/reach", slowly)
+        await write(console, "慢网络上的通知")
+        await area_box(console, VILLAGE).check()
+        await console.by("compose-submit").click()
+        await expect(console.by("compose-done-text")).to_have_text("已发布“慢网络上的通知”，正在送达 2 块屏幕、1 个喇叭。")
+        assert [a["title"] for a in await posted(village)] == ["慢网络上的通知"]
         console.assert_clean(village.admin)
 
 

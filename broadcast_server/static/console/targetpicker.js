@@ -83,23 +83,28 @@ export function targetPicker(ctx) {
     return chosen.areas.length || chosen.tags.length || chosen.screens.length ? chosen : null;
   };
 
-  /** Ask the server whom the target reaches; answers to older questions are dropped. */
-  const askReach = async () => {
-    const asked = ++reachAsked;
+  /** Ask the server whom the target reaches now (a question waiting for its delay is then dropped); an older
+   * question answers with the newest one's answer, never with the nothing known while both were out. */
+  let newest = null;
+  const askReach = () => {
+    clearTimeout(reachTimer);
+    newest = ask(++reachAsked);
+    return newest;
+  };
+  const ask = async (asked) => {
     try {
       const answer = await api('POST', '/announcements/reach', { body: { target: target() } });
-      if (asked !== reachAsked) return reach;
+      if (asked !== reachAsked) return newest;
       reach = answer;
       reachLine.textContent = reachText(reach);
       reachLine.classList.toggle('none', !(reach.screens + reach.speakers));
       reachLine.dataset.screens = reach.screens;
       reachLine.dataset.speakers = reach.speakers;
     } catch (e) {
-      if (asked === reachAsked) {
-        reach = null;
-        reachLine.textContent = describeError(e);
-        reachLine.classList.add('none');
-      }
+      if (asked !== reachAsked) return newest;
+      reach = null;
+      reachLine.textContent = describeError(e);
+      reachLine.classList.add('none');
     }
     return reach;
   };
