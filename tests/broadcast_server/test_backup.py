@@ -140,8 +140,12 @@ async def test_backup_while_serving_then_restore_serves_the_same_to_a_resuming_s
     server.start()
     try:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as http:
-            async with http.get(server.url + "/api/v1/announcements", params={"limit": 100}) as resp:
-                listed = {a["id"]: a for a in (await resp.json())["items"]}
+            listed, params = {}, {"limit": 200}
+            while params:  # every page: the writer may have posted hundreds while the backup ran
+                async with http.get(server.url + "/api/v1/announcements", params=params) as resp:
+                    page = await resp.json()
+                listed |= {a["id"]: a for a in page["items"]}
+                params = {"limit": 200, "cursor": page["next_cursor"]} if page["next_cursor"] else None
             assert [i["url"] for i in listed[notice["id"]]["images"]] == [image_url]
             async with http.get(server.url + image_url) as resp:
                 assert resp.status == 200 and await resp.read() == image_bytes
