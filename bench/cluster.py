@@ -274,7 +274,9 @@ async def main_async(args) -> int:
         for replica in replicas:
             stack.callback(replica.stop)
             replica.start()
-        nginx = Nginx(workdir / "nginx", [r.port for r in replicas], worker_connections=2 * args.screens + 256)
+        # Two workers, each within the open-file limit: one alone would need two files a screen, past a 20,000 limit.
+        per_worker = min(2 * args.screens + 256, raise_open_file_limit() - 64)
+        nginx = Nginx(workdir / "nginx", [r.port for r in replicas], worker_connections=per_worker, worker_processes=2)
         stack.callback(nginx.stop)
         await asyncio.to_thread(nginx.start)
 

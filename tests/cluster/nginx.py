@@ -75,9 +75,10 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 
 class Nginx:
     """nginx in the foreground with its own prefix, config, pid file and logs under `prefix`. A screen through it
-    holds two of its `worker_connections` (its own and the one to a replica); bench/cluster.py asks for more."""
+    holds two of its `worker_connections` (its own and the one to a replica); bench/cluster.py asks for more, and
+    for more workers, each holding its share of the connections within the open-file limit."""
 
-    def __init__(self, prefix: Path, replicas: list[int], worker_connections: int = 1024):
+    def __init__(self, prefix: Path, replicas: list[int], worker_connections: int = 1024, worker_processes: int = 1):
         self.binary = nginx_binary()
         self.prefix = prefix
         prefix.mkdir(parents=True, exist_ok=True)
@@ -94,7 +95,7 @@ class Nginx:
         # Past the usual 1024 open files, the worker must raise its own limit (as root it may).
         files = f"worker_rlimit_nofile {worker_connections + 64};\n" if worker_connections > 1024 else ""
         (prefix / "nginx.conf").write_text(
-            f"{user}worker_processes 1;\n{files}events {{ worker_connections {worker_connections}; }}\n"
+            f"{user}worker_processes {worker_processes};\n{files}events {{ worker_connections {worker_connections}; }}\n"
             f"http {{\n{temp}\n    include {prefix / 'site.conf'};\n}}\n"
         )
         self.process: subprocess.Popen | None = None
