@@ -5,9 +5,10 @@ status (GET /api/v1/cap/sources) and logged, and the next poll waits longer (bac
 decided where a POSTed one's is: `take` (broadcast_server/api/cap.py) reads it, checks its signature where the
 source requires one, and takes it in; a refusal (CapRefused) is that alert's, never the source's.
 
-A directory: a file is taken once it is complete (no dot-file, `*.tmp` or `*.part`, untouched for a second) and
-claimed by renaming it into `processing/`, an atomic step, so that of several replicas watching one shared
-directory only one takes each file; then it goes to `done/`, or to `refused/` beside `<name>.reason.txt`.
+A directory: a file is taken once it is complete (no dot-file, `*.tmp` or `*.part`; a whole XML document, or
+untouched for a second) and claimed by renaming it into `processing/`, an atomic step, so that of several replicas
+watching one shared directory only one takes each file; then it goes to `done/`, or to `refused/` beside
+`<name>.reason.txt`.
 
 A feed: fetched with conditional requests (ETag, Last-Modified), so an unchanged feed costs a 304 and nothing
 more. Each entry's alert comes from a link typed as CAP/XML (alternate or enclosure), else from inline content
@@ -275,10 +276,20 @@ class DirectoryPoller:
                 if entry.name.startswith(".") or entry.name.endswith(SKIPPED_SUFFIXES) or not entry.is_file(follow_symlinks=False):
                     continue
                 modified = entry.stat(follow_symlinks=False).st_mtime
-                if now - modified < QUIET_S:
+                if now - modified < QUIET_S and not self._whole(entry.path):
                     continue  # still being written, perhaps: the next poll
                 waiting.append((modified, entry.name))
         return [name for _, name in sorted(waiting)]
+
+    def _whole(self, path: str) -> bool:
+        """Whether a file changed within QUIET_S is a whole XML document already (an alert renamed in when complete,
+        as systems should): a warning is then taken at once. A file still being written is never well-formed: its
+        root element is not closed yet."""
+        try:
+            parse_xml(_read_at_most(Path(path), self._max_bytes))
+        except (OSError, CapRefused):
+            return False
+        return True
 
     def _take_back_stale_claims(self, now: float) -> None:
         """A claim still in processing/ long after it was made was left by a replica that stopped mid-way: put it back."""

@@ -27,7 +27,7 @@ from lxml import etree
 from signxml import XMLSigner
 from yarl import URL
 
-from broadcast_server.cap_sources import SourceError, feed_entries
+from broadcast_server.cap_sources import CapSource, DirectoryPoller, SourceError, feed_entries
 from broadcast_server.settings import SettingsError, load_settings_for_command
 from tests.cap.alerts import LIUJINGTUN, XINCUN, configure_villages, fixture, post_cap, retimed, story_now
 from tests.e2e.screens import eventually, ids, running
@@ -364,3 +364,15 @@ def test_feed_entries_find_each_alert_in_atom_and_rss_oldest_first():
     ]
     with pytest.raises(SourceError, match="not an Atom or RSS feed: its root element is html"):
         feed_entries(b"<html><body>moved</body></html>", base=URL("https://cap.example.cn/rss"))
+
+
+def test_a_file_still_being_written_waits_and_a_whole_alert_is_taken_at_once(tmp_path):
+    """A file changed a moment ago is taken at once when it is a whole XML document (renamed in complete, as systems
+    should: a warning loses no second), and waits for the quiet second while it is not (its root is not closed yet)."""
+    folder = tmp_path / "county"
+    folder.mkdir()
+    poller = DirectoryPoller(CapSource(name="county", kind="directory", path=folder), max_bytes=100_000)
+    whole = fixture("rainstorm-red.xml")
+    (folder / "writing.xml").write_bytes(whole[: len(whole) // 2])
+    (folder / "complete.xml").write_bytes(whole)
+    assert poller._ready() == ["complete.xml"]
