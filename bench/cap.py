@@ -367,7 +367,7 @@ def report(args, runs: list[dict], cold: list[dict], setup: dict) -> str:
         "per run (CAP | JSON), s: last device has its audio / server has every played receipt",
         *(f"  #{i + 1}: {fmt(c['last_audio'], 2)} / {fmt(c['all_played'], 2)} | {fmt(b['last_audio'], 2)} / {fmt(b['all_played'], 2)}"
           for i, (c, b) in enumerate(zip(cap, base, strict=True))),
-        "(a dropped file is taken once it has been untouched for 1 s, at the folder's next poll: that is most of what CAP adds;",
+        "(a dropped file, whole, is taken at the folder's next poll (--interval): that is most of what CAP adds;",
         " receipts are written every delivery_flush_s, 0.5 s)",
     ]
     if n != 1000:
