@@ -191,8 +191,11 @@ def _serve(args: argparse.Namespace) -> int:
     log.info("open file limit: %d (about that many screens at once)", raise_open_file_limit())
     log.info("database: %s", settings.db_url.split("@")[-1])
     from broadcast_server.app import create_app  # here, not at the top: the other commands start without the server
+    from broadcast_server.heap import settle_heap
 
-    web.run_app(create_app(settings), sock=sock, print=lambda line: log.info("%s", line.strip()))
+    app = create_app(settings)
+    app.on_startup.append(settle_heap)  # last: once every part has started
+    web.run_app(app, sock=sock, print=lambda line: log.info("%s", line.strip()))
     return 0
 
 
