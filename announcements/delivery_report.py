@@ -161,6 +161,37 @@ async def _visible_rows(*, session: AsyncSession, announcement: Announcement, pr
     return rows
 
 
+LIVE_EMERGENCIES_MAX = 50  # a district has a few at once; the newest these many are looked at
+
+
+class LiveEmergency(SQLModel):
+    """A live emergency (a drill too) whose 回传 report the caller may read."""
+
+    id: str
+    title: str
+    drill: bool
+    area: str = Field(description="the poster's scope")
+    published_at: datetime | None
+
+
+async def live_emergencies(*, session: AsyncSession, principal: Principal) -> list[LiveEmergency]:
+    """The live emergencies whose report `principal` may read, newest first: those posted in its scope, and those
+    posted above or beside it that reach devices in its area (a county's warning to the village), by the report's
+    own rule (`devices_seen_by`), so the console opens only reports it can show."""
+    query = (
+        select(Announcement)
+        .where(Announcement.status == AnnouncementStatus.LIVE, Announcement.priority == Priority.EMERGENCY)
+        .order_by(col(Announcement.published_at).desc(), col(Announcement.id))
+        .limit(LIVE_EMERGENCIES_MAX)
+    )
+    readable = []
+    for announcement in (await session.exec(query)).all():
+        within = devices_seen_by(announcement, principal)
+        if within == ROOT or await _device_rows(session=session, announcement=announcement, within=within):
+            readable.append(LiveEmergency.model_validate(announcement, from_attributes=True))
+    return readable
+
+
 async def delivery_report(
     *, session: AsyncSession, announcement: Announcement, principal: Principal, names: dict[str, str], presence: Presence,
     limit: int, offset: int = 0,

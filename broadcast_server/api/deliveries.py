@@ -11,7 +11,15 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from announcements.delivery_report import DeliveryReport, OverdueList, delivery_csv, delivery_report, overdue_devices
+from announcements.delivery_report import (
+    DeliveryReport,
+    LiveEmergency,
+    OverdueList,
+    delivery_csv,
+    delivery_report,
+    live_emergencies,
+    overdue_devices,
+)
 from announcements.errors import NotFound
 from announcements.models import Announcement, Role
 from announcements.registry import area_names
@@ -141,3 +149,15 @@ async def get_overdue(request: web.Request) -> web.Response:
             presence=await request.app[HUB].presence(session=session), limit=query.limit,
         )
     return json_response(answer)
+
+
+@routes.get(
+    "/deliveries/emergencies",
+    summary="The live emergencies (drills too) whose 回传 report the caller may read: posted in its scope, or reaching "
+    "devices in its area; newest first",
+    response=list[LiveEmergency],
+)
+async def get_live_emergencies(request: web.Request) -> web.Response:
+    principal = await require_principal(request, *READERS)
+    async with request.app[DATABASE].read() as session:
+        return json_response(await live_emergencies(session=session, principal=principal))

@@ -105,6 +105,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/announcements/{id}/deliveries"): {ADMIN, COMMITTEE},
     ("GET", "/api/v1/announcements/{id}/deliveries.csv"): {ADMIN, COMMITTEE},
     ("GET", "/api/v1/deliveries/overdue"): {ADMIN, COMMITTEE},  # devices in scope: tests/e2e/test_proof_of_delivery.py
+    ("GET", "/api/v1/deliveries/emergencies"): {ADMIN, COMMITTEE},  # which: tests/broadcast_server/test_deliveries_api.py
     ("GET", "/api/v1/announcements/{id}.cap"): {ADMIN, COMMITTEE},
     ("GET", "/cap/alerts.atom"): PUBLIC,  # public warnings only: tests/broadcast_server/test_cap_export.py
     ("GET", "/cap/alerts/{id}.cap"): PUBLIC,
@@ -367,6 +368,7 @@ async def test_other_routes_answer_by_role(village):
         ("GET", "/api/v1/cap/alerts"): ("/api/v1/cap/alerts", {}, 200),
         ("GET", "/api/v1/cap/sources"): ("/api/v1/cap/sources", {}, 200),
         ("GET", "/api/v1/deliveries/overdue"): ("/api/v1/deliveries/overdue", {}, 200),
+        ("GET", "/api/v1/deliveries/emergencies"): ("/api/v1/deliveries/emergencies", {}, 200),
         ("GET", "/cap/alerts.atom"): ("/cap/alerts.atom", {}, 200),
         ("GET", "/cap/alerts/{id}.cap"): ("/cap/alerts/" + "0" * 32 + ".cap", {}, 404),  # no such public warning
         ("POST", "/api/v1/me/password"): (

@@ -76,7 +76,8 @@ async def test_bad_report_requests_are_refused_and_change_nothing(village):
 
 async def test_a_village_committee_reads_its_own_devices_in_the_countys_warning(village):
     """A warning the county posted to two villages: each village's committee reads the report of its own devices
-    (its summary counts only them), the county reads them all, and a village it did not reach gets 404."""
+    (its summary counts only them) and is told of it while it is live, the county reads them all, and a village it
+    did not reach gets 404 and is told of nothing."""
     await village.call("POST", "/areas", json={"path": "/hongqi/dongfeng", "name": "东风村"}, expect=201)
     ours = await village.screen("村口大屏", VILLAGE)
     grid = await village.screen("网格喇叭", GRID, kind="speaker")
@@ -98,3 +99,13 @@ async def test_a_village_committee_reads_its_own_devices_in_the_countys_warning(
     unreached = await village.token("committee", "/hongqi/dongfeng")
     assert (await village.call("GET", url, token=unreached))[0] == 404
     assert (await village.call("GET", url + ".csv", token=unreached))[0] == 404
+
+    # The live emergencies each one's console watches for: the reached village's includes the county's warning.
+    own = await village.post(token=committee, priority="emergency", title="村里的紧急通知", speak=False)
+    await village.post(priority="high", target={"areas": [VILLAGE]}, speak=False)  # not an emergency
+    _, watched = await village.call("GET", "/deliveries/emergencies", token=committee, expect=200)
+    assert [e["id"] for e in watched] == [own["id"], posted["id"]]
+    assert (await village.call("GET", "/deliveries/emergencies", token=unreached, expect=200))[1] == []
+    await village.call("POST", f"/announcements/{posted['id']}/cancel", expect=200)
+    _, watched = await village.call("GET", "/deliveries/emergencies", token=committee, expect=200)
+    assert [e["id"] for e in watched] == [own["id"]]

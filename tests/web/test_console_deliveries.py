@@ -134,15 +134,19 @@ async def test_an_emergency_opens_its_delivery_page_and_the_unplayed_device_goes
 
 @pytest.mark.settings(console_poll_s=POLL_S)
 async def test_an_emergency_posted_elsewhere_opens_its_delivery_page_but_not_over_a_draft(village, browser):
-    """The console open on the front page jumps to a new emergency's 回传 page; on the compose page it only says so."""
+    """The village's console open on the front page jumps to the 回传 page of the county's new warning to the village,
+    showing the village's own device; on the compose page it only says so."""
     await make_areas(village)
     committee = await village.token("committee", VILLAGE)
-    await village.screen("村口大屏", VILLAGE)
+    gate = await village.screen("村口大屏", VILLAGE)
     async with console_page(browser, village, committee) as console:
         await console.page.wait_for_timeout(POLL_S * 1000)  # the console's first look: what is live already is not new
-        first = await village.post(committee, title="山洪预警", body="请沿河住户立即转移。", priority="emergency")
+        first = await village.post(  # by the county's admin: above the committee's scope
+            title="山洪预警", body="请沿河住户立即转移。", priority="emergency", target={"areas": [VILLAGE]}
+        )
         await expect(console.by("page-deliveries")).to_be_visible(timeout=3 * POLL_S * 1000)
         assert console.page.url.endswith(f"#/deliveries/{first['id']}")
+        await expect(device_row(console, gate["id"])).to_contain_text("村口大屏")
         await expect(console.by("nav-announcements")).to_have_attribute("aria-current", "page")
 
         await console.open("compose")

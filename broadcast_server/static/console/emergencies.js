@@ -1,13 +1,12 @@
 // A new emergency while the console is open: whoever has it open is taken to its 回传 page (pages/deliveries.js), to
 // see which loudspeakers and screens have played it and which have not. It rides on the console's one poll (the
-// new-requests summary, newrequests.js, every console_poll_s): each round asks for the live announcements in scope,
-// and tells the open page what is live (the event `vb:emergencies`, so the front page re-reads its overdue devices).
+// new-requests summary, newrequests.js, every console_poll_s): each round asks for the live emergencies whose report
+// this person may read (posted in the scope, or a county's warning reaching the village), and tells the open page
+// what is live (the event `vb:emergencies`, so the front page re-reads its overdue devices).
 
 import { api } from './api.js';
 import { t } from '../shared/i18n.js';
-import { AnnouncementStatus, Priority } from '../shared/vocabulary.js';
 
-const LIVE_LIMIT = 100;
 // pages where jumping away would lose something (a draft being written, a call on air): there the person is told
 const BUSY = /^#\/(compose|live)(\/|$)/;
 
@@ -26,13 +25,12 @@ export function watchEmergencies({ navigate, notify }) {
   let known = null; // the live emergencies seen so far (the first look: those live already are not new)
 
   async function check() {
-    let page;
+    let live;
     try {
-      page = await api('GET', '/announcements', { query: { status: AnnouncementStatus.LIVE, limit: LIVE_LIMIT } });
+      live = await api('GET', '/deliveries/emergencies');
     } catch (e) {
       return; // offline or signed out: the next poll tries again
     }
-    const live = page.items.filter((a) => a.priority === Priority.EMERGENCY);
     window.dispatchEvent(new CustomEvent('vb:emergencies', { detail: live }));
     if (known === null) {
       known = new Set(live.map((a) => a.id));
