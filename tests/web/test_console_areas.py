@@ -5,6 +5,7 @@ long screens show each notice is set per area (a real kiosk then turns at that p
 
 from __future__ import annotations
 
+import asyncio
 import time
 from urllib.parse import quote
 
@@ -243,3 +244,31 @@ async def test_a_committee_member_sets_the_dwell_of_its_own_areas_and_renames_no
         status, _ = await village.call("PATCH", "/areas/" + quote(VILLAGE, safe=""), token=committee, json={"name": "改"})
         assert status == 403
         console.assert_clean(committee)
+
+
+async def test_an_editor_opened_before_the_areas_are_read_again_stays_open(village, browser):
+    """The page draws the areas it knows at once and reads them again; on a slow network the clerk may open a row's
+    editor first. The answer (here with an area added meanwhile) does not wipe it; saving draws the new tree."""
+    await make_areas(village)
+    async with console_page(browser, village, village.admin) as console:
+
+        readings = []
+
+        async def slowly(route):  # the page's first reading only
+            readings.append(route.request.url)
+            if len(readings) == 1:
+                await asyncio.sleep(1.0)
+                await village.call("POST", "/areas", json={"path": "/hongqi/xincun", "name": "新村"}, expect=201)
+            await route.continue_()
+
+        await console.page.route("**/api/v1/areas", slowly)
+        await console.open("areas")
+        await area_row(console, VILLAGE).get_by_test_id("area-dwell-edit").first.click()
+        await expect(console.by("area-dwell-seconds")).to_be_focused()
+        await console.page.wait_for_timeout(1500)  # the slow answer came meanwhile
+        await expect(console.by("area-dwell-seconds")).to_be_focused()
+        await console.by("area-dwell-seconds").fill("12")
+        await console.by("area-dwell-save").click()
+        await expect(area_row(console, VILLAGE).get_by_test_id("area-dwell").first).to_have_text("每条公告在屏幕上停留 12 秒")
+        await expect(area_row(console, "/hongqi/xincun")).to_have_count(1)
+        console.assert_clean(village.admin)

@@ -218,7 +218,12 @@ export function render(ctx) {
   });
 
   draw();
-  reloadAreas(ctx.areas).then(draw).catch((e) => showError(error, e));
+  // The tree as the server has it now, drawn again only if it differs and no row is being edited: a clerk who
+  // opened an editor before the answer came (a slow network) keeps it; its save draws the tree anew anyway.
+  const shown = JSON.stringify(ctx.areas);
+  reloadAreas(ctx.areas)
+    .then(() => { if (JSON.stringify(ctx.areas) !== shown && !list.querySelector('.editing')) draw(); })
+    .catch((e) => showError(error, e));
 
   const el = h('section', { testid: 'page-areas' },
     h('div', { class: 'card' },
