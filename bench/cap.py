@@ -44,7 +44,7 @@ from xml.sax.saxutils import escape
 import aiohttp
 import sqlalchemy as sa
 from fanout import AREAS, ClientProcess, Clients, Pool, ScreenProtocol, Server, Worker, client_frame, fmt, log, median, now_ns, register
-from netutil import cancel_on_sigterm, free_port, run_folder
+from netutil import cancel_on_sigterm, free_port, run_benchmark, run_folder, screens_fit
 from prometheus_client.parser import text_string_to_metric_families
 from replicas import fresh_schema
 
@@ -468,18 +468,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    hard = raise_open_file_limit()
-    if args.devices + 64 > hard:
-        print(f"error: the open-file hard limit is {hard}; {args.devices} devices need more (ulimit -Hn)", file=sys.stderr)
+    if not screens_fit(args.devices):
         return 1
-    try:
-        return asyncio.run(main_async(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; cleaned up", file=sys.stderr)
-        return 130
-    except (RuntimeError, TimeoutError, OSError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
+    return run_benchmark(main_async, args)
 
 
 if __name__ == "__main__":

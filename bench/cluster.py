@@ -37,7 +37,7 @@ import aiohttp
 import pytest  # nginx_binary() says nginx is missing with pytest.skip
 import sqlalchemy as sa
 from fanout import TARGETS, Bench, ClientProcess, Clients, Server, fmt, log, median, now_ns, pct, post, register
-from netutil import cancel_on_sigterm, free_port, run_folder
+from netutil import cancel_on_sigterm, free_port, run_benchmark, run_folder, screens_fit
 from prometheus_client.parser import text_string_to_metric_families
 from replicas import fresh_schema
 
@@ -330,23 +330,14 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    hard = raise_open_file_limit()
-    if args.screens // args.client_procs + 64 > hard or args.screens + 64 > hard:
-        print(f"error: the open-file hard limit is {hard}; {args.screens} screens need more (ulimit -Hn)", file=sys.stderr)
+    if not screens_fit(args.screens, args.client_procs):
         return 1
     try:
         nginx_binary()
     except pytest.skip.Exception as exc:
         print(f"error: {exc.msg}", file=sys.stderr)
         return 1
-    try:
-        return asyncio.run(main_async(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; cleaned up", file=sys.stderr)
-        return 130
-    except (RuntimeError, TimeoutError, OSError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
+    return run_benchmark(main_async, args)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from figures import percentile
-from netutil import HOST, free_port
+from netutil import HOST, free_port, run_benchmark, screens_fit
 
 from broadcast_server.openfiles import raise_open_file_limit
 
@@ -1116,19 +1116,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    hard = raise_open_file_limit()
-    per_proc = args.screens // args.client_procs + 2
-    if per_proc + 64 > hard or args.screens + 64 > hard:
-        print(f"error: the open-file hard limit is {hard}; {args.screens} screens need more (ulimit -Hn)", file=sys.stderr)
+    if not screens_fit(args.screens, args.client_procs):
         return 1
-    try:
-        return asyncio.run(main_async(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; cleaned up", file=sys.stderr)
-        return 130
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
+    return run_benchmark(main_async, args)
 
 
 if __name__ == "__main__":
