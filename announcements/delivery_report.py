@@ -123,9 +123,10 @@ def devices_seen_by(announcement: Announcement, principal: Principal) -> str:
     return ROOT if principal.in_scope(announcement.area) else principal.area
 
 
-async def _device_rows(*, session: AsyncSession, announcement: Announcement, within: str) -> list:
+async def _device_rows(*, session: AsyncSession, announcement: Announcement, within: str, limit: int | None = None) -> list:
     """The announcement's devices in the area `within` with their marks (`_device_columns` and `_MARKS`), those that
-    have not played it first, then by area and name. Without tags the SQL is exact (`reach_condition`)."""
+    have not played it first, then by area and name; the first `limit` of them. Without tags the SQL is exact
+    (`reach_condition`) and reads no more than `limit`; with tags the rows are checked one by one first."""
     target = Target.from_json(announcement.target)
     marked = sa.and_(col(Delivery.screen_id) == col(Screen.id), col(Delivery.announcement_id) == announcement.id)
     query = (
@@ -134,8 +135,10 @@ async def _device_rows(*, session: AsyncSession, announcement: Announcement, wit
         .where(sa.or_(col(Delivery.screen_id).is_not(None), reach_condition(target)), in_area_subtree(col(Screen.area), within))
         .order_by(col(Delivery.played_at).is_(None).desc(), col(Screen.area), col(Screen.name), col(Screen.id))
     )
-    rows = (await session.exec(query)).all()
-    return rows if not target.tags else [row for row in rows if row.marked is not None or _reaches(target, row)]
+    if not target.tags:
+        return (await session.exec(query.limit(limit))).all()
+    rows = [row for row in (await session.exec(query)).all() if row.marked is not None or _reaches(target, row)]
+    return rows[:limit]
 
 
 def _summary(rows: Sequence, *, published_at: datetime | None, presence: Presence) -> DeliverySummary:
@@ -187,7 +190,7 @@ async def live_emergencies(*, session: AsyncSession, principal: Principal) -> li
     readable = []
     for announcement in (await session.exec(query)).all():
         within = devices_seen_by(announcement, principal)
-        if within == ROOT or await _device_rows(session=session, announcement=announcement, within=within):
+        if within == ROOT or await _device_rows(session=session, announcement=announcement, within=within, limit=1):
             readable.append(LiveEmergency.model_validate(announcement, from_attributes=True))
     return readable
 
@@ -264,9 +267,11 @@ async def overdue_devices(
             .order_by(col(Screen.area), col(Screen.name), col(Screen.id))
         )
     ).all()
-    marks = (
+    marks = (  # of the devices in scope only: a village's list does not read the whole county's receipts
         await session.exec(
-            select(Delivery.announcement_id, Delivery.screen_id, *_MARKS).where(col(Delivery.announcement_id).in_(list(targets)))
+            select(Delivery.announcement_id, Delivery.screen_id, *_MARKS)
+            .join(Screen, col(Screen.id) == col(Delivery.screen_id))
+            .where(col(Delivery.announcement_id).in_(list(targets)), in_area_subtree(col(Screen.area), scope))
         )
     ).all()
     by_pair = {(m.announcement_id, m.screen_id): m for m in marks}
