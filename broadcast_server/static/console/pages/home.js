@@ -71,16 +71,21 @@ export function render(ctx) {
     }
   }
 
+  /** The devices that have not played a live emergency by its deadline (需要有人去现场). */
+  async function loadOverdue() {
+    const overdue = await api('GET', '/deliveries/overdue');
+    if (!stopped) replace(goThere, overduePanel(ctx, overdue));
+  }
+
   /** The devices and what is on air: the overdue panel, the screens offline too long, the live announcements. */
   async function loadDevices() {
     try {
-      const [overdue, devices, live] = await Promise.all([
-        api('GET', '/deliveries/overdue'),
+      const [, devices, live] = await Promise.all([
+        loadOverdue(),
         api('GET', '/screens'),
         api('GET', `/announcements?status=${AnnouncementStatus.LIVE}&limit=100`),
       ]);
       if (stopped) return;
-      replace(goThere, overduePanel(ctx, overdue));
       const late = devices.filter((d) => d.offline_alert);
       replace(screens, late.length
         ? h('div', { class: 'home-alert', role: 'alert', testid: 'home-offline' },
@@ -102,9 +107,13 @@ export function render(ctx) {
   }
 
   // a new request comes in while the page is open (newrequests.js): the figures follow; and at each round of the
-  // console's poll (emergencies.js) the devices are looked at again, so one that missed its deadline shows up
+  // console's poll (emergencies.js, its `detail` the live emergencies) the overdue panel is looked at again, so a
+  // device that missed its deadline shows up: with no live emergency there is none, and nothing need be asked
   const onNew = () => load();
-  const onRound = () => loadDevices();
+  const onRound = (event) => {
+    if (!event.detail.length) replace(goThere);
+    else loadOverdue().catch(() => { /* offline or signed out: the next round tries again */ });
+  };
   window.addEventListener('vb:new-requests', onNew);
   if (poster) window.addEventListener('vb:emergencies', onRound);
   load();
