@@ -40,7 +40,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from yarl import URL
 
 from announcements.areas import normalize_area
-from announcements.cap.alert import parse_xml
+from announcements.cap.alert import MEDIA_TYPES, parse_xml
+from announcements.cap.export import ATOM_NAMESPACE
 from announcements.cap.intake import Taken
 from announcements.cap.refusals import CapRefused
 from announcements.cap.signature import Certificates, load_certificates
@@ -66,8 +67,6 @@ FETCH_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 MAX_REDIRECTS = 5
 MAX_FEED_BYTES = 8 * 1024 * 1024
 REMEMBERED_LINKS = 2000  # per feed: more than any feed lists at once
-CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml")
-ATOM = "http://www.w3.org/2005/Atom"
 _CHUNK = 64 * 1024
 
 Take = Callable[[bytes], Awaitable[Taken]]  # raises CapRefused
@@ -446,8 +445,8 @@ def feed_entries(data: bytes, *, base: URL) -> list[FeedEntry]:
     except CapRefused as refused:
         raise SourceError(f"the feed is not readable XML: {refused.detail}") from None
     name = etree.QName(root)
-    if (name.namespace, name.localname) == (ATOM, "feed"):
-        entries = [_atom_entry(e, base) for e in root.findall(f"{{{ATOM}}}entry")]
+    if (name.namespace, name.localname) == (ATOM_NAMESPACE, "feed"):
+        entries = [_atom_entry(e, base) for e in root.findall(f"{{{ATOM_NAMESPACE}}}entry")]
     elif (name.namespace, name.localname) == (None, "rss"):
         entries = [_rss_item(i, base) for i in root.findall("channel/item")]
     else:
@@ -483,22 +482,22 @@ def _entry(*, base: URL, typed: str | None, inline: bytes | None, plain: str | N
 
 
 def _atom_entry(entry: etree._Element, base: URL) -> FeedEntry | None:
-    links = entry.findall(f"{{{ATOM}}}link")
+    links = entry.findall(f"{{{ATOM_NAMESPACE}}}link")
     typed = next((link.get("href") for link in links if link.get("rel", "alternate") in ("alternate", "enclosure")
-                  and _media_type(link) in CAP_TYPES), None)
-    content = entry.find(f"{{{ATOM}}}content")
+                  and _media_type(link) in MEDIA_TYPES), None)
+    content = entry.find(f"{{{ATOM_NAMESPACE}}}content")
     inline = None
     if content is not None:
-        if typed is None and content.get("src") and _media_type(content) in CAP_TYPES:
+        if typed is None and content.get("src") and _media_type(content) in MEDIA_TYPES:
             typed = content.get("src")
         inline = _inline_alert(content)
     plain = next((link.get("href") for link in links if link.get("rel", "alternate") == "alternate"), None)
-    when = _date(entry.findtext(f"{{{ATOM}}}updated") or entry.findtext(f"{{{ATOM}}}published"), datetime.fromisoformat)
+    when = _date(entry.findtext(f"{{{ATOM_NAMESPACE}}}updated") or entry.findtext(f"{{{ATOM_NAMESPACE}}}published"), datetime.fromisoformat)
     return _entry(base=base, typed=typed, inline=inline, plain=plain, when=when)
 
 
 def _rss_item(item: etree._Element, base: URL) -> FeedEntry | None:
-    typed = next((e.get("url") for e in item.findall("enclosure") if _media_type(e) in CAP_TYPES), None)
+    typed = next((e.get("url") for e in item.findall("enclosure") if _media_type(e) in MEDIA_TYPES), None)
     when = _date(item.findtext("pubDate"), email.utils.parsedate_to_datetime)
     return _entry(base=base, typed=typed, inline=_inline_alert(item), plain=item.findtext("link"), when=when)
 

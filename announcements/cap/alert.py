@@ -22,6 +22,7 @@ from announcements.cap.refusals import CapRefused, Refusal
 from announcements.timeutil import within_client_range
 
 CAP_1_2 = "urn:oasis:names:tc:emergency:cap:1.2"
+MEDIA_TYPES = ("application/cap+xml", "application/xml", "text/xml")  # what an alert is sent or linked as, first the best
 _OTHER_CAP_VERSIONS = {
     "urn:oasis:names:tc:emergency:cap:1.1": "1.1",
     "urn:oasis:names:tc:emergency:cap:1.0": "1.0",

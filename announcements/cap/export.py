@@ -20,12 +20,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.areas import leaf_name
+from announcements.cap.alert import CAP_1_2
 from announcements.events import ANNOUNCEMENT
 from announcements.models import Announcement, AnnouncementStatus, Area, Event
 from announcements.protocol import Language, Priority
 from announcements.targeting import Target
 
-CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
 CAP_MEDIA_TYPE = "application/cap+xml"
 ATOM_MEDIA_TYPE = "application/atom+xml"
@@ -204,10 +204,10 @@ class CapExport:
     def alert(self, exported: Exported) -> etree._Element:
         announcement = exported.announcement
         first, message = first_message(announcement), current_message(exported)
-        alert = etree.Element(f"{{{CAP_NAMESPACE}}}alert", nsmap={None: CAP_NAMESPACE})
+        alert = etree.Element(f"{{{CAP_1_2}}}alert", nsmap={None: CAP_1_2})
 
         def add(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
-            return _add(parent, CAP_NAMESPACE, tag, text)
+            return _add(parent, CAP_1_2, tag, text)
 
         add(alert, "identifier", message.identifier)
         add(alert, "sender", self.sender)

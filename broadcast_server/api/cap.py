@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import RootModel
 from sqlalchemy.exc import IntegrityError
 
-from announcements.cap.alert import Alert, read_alert
+from announcements.cap.alert import MEDIA_TYPES, Alert, read_alert
 from announcements.cap.intake import Taken, find_alert, list_alerts, take_in
 from announcements.cap.refusals import CapRefused, Refusal
 from announcements.cap.signature import Certificates, read_signed_alert
@@ -32,7 +32,6 @@ from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_query
 
 routes = RouteTable(prefix="/api/v1", tag="cap")
-CONTENT_TYPES = ("application/cap+xml", "application/xml", "text/xml")
 TAKERS = (Role.ADMIN, Role.FEED)
 _CHUNK = 64 * 1024
 # A malformed body is 400, as unreadable JSON is; every other refusal 422.
@@ -49,8 +48,8 @@ def _problem(refused: CapRefused) -> Problem:
 
 async def _body(request: web.Request, limit: int) -> bytes:
     """The XML body, read up to `limit` bytes and no further."""
-    if request.content_type not in CONTENT_TYPES:
-        raise CapRefused(Refusal.CONTENT_TYPE, f"send the alert as {', '.join(CONTENT_TYPES)}, not {request.content_type}")
+    if request.content_type not in MEDIA_TYPES:
+        raise CapRefused(Refusal.CONTENT_TYPE, f"send the alert as {', '.join(MEDIA_TYPES)}, not {request.content_type}")
     too_large = CapRefused(Refusal.TOO_LARGE, f"the alert is larger than cap_max_bytes ({limit} bytes)")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
@@ -101,8 +100,8 @@ async def take_document(app: web.Application, data: bytes, *, principal: Princip
     "/cap",
     summary="Take in a CAP 1.2 alert (admin, feed): announcements made, revised or retracted; 200 for one taken in before",
     body=CapDocument,
-    body_content_type=CONTENT_TYPES[0],
-    body_also=CONTENT_TYPES[1:],
+    body_content_type=MEDIA_TYPES[0],
+    body_also=MEDIA_TYPES[1:],
     response=CapTaken,
     status=201,
 )

@@ -25,10 +25,9 @@ from announcements.cap.export import (
 from announcements.queue import get_announcement
 from broadcast_server.api.announcements import POSTERS
 from broadcast_server.auth import require_principal
-from broadcast_server.keys import CLOCK, DATABASE, SETTINGS
+from broadcast_server.keys import CLOCK, DATABASE, SETTINGS, SIGNIN_THROTTLE
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable
-from broadcast_server.sessions import TrustedProxies
 
 routes = RouteTable(tag="cap")
 FEED_PATH = "/cap/alerts.atom"
@@ -45,7 +44,7 @@ def _xml(body: bytes, content_type: str) -> web.Response:
 
 def _base_url(request: web.Request) -> str:
     """This server as its client reached it: the feed's links are absolute, for readers that resolve no relative ones."""
-    https = TrustedProxies(request.app[SETTINGS].trusted_proxies).is_https(request)
+    https = request.app[SIGNIN_THROTTLE].proxies.is_https(request)  # the trusted proxies, as the server read them
     return f"{'https' if https else request.scheme}://{request.host}"
 
 
