@@ -23,6 +23,7 @@ from announcements.models import OPEN_STATUSES, Announcement, CapAlert, CapOutco
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
 from announcements.queue import cancel_announcement, create_announcement, update_announcement
 from announcements.registry import list_areas
+from announcements.targeting import Target
 from announcements.tokens import Principal
 
 
@@ -64,9 +65,10 @@ async def take_in(
     elif not infos:
         row.reason = "no <info>: nothing to broadcast"
     else:
-        referenced = await _referenced(session, alert.references)
-        still_on = await _still_on(session=session, referenced=referenced, principal=principal)
-        if alert.msg_type == MsgType.UPDATE and still_on:
+        still_on = []  # what an Update revises; an Alert looks nothing up
+        if alert.msg_type == MsgType.UPDATE:
+            still_on = await _still_on(session=session, referenced=await _referenced(session, alert.references), principal=principal)
+        if still_on:
             await _revise(
                 session=session, alert=alert, infos=infos, announcements=still_on, row=row, rules=rules, principal=principal, now=now
             )
@@ -122,7 +124,7 @@ async def _revise(
         )
     row.outcome = CapOutcome.UPDATED
     row.announcement_ids = [a.id for a in revised]
-    row.areas = sorted({path for a in revised for path in a.target.get("areas", [])})
+    row.areas = sorted({path for a in revised for path in Target.from_json(a.target).areas})
 
 
 async def _create(
