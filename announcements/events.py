@@ -89,6 +89,7 @@ def announcement_payload(announcement: Announcement) -> dict:
         schedule_id=announcement.schedule_id,
         images=announcement.images,
         drill=announcement.drill,
+        cap=announcement.cap,
     )
     return {"announcement": payload.model_dump(mode="json")}
 

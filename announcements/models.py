@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from sqlmodel import Field, SQLModel
 
 from announcements.areas import normalize_area
-from announcements.protocol import Image, Language, Priority, ScreenKind
+from announcements.protocol import CapAlertKey, Image, Language, Priority, ScreenKind
 from announcements.timeutil import ClientDateTime, ClientWallTime, UTCDateTime, utcnow
 
 
@@ -414,6 +414,7 @@ class Announcement(AnnouncementBase, table=True):
     schedule_id: str | None = Field(default=None, max_length=32)  # the timed broadcast that made it
     images: list[dict[str, Any]] = _json_column(list)  # [{url, width, height}]: announcements/pictures.py
     recording: str | None = Field(default=None, max_length=200)  # played instead of speech: announcements/speech/recording.py
+    cap: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)  # the CAP alert it came from: announcements/cap/intake.py
     drill: bool = False  # an exercise (演练), always an emergency; marked on every device: announcements/drills.py
 
 
@@ -515,6 +516,7 @@ class AnnouncementPublic(AnnouncementBase):
     images: list[Image] = Field(default_factory=list)
     recording: str | None = None
     drill: bool = False
+    cap: CapAlertKey | None = None
 
 
 class AnnouncementDetail(AnnouncementPublic):
@@ -867,12 +869,6 @@ class CapAlert(SQLModel, table=True):
     received_at: datetime = _time_column(default_factory=utcnow, index=True)
     received_by: str | None = Field(default=None, max_length=32)  # the token (or user) that posted it
     document: str = Field(sa_type=sa.Text)  # the alert as read
-
-
-class CapAlertKey(SQLModel):
-    identifier: str
-    sender: str
-    sent: datetime
 
 
 class CapTaken(SQLModel):

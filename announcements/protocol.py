@@ -309,6 +309,14 @@ class Image(_Message):
     height: int
 
 
+class CapAlertKey(_Message):
+    """A CAP alert by its identity (PROTOCOL.md 1.1): the alert an announcement came from, or one taken in."""
+
+    identifier: str
+    sender: str
+    sent: datetime
+
+
 class AnnouncementPayload(_Message):
     """What a screen is told about one announcement (one revision of it)."""
 
@@ -325,6 +333,7 @@ class AnnouncementPayload(_Message):
     schedule_id: str | None = None  # the timed broadcast that made it (PROTOCOL.md 1.1)
     images: list[Image] = Field(default_factory=list)  # PROTOCOL.md 1.1, shown beside the text
     drill: bool = False  # PROTOCOL.md 1.1: an exercise (演练); the title and the speech already say so (docs/protocol.md §2.9.10)
+    cap: CapAlertKey | None = None  # PROTOCOL.md 1.1: the CAP alert it came from (its latest revision's), if any
 
 
 class QuietHoursInfo(_Message):

@@ -146,11 +146,13 @@ async def create_announcement(
     require_reach: bool = False,
     schedule_id: str | None = None,
     media_dir: Path | None = None,
+    cap: dict | None = None,
 ) -> Created:
     """Accept an announcement: live at once, or scheduled for `publish_at`.
 
     `require_reach`: refuse a target that reaches no registered device now (a mistyped tag, an empty area).
     `schedule_id`: the timed broadcast making it (announcements/schedules.py), carried to the screens.
+    `cap`: the CAP alert making it (announcements/cap/intake.py, a `CapAlertKey`), carried to the screens.
     `media_dir`: where POST /media stored the pictures and the recording `data` names (needed only when it names any).
     """
     body_hash = _body_hash(data)
@@ -181,6 +183,7 @@ async def create_announcement(
         created_by=principal.token_id,
         speech_status=SPEECH_PENDING if data.speak else None,
         schedule_id=schedule_id,
+        cap=cap,
         images=images,
     )
     session.add(announcement)

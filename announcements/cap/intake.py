@@ -21,6 +21,7 @@ from announcements.cap.mapping import MappingRules, announcement_for, chosen_inf
 from announcements.cap.refusals import CapRefused, Refusal
 from announcements.models import OPEN_STATUSES, Announcement, CapAlert, CapOutcome
 from announcements.paging import PAGE_LIMIT_DEFAULT, newest_first, split_page
+from announcements.protocol import CapAlertKey
 from announcements.queue import cancel_announcement, create_announcement, update_announcement
 from announcements.registry import list_areas
 from announcements.targeting import Target
@@ -82,6 +83,11 @@ async def take_in(
     return Taken(row, duplicate=False)
 
 
+def _key(alert: Alert) -> dict:
+    """The alert's identity as its announcements carry it (PROTOCOL.md 1.1 `cap`)."""
+    return CapAlertKey(identifier=alert.identifier, sender=alert.sender, sent=alert.sent).model_dump(mode="json")
+
+
 async def _referenced(session: AsyncSession, references: tuple[Reference, ...]) -> list[CapAlert]:
     found = [await find_alert(session=session, sender=r.sender, identifier=r.identifier, sent=r.sent) for r in references]
     return [row for row in found if row is not None]
@@ -119,6 +125,7 @@ async def _revise(
     revised = []
     for info, announcement in zip(infos, announcements, strict=False):
         changes = revision_for(info, drill=alert.drill, rules=rules, now=now)
+        announcement.cap = _key(alert)  # the revision screens get says which alert it came from
         revised.append(
             await update_announcement(session=session, announcement_id=announcement.id, changes=changes, principal=principal, now=now)
         )
@@ -138,7 +145,9 @@ async def _create(
         if not paths:
             continue
         data = announcement_for(info, drill=alert.drill, areas=paths, rules=rules, now=now)
-        created = await create_announcement(session=session, data=data, principal=principal, now=now, default_lifetime=default_lifetime)
+        created = await create_announcement(
+            session=session, data=data, principal=principal, now=now, default_lifetime=default_lifetime, cap=_key(alert)
+        )
         made.append(created.announcement.id)
         reached.update(paths)
     if not made:

@@ -21,8 +21,9 @@ from announcements.cap.alert import MEDIA_TYPES, Alert, read_alert
 from announcements.cap.intake import Taken, find_alert, list_alerts, take_in
 from announcements.cap.refusals import CapRefused, Refusal
 from announcements.cap.signature import Certificates, read_signed_alert
-from announcements.models import CapAlertKey, CapAlertPage, CapAlertPublic, CapOutcome, CapTaken, Role
+from announcements.models import CapAlertPage, CapAlertPublic, CapOutcome, CapTaken, Role
 from announcements.paging import PageQuery
+from announcements.protocol import CapAlertKey
 from announcements.tokens import Principal
 from broadcast_server.auth import require_principal
 from broadcast_server.background import BackgroundLoop

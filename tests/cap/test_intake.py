@@ -57,6 +57,8 @@ async def test_a_rainstorm_warning_is_shown_revised_and_retracted_on_the_screens
             await client.wait_for(lambda c=client: warning_id in ids(c))
         [shown] = liujingtun.announcements()
         assert (shown.title, shown.priority, shown.language) == (HEADLINE, "emergency", "zh")  # the zh-CN info, not the first
+        assert shown.cap is not None and (shown.cap.identifier, shown.cap.sender) == (  # the alert it came from
+            taken["alert"]["identifier"], taken["alert"]["sender"]) and shown.cap.sent == datetime.fromisoformat(taken["alert"]["sent"])
         assert shown.body.startswith("滨江县气象台2026年7月18日14时05分") and "处于危险地带的人员立即转移到安全场所" in shown.body
 
         status, again = await post_cap(village, warning)
@@ -68,6 +70,8 @@ async def test_a_rainstorm_warning_is_shown_revised_and_retracted_on_the_screens
             await client.wait_for(lambda c=client: [(a.title, a.revision) for a in c.announcements()] == [(HEADLINE_UPDATED, 2)])
         _, detail = await village.call("GET", f"/announcements/{warning_id}", expect=200)
         assert datetime.fromisoformat(detail["expires_at"]) == at("2026-07-19T02:05:00+08:00", start)  # extended
+        assert detail["cap"]["identifier"] == updated["alert"]["identifier"] != taken["alert"]["identifier"]  # the Update's
+        assert liujingtun.announcements()[0].cap.identifier == updated["alert"]["identifier"]
 
         status, cancelled = await post_cap(village, retimed(fixture("rainstorm-red-cancel.xml"), start))
         assert status == 201 and (cancelled["outcome"], cancelled["announcements"]) == ("cancelled", [warning_id]), cancelled
@@ -220,7 +224,7 @@ async def test_an_areas_division_codes_are_set_shown_and_checked(village):
     assert {a["path"]: a["geocodes"] for a in areas}[LIUJINGTUN] == ["330108001001", "330108001"]
 
 
-async def test_migration_0013_builds_what_the_models_describe(village):
+async def test_migrations_0013_and_0015_build_what_the_models_describe(village):
     async with village.app[DATABASE].engine.connect() as conn:
         diffs = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata))
-    assert [d for d in diffs if "cap_alert" in repr(d) or "geocodes" in repr(d)] == []
+    assert [d for d in diffs if "cap_alert" in repr(d) or "geocodes" in repr(d) or "'cap'" in repr(d)] == []
