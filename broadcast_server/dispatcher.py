@@ -31,8 +31,15 @@ class Dispatcher:
         self._loop = BackgroundLoop("dispatcher", self.run_once)
 
     def poke(self) -> None:
-        """The queue changed (a post, a revision): recompute the next deadline."""
+        """Timed broadcasts changed, or several announcements at once: look at the whole queue now."""
         self._loop.poke()
+
+    def expect(self, *times: datetime | None) -> None:
+        """An announcement was posted or revised with these publish and expiry times: be awake by the earliest.
+        No pass runs now, so a post's fan-out does not share the loop and the database with one."""
+        due = [t for t in times if t is not None]
+        if due:
+            self._loop.run_within((min(due) - self._clock()).total_seconds())
 
     async def run_once(self) -> float:
         """Publish and expire what is due; return how long to sleep before the next deadline."""

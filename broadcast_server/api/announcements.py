@@ -7,6 +7,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from announcements.models import (
+    SPEECH_PENDING,
+    Announcement,
     AnnouncementCreate,
     AnnouncementDetail,
     AnnouncementPage,
@@ -70,10 +72,12 @@ def _public(announcement) -> AnnouncementPublic:
     return AnnouncementPublic.model_validate(announcement, from_attributes=True)
 
 
-def _queue_changed(request: web.Request) -> None:
-    """A new publish or expiry time, or new speech to make; the screens' events wake the hub by themselves."""
-    request.app[DISPATCHER].poke()
-    request.app[NARRATOR].poke()
+def _queue_changed(request: web.Request, announcement: Announcement) -> None:
+    """Tell the dispatcher the announcement's publish and expiry times, and the narrator when it has speech to make.
+    Only what changed wakes: the screens' events wake the hub by themselves, and a post's fan-out has the loop."""
+    request.app[DISPATCHER].expect(announcement.publish_at, announcement.expires_at)
+    if announcement.speech_status == SPEECH_PENDING:
+        request.app[NARRATOR].poke()
 
 
 @routes.post(
@@ -102,7 +106,7 @@ async def post_announcement(request: web.Request) -> web.Response:
             media_dir=request.app[SETTINGS].media_dir,
         )
         answer = _public(created.announcement)
-    _queue_changed(request)
+    _queue_changed(request, created.announcement)
     headers = {"Idempotent-Replayed": "true"} if created.replayed else None
     return json_response(answer, status=201, headers=headers)
 
@@ -155,7 +159,7 @@ async def patch_announcement(request: web.Request) -> web.Response:
             session=session, announcement_id=request.match_info["id"], changes=changes, principal=principal, now=request.app[CLOCK]()
         )
         answer = _public(announcement)
-    _queue_changed(request)
+    _queue_changed(request, announcement)
     return json_response(answer)
 
 
@@ -167,5 +171,5 @@ async def post_cancel(request: web.Request) -> web.Response:
             session=session, announcement_id=request.match_info["id"], principal=principal, now=request.app[CLOCK]()
         )
         answer = _public(announcement)
-    _queue_changed(request)
+    # Its retract wakes the hub; a deadline it leaves with the dispatcher wakes it for nothing, harmlessly.
     return json_response(answer)

@@ -42,6 +42,20 @@ async def test_expiry_sends_retract(village):
     await ws.close()
 
 
+async def test_an_expiry_brought_forward_retracts_then_and_a_later_post_does_not_put_it_off(village):
+    """A notice corrected to end in a second is retracted then, though a notice posted after it runs for an hour:
+    each post and revision tells the dispatcher its times, and the earliest wins."""
+    screen = await village.screen("gate", "/hongqi/liujingtun")
+    ws = await connect(village, screen["token"])
+    await until(ws, "synced")
+    posted = await village.post(expires_at=in_seconds(3600))
+    await village.call("PATCH", f"/announcements/{posted['id']}", json={"expires_at": in_seconds(1)}, expect=200)
+    await village.post(title="一小时后结束", expires_at=in_seconds(3600))
+    retract = (await until(ws, "retract", timeout=5))[-1]
+    assert (retract["announcement_id"], retract["reason"]) == (posted["id"], "expired")
+    await ws.close()
+
+
 async def test_emergencies_due_together_go_live_first(village):
     """Several announcements due at the same moment are published emergency first."""
     screen = await village.screen("gate", "/hongqi/liujingtun")
