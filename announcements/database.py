@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -20,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from announcements.files import private_dir, private_file, private_files
+
+if TYPE_CHECKING:
+    from announcements.models import Event
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.events_channel = f"{EVENTS_CHANNEL}_{schema}" if schema else EVENTS_CHANNEL
         self._write_lock = asyncio.Lock()
-        self._on_events: list[Callable[[], None]] = []
+        self._on_events: list[Callable[[list[Event]], None]] = []
         self._synchronous = sqlite_synchronous
         self.engine: AsyncEngine = self._make_engine(url, schema=schema, echo=echo)
 
@@ -69,25 +73,28 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends without an exception; if it appended events, whoever
-        asked (`on_events_committed`) is told once it has committed."""
+        asked (`on_events_committed`) is handed them once it has committed."""
         if self.is_sqlite:
             async with self._write_lock:
                 async with AsyncSession(self._immediate_engine, expire_on_commit=False, info=self._session_info()) as session:
                     async with session.begin():
                         yield session
+                    committed = _committed_events(session)
         else:
             async with AsyncSession(self.engine, expire_on_commit=False, info=self._session_info()) as session:
                 async with session.begin():
                     yield session
-        if session.info.pop(_EVENTS_APPENDED, False):
+                committed = _committed_events(session)
+        if committed:
             for callback in self._on_events:
-                callback()
+                callback(committed)
 
     def _session_info(self) -> dict:
         return {_EVENTS_CHANNEL_KEY: None if self.is_sqlite else self.events_channel}
 
-    def on_events_committed(self, callback: Callable[[], None]) -> None:
-        """Call `callback` after every transaction of this process that appended events (the hub's wake-up)."""
+    def on_events_committed(self, callback: Callable[[list[Event]], None]) -> None:
+        """Hand `callback` the events every transaction of this process appended, once it has committed (the
+        hub's wake-up: it fans them out without reading them back)."""
         self._on_events.append(callback)
 
     @property
@@ -167,12 +174,18 @@ async def lock_event_order(session: AsyncSession) -> None:
         await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": 0x5642_4556})
 
 
-async def note_events(session: AsyncSession) -> None:
-    """An event was appended in `session`'s transaction: its Database tells this process after the commit, and on
-    PostgreSQL every other replica hears it too (NOTIFY is delivered at commit, and not at all on a rollback)."""
-    if session.info.get(_EVENTS_APPENDED):
-        return
-    session.info[_EVENTS_APPENDED] = True
+async def note_events(session: AsyncSession, event: Event) -> None:
+    """`event` was appended in `session`'s transaction: its Database hands it on in this process after the commit, and
+    on PostgreSQL every other replica hears of it too (NOTIFY is delivered at commit, and not at all on a rollback)."""
+    appended = session.info.setdefault(_EVENTS_APPENDED, [])
+    appended.append(event)
     channel = session.info.get(_EVENTS_CHANNEL_KEY)
-    if channel:
+    if channel and len(appended) == 1:
         await session.exec(sa.select(sa.func.pg_notify(channel, "")))
+
+
+def _committed_events(session: AsyncSession) -> list[Event]:
+    """The events the session's committed transaction appended, in seq order: one a rolled-back savepoint took back
+    is no longer in the session."""
+    appended = session.info.pop(_EVENTS_APPENDED, [])
+    return sorted((event for event in appended if sa.inspect(event).persistent), key=lambda event: event.seq)

@@ -63,7 +63,7 @@ async def append_event(
     event = Event(type=type, target=target.to_json(), payload=payload, announcement_id=announcement_id)
     session.add(event)
     await session.flush()
-    await note_events(session)
+    await note_events(session, event)
     return event
 
 

@@ -219,6 +219,7 @@ class Hub:
         self._catch_ups_wanted = 0  # handshakes that asked the pump to read the table once more
         self._catch_ups_done = 0  # ... and how many of those asks the finished passes covered
         self._caught_up = asyncio.Condition()
+        self._handed: list[Event] = []  # events this process committed, for the pump to fan out without reading them back
         self._listeners: list[Callable[[StoredEvent], None]] = []
         self.directory = ScreenDirectory(db)  # hellos answered from memory (broadcast_server/directory.py)
         self._closing: set[asyncio.Task] = set()  # sockets being closed beside the fan-out
@@ -234,7 +235,7 @@ class Hub:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self._db.on_events_committed(self.notify)  # every transaction that appends events wakes the pump
+        self._db.on_events_committed(self.committed)  # every transaction that appends events wakes the pump
         await self.directory.load()
         async with self._db.read() as session:
             self.head_seq = await head_seq(session=session)
@@ -276,6 +277,12 @@ class Hub:
         """New events were committed: fan them out now rather than at the next poll."""
         self._pump.poke()
 
+    def committed(self, events: list[Event]) -> None:
+        """This process committed these events: the pump fans them out before it reads the table, saving a post's
+        screens a round trip to the database (events by another process are found by that read, as before)."""
+        self._handed.extend(events)
+        self._pump.poke()
+
     def is_online(self, screen_id: str) -> bool:
         """Connected to this process; `presence` also knows the other replicas' screens."""
         return screen_id in self.connections
@@ -312,12 +319,23 @@ class Hub:
                 log.warning("the event table could not be read within %.0f s; replaying what is known", CATCH_UP_WAIT_S)
 
     async def _catch_up(self) -> None:
+        await self._dispatch_handed()
         while True:
             async with self._db.read() as session:
                 rows = await events_after(session=session, after=self.head_seq, limit=_CATCH_UP_BATCH)
             for row in rows:
                 await self._dispatch(StoredEvent.from_row(row))
             if len(rows) < _CATCH_UP_BATCH:
+                return
+
+    async def _dispatch_handed(self) -> None:
+        """Fan out the events handed over by this process's commits while they follow the head without a gap; from a
+        gap on (another process's event in between, a seq a rollback skipped), the table is read instead."""
+        handed, self._handed = sorted(self._handed, key=lambda event: event.seq), []
+        for row in handed:
+            if row.seq == self.head_seq + 1:
+                await self._dispatch(StoredEvent.from_row(row))
+            elif row.seq > self.head_seq:
                 return
 
     async def _dispatch(self, event: StoredEvent) -> None:

@@ -65,13 +65,17 @@ async def cancel(db: Database, item: Announcement) -> Event:
         return await append_retract_event(session=session, announcement=item, reason="cancelled")
 
 
+def request_update(ticket: str) -> dict:
+    return {"ticket": ticket, "status": "assigned", "response": None}
+
+
 async def tell_screen(db: Database, screen_id: str, ticket: str) -> Event:
     async with db.write() as session:
         return await append_event(
             session=session,
             type=REQUEST_UPDATE,
             target=Target(screens=(screen_id,)),
-            payload={"ticket": ticket, "status": "assigned", "response": None},
+            payload=request_update(ticket),
         )
 
 
@@ -147,3 +151,34 @@ async def test_a_message_encodes_to_the_row_as_stored(db):
     for row in rows:
         stored = json.dumps({"type": row.type, "seq": row.seq, **row.payload}, ensure_ascii=False, separators=(",", ":"))
         assert encode(event_message(row)) == stored
+
+
+async def test_a_commit_hands_on_the_events_it_kept_and_only_those(db):
+    """What the hub fans out without reading the table back (`on_events_committed`) is what was committed: not an
+    event a rolled-back savepoint took back, nothing of a transaction that failed, and each as it reads back."""
+    handed: list[list[Event]] = []
+    db.on_events_committed(handed.append)
+    target = Target(areas=("/hongqi",))
+    async with db.write() as session:
+        kept = await append_event(session=session, type=REQUEST_UPDATE, target=target, payload=request_update("A-1"))
+        try:
+            async with session.begin_nested():
+                await append_event(session=session, type=REQUEST_UPDATE, target=target, payload=request_update("A-2"))
+                raise RuntimeError("the savepoint is rolled back")
+        except RuntimeError:
+            pass
+        live = await append_announcement_event(session=session, announcement=announcement("通知"))
+    try:
+        async with db.write() as session:
+            await append_event(session=session, type=REQUEST_UPDATE, target=target, payload=request_update("A-3"))
+            raise RuntimeError("the transaction fails")
+    except RuntimeError:
+        pass
+    async with db.write() as session:
+        await head_seq(session=session)  # a transaction that appends nothing hands nothing on
+
+    assert [[event.seq for event in batch] for batch in handed] == [[kept.seq, live.seq]]
+    async with db.read() as session:
+        stored = await events_after(session=session, after=0)
+    assert [event.seq for event in stored] == [kept.seq, live.seq]
+    assert [encode(event_message(event)) for event in handed[0]] == [encode(event_message(event)) for event in stored]
