@@ -55,7 +55,7 @@ BODY = "明天上午九点在村委会召开村民大会，请各户派代表参
 TARGETS = {
     "p99": 500.0,  # ms, at 10,000 screens
     "ratio": 0.80,
-    "solo_p50": 15.0,  # ms
+    "solo_p50": 10.0,  # ms
     "kb_per_conn": 20.0,
     "resume_s": 30.0,
 }

@@ -67,7 +67,7 @@ TAIL_S = 2.0  # silence spoken after the last burst, so it comes out of the tran
 RATE = 48_000  # what MediaRecorder records Opus at
 OPUS_FRAME = 960  # 20 ms
 TARGET_S = 3.0
-STALL_MS = 50.0  # the loop blocked this long is a stall (bench/speech_load.py's target)
+STALL_MS = 50.0  # the loop blocked this long is a stall (bench/loop_lag.py's target)
 
 
 def log(text: str) -> None:
