@@ -171,6 +171,29 @@ async def test_rate_limit_says_when_to_retry_spares_resends_and_is_per_screen(vi
     await http_reply(village, other["token"], expect=201)
 
 
+async def test_a_resend_within_the_limit_costs_nothing(village, gate):
+    """A screen that lost its connection and sends a stored reply again is not charged for it: with a limit of two,
+    a reply, its resend and a second reply all go through, and only a third new one is refused."""
+    village.app[REPLIES].limiter = RateLimiter(2, what="replies")
+    first = reply_body()
+    ticket = (await http_reply(village, gate["token"], **first))["ticket"]
+    assert (await http_reply(village, gate["token"], expect=200, **first))["ticket"] == ticket
+    await http_reply(village, gate["token"], expect=201)
+    await http_reply(village, gate["token"], expect=429)
+
+
+async def test_a_reply_while_the_server_shuts_down_is_told_to_come_back(village, gate):
+    """Once the server has begun to stop, a reply is not taken but answered rate_limited with retry_after_s, over
+    the WebSocket and over HTTP (429 and Retry-After), so the screen keeps it and sends it again to a server that runs."""
+    await village.app[REPLIES].close()
+    refused = await ws_reply(gate["ws"])
+    assert (refused["type"], refused["code"], refused["retry_after_s"]) == ("error", "rate_limited", 5), refused
+    async with village.http.post(village.url + "/api/v1/replies", headers=village.auth(gate["token"]), json=reply_body()) as resp:
+        assert (resp.status, resp.headers["Retry-After"]) == (429, "5")
+    _, page = await village.call("GET", "/requests", expect=200)
+    assert page["items"] == []
+
+
 # ---------------------------------------------------------------- races between writers and replicas
 #
 # The writer stores a batch in one transaction and falls back to one reply at a time when another
