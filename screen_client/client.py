@@ -45,7 +45,6 @@ from announcements.protocol import (
     LiveState,
     Ping,
     Pong,
-    Priority,
     ProtocolError,
     Receipt,
     ReceiptState,
@@ -63,8 +62,8 @@ from announcements.protocol import (
 )
 from announcements.quiet_hours import QuietSpan
 from screen_client.display import Display, ScreenView
-from screen_client.player import LiveCall, Player
-from screen_client.store import Identity, OutboxEntry, Store
+from screen_client.player import Player
+from screen_client.store import Identity, LiveCall, OutboxEntry, Store
 from screen_client.urls import ws_url
 
 log = logging.getLogger(__name__)
@@ -230,7 +229,8 @@ class ScreenClient:
         self._stopping = asyncio.Event()
         self._receipts: list[Receipt] = []
         self._displayed: set[str] = set()
-        self._calls: dict[str, LiveCall] = {}  # live calls in progress here, from `started` to `ended`
+        # live calls in progress here, from `started` to `ended`; the store keeps them across a restart
+        self._calls: dict[str, LiveCall] = {call.id: call for call in self.store.live_calls()}
         self._calls_heard: set[str] = set()  # calls whose `played` receipt is sent (once, however often they resume)
         self._area_name: str | None = None  # from `welcome`, for the display
         self._server_timezone: str | None = None  # the quiet-hours zone from `welcome`, for the display's times
@@ -355,8 +355,8 @@ class ScreenClient:
         raises ScreenUnauthorized when the server refuses the token."""
         side: list[asyncio.Task[None]] = []
         if self.player is not None:
-            for announcement in self.store.unplayed():
-                self.player.enqueue(announcement)  # stored but not heard before a restart
+            for held in (*self.store.unplayed(), *self._calls.values()):
+                self.player.enqueue(held)  # stored but not heard before a restart, or a call still going on
             side.append(_background(self.player.run(self._on_played, self._on_call_sounding), "screen player"))
         if self.display is not None:
             side.append(_background(self._display_loop(self.display), "screen display"))
@@ -542,12 +542,11 @@ class ScreenClient:
         await self._ack(link)
 
     async def _on_live(self, link: _Link, message: LiveEvent) -> None:
-        """A live call begins (play its stream) or ends (stop it). Applied even when its seq is a repeat: the calls
-        are held in memory only, and a replay holds the `started` of a call still going on."""
-        self.store.pass_over(message.seq)
+        """A live call begins (play its stream) or ends (stop it). Applied even when its seq is a repeat: a reset
+        replay holds the `started` of each call still going on."""
+        call = self.store.apply_live(message)
         link.mentioned.add(message.call_id)
-        if message.state == LiveState.STARTED and message.stream_url:
-            call = LiveCall(message.call_id, message.priority or Priority.HIGH, message.stream_url, message.caller_name)
+        if call is not None:
             if call.id not in self._calls:
                 log.info("live call %s (%s) by %s on %s", call.id, call.priority, call.caller_name, call.stream_url)
             self._calls[call.id] = call

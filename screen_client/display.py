@@ -19,8 +19,7 @@ from typing import Protocol, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from announcements.protocol import AnnouncementPayload, Priority
-from screen_client.player import LiveCall
-from screen_client.store import Identity
+from screen_client.store import Identity, LiveCall
 from screen_client.words import Words
 
 log = logging.getLogger("screen_client")

@@ -33,6 +33,7 @@ import aiohttp
 
 from announcements.protocol import AnnouncementPayload, Priority, priority_rank
 from announcements.quiet_hours import QuietSpan
+from screen_client.store import LiveCall
 from screen_client.urls import http_url
 
 log = logging.getLogger(__name__)
@@ -58,16 +59,6 @@ RESTREAM_DELAY_S = 2.0  # a stream command that stopped during a call (the serve
 
 class PlaybackError(Exception):
     """One announcement could not be played (download or player command failed)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LiveCall:
-    """A live call in progress, from its `started` event: the area's stream plays until the call ends."""
-
-    id: str  # the call_id (the server keeps the call as the announcement of this id)
-    priority: str
-    stream_url: str
-    caller_name: str | None = None
 
 
 Playable = AnnouncementPayload | LiveCall

@@ -4,6 +4,8 @@ WAL with `synchronous=FULL`: once a transaction commits it is on disk. Applying 
 advancing `last_seq` are one transaction, so after a crash the device holds either both or neither,
 and the server's replay (from the `last_seq` it is told) fills in exactly what is missing. The
 outbox keeps a villager's reply from the moment it is typed until the server has given it a ticket.
+The live calls in progress are kept too: a device restarted mid-call resumes after the call's `started`,
+which the server does not send again, and must still play the call.
 
 Small and local, so plain `sqlite3` on the event loop: each call is one short transaction.
 """
@@ -20,13 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from announcements.protocol import AnnouncementPayload, Reply, RequestUpdate, encode, priority_rank
+from announcements.protocol import AnnouncementPayload, LiveEvent, LiveState, Priority, Reply, RequestUpdate, encode, priority_rank
 
 DB_NAME = "screen.db"
 LOCK_NAME = "screen.lock"
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
+# The statements that bring the file from each version to the next: the first makes it, the later ones add to it.
+_STEPS = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE announcements (
     id TEXT PRIMARY KEY,
@@ -53,7 +55,18 @@ CREATE TABLE outbox (
     ticket TEXT,
     error TEXT
 );
-"""
+""",
+    """
+CREATE TABLE live_calls (
+    id TEXT PRIMARY KEY,
+    priority TEXT NOT NULL,
+    stream_url TEXT NOT NULL,
+    caller_name TEXT,
+    seq INTEGER NOT NULL
+);
+""",
+)
+SCHEMA_VERSION = len(_STEPS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +76,16 @@ class Identity:
     screen_id: str
     area: str
     kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """A live call in progress, from its `started` event: the area's stream plays until the call ends."""
+
+    id: str  # the call_id (the server keeps the call as the announcement of this id)
+    priority: str
+    stream_url: str
+    caller_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +133,11 @@ class Store:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} was written by a newer village-screen (schema {version})")
-            if version == 0:
-                for statement in _SCHEMA.split(";"):
+            for step in _STEPS[version:]:
+                for statement in step.split(";"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -181,6 +204,8 @@ class Store:
             if reset:
                 dropped = [row[0] for row in db.execute("SELECT id FROM announcements") if row[0] not in keep]
                 db.executemany("DELETE FROM announcements WHERE id = ?", ((i,) for i in dropped))
+                ended = [row[0] for row in db.execute("SELECT id FROM live_calls") if row[0] not in keep]
+                db.executemany("DELETE FROM live_calls WHERE id = ?", ((i,) for i in ended))
             db.execute("DELETE FROM meta WHERE key = 'replay_from'")
         return dropped
 
@@ -238,6 +263,27 @@ class Store:
         """An event that leaves nothing to hold (an `area` event): only last_seq moves; False for a repeat."""
         with self._write() as db:
             return self._advance(db, seq)
+
+    def apply_live(self, event: LiveEvent) -> LiveCall | None:
+        """A `live` event: a call started (held until it ends, across restarts) or ended. Applied even when its seq
+        is a repeat: a reset replays the calls in progress. Returns the call when it started."""
+        with self._write() as db:
+            self._advance(db, event.seq)
+            if event.state == LiveState.STARTED and event.stream_url:
+                call = LiveCall(event.call_id, event.priority or Priority.HIGH, event.stream_url, event.caller_name)
+                db.execute(
+                    "INSERT OR REPLACE INTO live_calls (id, priority, stream_url, caller_name, seq) VALUES (?, ?, ?, ?, ?)",
+                    (call.id, call.priority, call.stream_url, call.caller_name, event.seq),
+                )
+                return call
+            if event.state == LiveState.ENDED:
+                db.execute("DELETE FROM live_calls WHERE id = ?", (event.call_id,))
+            return None
+
+    def live_calls(self) -> list[LiveCall]:
+        """The calls in progress, first started first."""
+        rows = self._db.execute("SELECT id, priority, stream_url, caller_name FROM live_calls ORDER BY seq")
+        return [LiveCall(*row) for row in rows]
 
     def apply_request_update(self, update: RequestUpdate) -> bool:
         """Store one request_update event; True when it was new."""

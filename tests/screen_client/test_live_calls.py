@@ -16,8 +16,8 @@ import pytest
 
 from announcements.quiet_hours import QuietSpan
 from screen_client.display import ScreenView, TerminalDisplay, render
-from screen_client.player import CommandPlayer, LiveCall, NullPlayer, Player
-from screen_client.store import Identity
+from screen_client.player import CommandPlayer, NullPlayer, Player
+from screen_client.store import Identity, LiveCall
 from screen_client.words import Words
 from tests.clock import SettableClock
 
@@ -242,6 +242,27 @@ async def test_a_started_replayed_on_reconnect_plays(stub, screens):
     await sounds(player, "c1")
     assert client.live_calls == [LiveCall("c1", "emergency", STREAM, "王主任")]
     await stub.wait_until(lambda: call_receipts(stub) != [])
+
+
+async def test_a_device_restarted_mid_call_plays_the_call_though_its_started_is_not_sent_again(stub, screens):
+    """A loudspeaker box that loses power during a call resumes after the call's `started` (the server does not send
+    it again): it plays the call from what it kept, until the call's `ended` comes."""
+    first = NullPlayer()
+    client = screens.make(stub.url, player=first)
+    task = screens.start(client)
+    await client.wait_for(lambda: client.synced)
+    await stub.publish(started(caller_name="王主任"))
+    await sounds(first, "c1")
+    await screens.stop(client, task)
+    client.close()
+
+    player = NullPlayer()
+    again = await synced_device(stub, screens, player)
+    await sounds(player, "c1")
+    assert again.live_calls == [LiveCall("c1", "high", STREAM, "王主任")] and again.connections == 1
+    await stub.publish(ended())
+    await until(lambda: player.playing is None)
+    assert again.live_calls == []
 
 
 async def test_a_call_the_server_no_longer_holds_after_a_reset_ends(stub, screens):

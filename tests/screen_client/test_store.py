@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from announcements.protocol import RequestUpdate
+from announcements.protocol import LiveEvent, RequestUpdate
 from screen_client.client import build_reply
-from screen_client.store import DataDirLock, Identity, Store
+from screen_client.store import DataDirLock, Identity, LiveCall, Store
 
 from .conftest import payload
 
@@ -184,6 +184,53 @@ def test_everything_survives_reopening_the_file(tmp_path: Path):
         (entry,) = again.outbox()
         assert entry.reply == reply and entry.ticket is None and entry.sent_at is None
         assert again.unplayed() == []
+    finally:
+        again.close()
+
+
+def live(seq: int, call_id: str, state: str, **fields) -> LiveEvent:
+    return LiveEvent(type="live", seq=seq, call_id=call_id, state=state, **fields)
+
+
+def test_live_calls_in_progress_survive_a_restart_until_they_end(tmp_path: Path):
+    """A call started and not ended is there after a restart (the server will not send its `started` again), in the
+    order the calls began; an ended call, and on a reset a call the replay did not mention, are gone."""
+    store = Store(tmp_path)
+    stream = "/stream/hongqi.mp3"
+    assert store.apply_live(live(1, "c1", "started", stream_url=stream, caller_name="张书记")) == LiveCall("c1", "high", stream, "张书记")
+    store.apply_live(live(2, "c2", "started", stream_url=stream, priority="emergency"))
+    store.apply_live(live(3, "c3", "started", stream_url=stream))
+    assert store.apply_live(live(4, "c3", "ended")) is None
+    store.close()
+
+    again = Store(tmp_path)
+    try:
+        assert again.last_seq == 4
+        assert again.live_calls() == [LiveCall("c1", "high", stream, "张书记"), LiveCall("c2", "emergency", stream, None)]
+        again.apply_live(live(2, "c2", "started", stream_url=stream, priority="emergency"))  # in a reset replay
+        again.finish_replay(reset=True, mentioned={"c2"})
+        assert [call.id for call in again.live_calls()] == ["c2"] and again.last_seq == 4
+    finally:
+        again.close()
+
+
+def test_a_file_of_the_first_version_is_brought_up_to_date_keeping_what_it_holds(tmp_path: Path):
+    """A device updated from a client whose file had no live calls keeps its notices and cursor, and holds calls."""
+    store = Store(tmp_path)
+    store.apply_announcement(7, payload("a1"))
+    store.close()
+    old = sqlite3.connect(tmp_path / "screen.db")
+    old.execute("DROP TABLE live_calls")
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+
+    again = Store(tmp_path)
+    try:
+        assert again.last_seq == 7 and [a.id for a in again.announcements()] == ["a1"]
+        again.apply_live(live(8, "c1", "started", stream_url="/stream/hongqi.mp3"))
+        assert [call.id for call in again.live_calls()] == ["c1"]
+        assert again._db.execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         again.close()
 
