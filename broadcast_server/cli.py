@@ -331,8 +331,10 @@ def _screen_remove(args: argparse.Namespace) -> int:
 
 
 async def _post_async(args: argparse.Namespace) -> int:
-    body: dict = {"title": args.title, "body": args.body, "priority": args.priority, "language": args.language,
-                  "repeat": args.repeat, "speak": not args.no_speak}
+    body: dict = {"title": args.title, "body": args.body, "language": args.language, "repeat": args.repeat,
+                  "speak": not args.no_speak, "drill": args.drill}
+    if args.priority:  # left out: normal, and emergency for a drill (the server's defaults)
+        body["priority"] = args.priority
     if args.category:
         body["category"] = args.category
     if args.area or args.tag:
@@ -472,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--token", required=True)
     post.add_argument("--title", required=True)
     post.add_argument("--body", required=True)
-    post.add_argument("--priority", default=Priority.NORMAL.value, choices=[p.value for p in Priority])
+    post.add_argument("--priority", choices=[p.value for p in Priority], help="default: normal; emergency for a drill")
+    post.add_argument("--drill", action="store_true", help="a drill (演练): runs as an emergency, marked as a drill everywhere")
     post.add_argument("--category")
     post.add_argument("--language", default=Language.ZH.value, choices=[lang.value for lang in Language])
     post.add_argument("--area", action="append", default=[], help="target area (repeatable; default: the token's area)")

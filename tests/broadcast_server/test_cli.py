@@ -1,5 +1,6 @@
 """The `village-broadcast` command as a person uses it: tokens, screens and posts from the shell."""
 
+import json
 import os
 import subprocess
 import sys
@@ -66,6 +67,9 @@ def test_post_from_the_shell(settings, tmp_path):
             "post", "--server", server.url, "--token", admin, "--title", "停电通知", "--body", "明天停电。", "--priority", "high"
         )
         assert "live" in posted.stdout and "停电通知" in posted.stdout
+        drill = run_cli("post", "--server", server.url, "--token", admin, "--title", "防汛演练", "--body", "十点防汛演练。", "--drill")
+        answer = json.loads(drill.stdout.splitlines()[-1])
+        assert (answer["drill"], answer["priority"], answer["status"]) == (True, "emergency", "live")
         refused = run_cli("post", "--server", server.url, "--token", "vb_bad", "--title", "t", "--body", "b", check=False)
         assert refused.returncode == 1 and "401" in refused.stderr
     finally:
