@@ -44,7 +44,7 @@ from announcements.cap.alert import MEDIA_TYPES, parse_xml
 from announcements.cap.export import ATOM_NAMESPACE
 from announcements.cap.intake import Taken
 from announcements.cap.refusals import CapRefused
-from announcements.cap.signature import Certificates, load_certificates
+from announcements.cap.signature import Certificates, required_trust
 from announcements.models import Role
 from announcements.tokens import Principal
 from broadcast_server.redaction import redact
@@ -66,6 +66,7 @@ REASON_SUFFIX = ".reason.txt"
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 MAX_REDIRECTS = 5
 MAX_FEED_BYTES = 8 * 1024 * 1024
+_TRUST = {"switch": "require_signature", "files": "certificates"}  # a source's settings, as its errors name them
 REMEMBERED_LINKS = 2000  # per feed: more than any feed lists at once
 _CHUNK = 64 * 1024
 
@@ -117,10 +118,8 @@ class CapSource(BaseModel):
             url = URL(self.url)
             if url.scheme not in ("http", "https") or not url.host:
                 raise wrong(f"the feed's url must be http:// or https:// with a host, not {shown(self.url)!r}")
-        if self.require_signature and not self.certificates:
-            raise wrong("require_signature needs `certificates`: the PEM files of the certificates its alerts are signed with")
         try:
-            load_certificates(self.certificates)
+            required_trust(self.require_signature, self.certificates, **_TRUST)
         except ValueError as exc:
             raise wrong(str(exc)) from None
         return self
@@ -132,7 +131,7 @@ class CapSource(BaseModel):
     @cached_property
     def trust(self) -> Certificates | None:
         """The certificates an alert's signature must verify against; None when no signature is required."""
-        return load_certificates(self.certificates) if self.require_signature else None
+        return required_trust(self.require_signature, self.certificates, **_TRUST)
 
     @property
     def principal(self) -> Principal:

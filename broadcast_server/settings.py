@@ -23,12 +23,14 @@ from pydantic_settings import (
 )
 
 from announcements.cap.mapping import MappingRules, PriorityRule, PublishFrom, check_priority_rules, default_priority_rules
-from announcements.cap.signature import Certificates, load_certificates
+from announcements.cap.signature import Certificates, required_trust
 from announcements.database import sqlite_url
 from announcements.deadlines import Deadline, default_deadlines, merge_deadlines
 from announcements.protocol import Priority
 from announcements.quiet_hours import QuietHours
 from broadcast_server.cap_sources import CapSource, check_source_names
+
+_POST_TRUST = {"switch": "cap_post_require_signature", "files": "cap_post_certificates"}  # POST /cap's, as errors name them
 
 
 class Settings(BaseSettings):
@@ -99,15 +101,13 @@ class Settings(BaseSettings):
     @field_validator("cap_post_certificates")
     @classmethod
     def _post_certificates(cls, paths: list[Path], info: ValidationInfo) -> list[Path]:
-        if info.data.get("cap_post_require_signature") and not paths:
-            raise ValueError("cap_post_require_signature is true: name the PEM files of the certificates alerts are signed with")
-        load_certificates(paths)  # raises ValueError naming a file that is missing or holds no certificate
+        required_trust(info.data.get("cap_post_require_signature", False), paths, **_POST_TRUST)
         return paths
 
     @cached_property
     def cap_post_trust(self) -> Certificates | None:
         """The certificates a POSTed alert's signature must verify against; None when none is required."""
-        return load_certificates(self.cap_post_certificates) if self.cap_post_require_signature else None
+        return required_trust(self.cap_post_require_signature, self.cap_post_certificates, **_POST_TRUST)
 
     @field_validator("cap_priority_rules")
     @classmethod

@@ -11,7 +11,7 @@ signed, never the document around it: an element added or changed outside what w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -27,6 +27,15 @@ DSIG = "http://www.w3.org/2000/09/xmldsig#"
 _EXPECTED = SignatureConfiguration(location="./")
 
 Certificates = tuple[x509.Certificate, ...]
+
+
+def required_trust(require: bool, paths: Sequence[Path], *, switch: str, files: str) -> Certificates | None:
+    """What a source's signatures must verify against: its certificates when `require`, else None. ValueError says
+    what is wrong in the settings' own names (`switch` on without `files`), or names a file that holds no certificate."""
+    if require and not paths:
+        raise ValueError(f"{switch} needs `{files}`: the PEM files of the certificates its alerts are signed with")
+    certificates = load_certificates(paths)
+    return certificates if require else None
 
 
 def load_certificates(paths: Iterable[Path]) -> Certificates:
