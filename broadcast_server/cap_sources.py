@@ -420,20 +420,27 @@ class FeedPoller:
                     return 304, b"", resp.headers
                 if resp.status != 200:
                     raise SourceError(f"{shown(url)} answered HTTP {resp.status} {resp.reason or ''}".rstrip())
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(_CHUNK):
-                    data += chunk
-                    if len(data) > limit:
-                        if whole:
-                            raise SourceError(f"{shown(url)} is larger than {limit} bytes")
-                        break
-                return 200, bytes(data[: limit + 1]), resp.headers
+                data = await read_at_most(resp.content, limit)
+                if whole and len(data) > limit:
+                    raise SourceError(f"{shown(url)} is larger than {limit} bytes")
+                return 200, data, resp.headers
         except aiohttp.TooManyRedirects:
             raise SourceError(f"{shown(url)} redirects more than {MAX_REDIRECTS} times") from None
         except TimeoutError:
             raise SourceError(f"{shown(url)} did not answer within {FETCH_TIMEOUT.total:.0f} s") from None
         except aiohttp.ClientError as exc:
             raise SourceError(f"{shown(url)} could not be reached: {type(exc).__name__}: {exc}") from None
+
+
+async def read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """A body read up to one byte over `limit` and no further: that byte says it is too large, and nothing more of a
+    huge body is held (a POSTed alert, a feed, an alert a feed links to)."""
+    data = bytearray()
+    async for chunk in content.iter_chunked(_CHUNK):
+        data += chunk
+        if len(data) > limit:
+            break
+    return bytes(data[: limit + 1])
 
 
 def feed_entries(data: bytes, *, base: URL) -> list[FeedEntry]:

@@ -27,14 +27,13 @@ from announcements.protocol import CapAlertKey
 from announcements.tokens import Principal
 from broadcast_server.auth import require_principal
 from broadcast_server.background import BackgroundLoop
-from broadcast_server.cap_sources import SourceStatus, watcher_for
+from broadcast_server.cap_sources import SourceStatus, read_at_most, watcher_for
 from broadcast_server.keys import CAP_SOURCES, CLOCK, DATABASE, DISPATCHER, NARRATOR, SETTINGS
 from broadcast_server.problems import Problem
 from broadcast_server.routing import RouteTable, json_response, parse_query
 
 routes = RouteTable(prefix="/api/v1", tag="cap")
 TAKERS = (Role.ADMIN, Role.FEED)
-_CHUNK = 64 * 1024
 # A malformed body is 400, as unreadable JSON is; every other refusal 422.
 _STATUS = {Refusal.CONTENT_TYPE: 415, Refusal.TOO_LARGE: 413, Refusal.NOT_XML: 400, Refusal.DOCTYPE: 400}
 
@@ -54,12 +53,10 @@ async def _body(request: web.Request, limit: int) -> bytes:
     too_large = CapRefused(Refusal.TOO_LARGE, f"the alert is larger than cap_max_bytes ({limit} bytes)")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        data += chunk
-        if len(data) > limit:
-            raise too_large
-    return bytes(data)
+    data = await read_at_most(request.content, limit)
+    if len(data) > limit:
+        raise too_large
+    return data
 
 
 async def _take_in(app: web.Application, alert: Alert, principal: Principal) -> Taken:
