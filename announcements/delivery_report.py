@@ -219,6 +219,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("played_at", "播放时间"),
 )
 KIND_WORDS = {ScreenKind.SCREEN: "屏幕", ScreenKind.SPEAKER: "喇叭"}  # as the console says them (i18n/zh.js kind.*)
+_TIMES = ("last_seen", "received_at", "displayed_at", "played_at")
 
 
 async def delivery_csv(
@@ -228,13 +229,12 @@ async def delivery_csv(
     """Every device of the report as a spreadsheet, in the report's order; times are wall times in `zone`."""
     rows = await _visible_rows(session=session, announcement=announcement, principal=principal)
 
-    def values_of(row) -> tuple:
-        kind = KIND_WORDS.get(row.kind, row.kind) if lang == CsvLanguage.ZH else row.kind
-        return (
-            row.id, row.name, str(kind), row.area, names.get(row.area), presence.online(row.id, row.connected_to),
-            local_time(row.last_seen, zone),
-            *(local_time(at, zone) for at in (row.received_at, row.displayed_at, row.played_at)),
-        )
+    def values_of(row) -> list:
+        device = _device(row, row, names=names, presence=presence)  # the JSON report's fields, in the sheet's words
+        device["kind"] = str(KIND_WORDS.get(row.kind, row.kind) if lang == CsvLanguage.ZH else row.kind)
+        for field in _TIMES:
+            device[field] = local_time(device[field], zone)
+        return [device[field] for field, _ in COLUMNS]
 
     return spreadsheet(COLUMNS, map(values_of, rows), lang=lang)
 
