@@ -32,7 +32,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import platform
 import signal
 import sys
 import time
@@ -44,6 +43,7 @@ from xml.sax.saxutils import escape
 import aiohttp
 import sqlalchemy as sa
 from fanout import AREAS, ClientProcess, Clients, Pool, ScreenProtocol, Server, Worker, client_frame, fmt, log, median, now_ns, register
+from figures import machine, table
 from netutil import cancel_on_sigterm, free_port, run_benchmark, run_folder, screens_fit
 from prometheus_client.parser import text_string_to_metric_families
 from replicas import fresh_schema
@@ -346,23 +346,15 @@ def report(args, runs: list[dict], cold: list[dict], setup: dict) -> str:
     rows.append(("devices that played (server's count, all runs)", played(cap), "", played(base), "", "", "", played(cold)))
 
     headers = ("figure", "CAP p50", "CAP max", "JSON p50", "JSON max", "CAP−JSON", "CAP/JSON", "cold CAP / JSON")
-    widths = [max(len(r[i]) for r in rows + [headers]) for i in range(len(headers))]
-    line = lambda r: "  ".join([r[0].ljust(widths[0])] + [r[i].rjust(widths[i]) for i in range(1, len(r))])  # noqa: E731
-    busy = setup["load_start"] > (os.cpu_count() or 2) / 2
     out = [
         f"CAP benchmark: {n:,} devices, runs: {args.runs}, {setup['database']}; CAP directory polled every {args.interval:g} s; "
         "speech on (eSpeak NG)",
-        f"  {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}; "
-        f"registration {setup['register_s']:.1f} s",
-        f"  load average (1 min) before the run: {setup['load_start']:.2f}"
-        + ("  (something else was running: figures are noisier)" if busy else ""),
+        *machine(setup, f"registration {setup['register_s']:.1f} s"),
         "  CAP: from the alert file renamed into the watched folder; JSON: from just before POST /api/v1/announcements of the same",
         "  notice (the baseline, no CAP). A device plays an announcement once it holds it with its audio, and sends its",
         "  `played` receipt at once: it does not fetch the clip or wait its length, so these are the server's part.",
         "",
-        line(headers),
-        line(tuple("-" * w for w in widths)),
-        *(line(r) for r in rows),
+        *table(headers, rows),
         "",
         "per run (CAP | JSON), s: last device has its audio / server has every played receipt",
         *(f"  #{i + 1}: {fmt(c['last_audio'], 2)} / {fmt(c['all_played'], 2)} | {fmt(b['last_audio'], 2)} / {fmt(b['all_played'], 2)}"

@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import aiohttp
 import pytest  # nginx_binary() says nginx is missing with pytest.skip
 import sqlalchemy as sa
 from fanout import TARGETS, Bench, ClientProcess, Clients, Server, fmt, log, median, now_ns, pct, post, register
+from figures import machine, table
 from netutil import cancel_on_sigterm, free_port, run_benchmark, run_folder, screens_fit
 from prometheus_client.parser import text_string_to_metric_families
 from replicas import fresh_schema
@@ -224,20 +224,13 @@ def report(args, base: dict, cluster: dict, setup: dict) -> str:
         verdict(f["missing"] == 0))
 
     headers = ("figure", "baseline (1 replica)", "cluster (nginx, 2)", "cluster/base", "target", "")
-    widths = [max(len(r[i]) for r in rows + [headers]) for i in range(6)]
-    line = lambda r: "  ".join([r[0].ljust(widths[0])] + [r[i].rjust(widths[i]) for i in (1, 2, 3)] + [r[4].ljust(widths[4]), r[5]])  # noqa: E731
     out = [
         f"Cluster benchmark: {n:,} screens, {posts} posts {args.spacing:g} s apart, {args.client_procs} client process(es); "
         f"{REPLICAS} replicas on PostgreSQL, nginx (shipped site, TLS) in front",
-        f"  {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}; "
-        f"registration {setup['register_s']:.1f} s",
-        f"  load average (1 min) before the run: {setup['load_start']:.2f}"
-        + ("  (something else was running: figures are noisier)" if setup["load_start"] > (os.cpu_count() or 2) / 2 else ""),
+        *machine(setup, f"registration {setup['register_s']:.1f} s"),
         "  baseline: every screen on replica 1 directly, posts to replica 1; cluster: screens and posts through nginx",
         "",
-        line(headers),
-        line(tuple("-" * w for w in widths)),
-        *(line(r) for r in rows),
+        *table(headers, rows, left=(0, 4, 5)),
     ]
     for name, r in (("baseline", base), ("cluster", cluster)):
         if r["fanout"]["closes"] or r["fanout"]["notes"]:

@@ -27,7 +27,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import platform
 import random
 import shutil
 import signal
@@ -40,7 +39,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from figures import percentile
+from figures import machine, percentile, table
 from netutil import HOST, free_port, run_benchmark, screens_fit
 
 from broadcast_server.openfiles import raise_open_file_limit
@@ -1001,21 +1000,13 @@ def report(args, results: dict[str, dict], setup: dict) -> str:
         row("restart: events missed by the resumed screens", f"{rc['missing']:,} of {rc['events'] * rc['checked']:,}", "", "0",
             verdict(rc["missing"] == 0))
 
-    headers = ("figure", "ours", "bare", "target", "")
-    widths = [max(len(r[i]) for r in rows + [headers]) for i in range(5)]
-    line = lambda r: "  ".join([r[0].ljust(widths[0])] + [r[i].rjust(widths[i]) for i in (1, 2)] + [r[3].ljust(widths[3]), r[4]])  # noqa: E731
     out = [
         f"Fan-out benchmark: {n:,} screens, {args.posts} posts {args.spacing:g} s apart, "
         f"{args.client_procs} client process(es), acks {'on' if args.ack else 'off'}",
-        f"  {platform.python_implementation()} {platform.python_version()}, aiohttp {setup['aiohttp']}, "
-        f"{os.cpu_count()} CPUs, {platform.machine()}; bare server: bench/bare_server.py --mode {args.bare_mode}; "
-        f"registration {setup['register_s']:.1f} s",
-        f"  load average (1 min) before the run: {setup['load_start']:.2f}"
-        + ("  (something else was running: figures are noisier)" if setup["load_start"] > (os.cpu_count() or 2) / 2 else ""),
+        *machine(setup, f"aiohttp {setup['aiohttp']}",
+                 f"bare server: bench/bare_server.py --mode {args.bare_mode}; registration {setup['register_s']:.1f} s"),
         "",
-        line(headers),
-        line(tuple("-" * w for w in widths)),
-        *(line(r) for r in rows),
+        *table(("figure", "ours", "bare", "target", ""), rows, left=(0, 3, 4)),
         "",
         "per post, ours: " + "  ".join(f"#{i + 1} last {fmt(p['last_ms'])} ms" for i, p in enumerate(ours["fanout"]["per_post"])),
         "per post, bare: " + "  ".join(f"#{i + 1} last {fmt(p['last_ms'])} ms" for i, p in enumerate(bare["fanout"]["per_post"])),
