@@ -377,6 +377,21 @@ async def test_a_command_that_ignores_sigterm_is_killed_after_the_grace_period(m
     await player.aclose()
 
 
+async def test_stopping_the_device_mid_play_stops_the_sound(media, tmp_path, speaker):
+    """`village-screen` stopping while a notice plays (its player task cancelled): once the task has ended, the
+    command's process is gone and nothing is playing, so a restart never sounds over a leftover."""
+    media.clips["long"] = b"long seconds=20"
+    player = command_player(media, tmp_path, speaker.template)
+    task = asyncio.create_task(player.run(Played()))
+    player.enqueue(payload("long"))
+    pid = await speaker.started("long")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert gone(pid) and player.playing is None
+    assert ["end", "long", str(pid)] not in speaker.events()
+    await player.aclose()
+
+
 async def test_download_that_fails_once_is_retried_and_plays(media, tmp_path, run_player, speaker):
     """A download that times out (the server never answers) is tried again after a second; the clip then plays."""
     media.clips["flaky"] = b"flaky seconds=0"
