@@ -61,6 +61,7 @@ from announcements.protocol import (
     parse_server_message,
 )
 from announcements.quiet_hours import QuietSpan
+from screen_client.changes import Changes
 from screen_client.display import Display, ScreenView
 from screen_client.player import Player
 from screen_client.store import Identity, LiveCall, OutboxEntry, Store
@@ -225,7 +226,7 @@ class ScreenClient:
             initial=timing.backoff_initial, factor=timing.backoff_factor, maximum=timing.backoff_max, rng=self._rng
         )
         self._link: _Link | None = None
-        self._changed = asyncio.Event()
+        self._changes = Changes()
         self._stopping = asyncio.Event()
         self._receipts: list[Receipt] = []
         self._displayed: set[str] = set()
@@ -289,18 +290,9 @@ class ScreenClient:
             area_name=self._area_name, server_timezone=self._server_timezone, live_calls=self.live_calls,
         )
 
-    def _notify(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait until `predicate()` holds, re-checking after every change; TimeoutError after `timeout`."""
-        async with asyncio.timeout(timeout):
-            while True:
-                changed = self._changed
-                if predicate():
-                    return
-                await changed.wait()
+        await self._changes.wait_for(predicate, timeout)
 
     # ------------------------------------------------------------ what a villager does
 
@@ -316,7 +308,7 @@ class ScreenClient:
         the ticket arrives later (see `outbox()`). ValueError for input the protocol does not accept."""
         reply = build_reply(category, text, announcement_id=announcement_id, contact=contact)
         self.store.add_reply(reply)
-        self._notify()
+        self._changes.notify()
         link = self._link
         if link is not None and link.synced:
             try:
@@ -373,7 +365,7 @@ class ScreenClient:
             if self.player is not None:
                 await self.player.aclose()
             self._stopping.clear()
-            self._notify()
+            self._changes.notify()
 
     async def _connect_forever(self) -> None:
         connector = connect(
@@ -430,7 +422,7 @@ class ScreenClient:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._link is link:
                 self._link = None
-                self._notify()
+                self._changes.notify()
             await ws.close()
 
     async def _handshake(self, link: _Link) -> bool:
@@ -472,7 +464,7 @@ class ScreenClient:
             self.player.set_quiet_hours(QuietSpan.from_json(message.quiet_hours.model_dump()) if message.quiet_hours else None)
         self._link = link
         self.connections += 1
-        self._notify()
+        self._changes.notify()
         log.info(
             "connected as screen %s (%s, %s); server at seq %d, we have %s",
             message.screen_id,
@@ -513,14 +505,14 @@ class ScreenClient:
             )
             if self.player is not None and self.store.needs_playing(announcement):
                 self.player.enqueue(announcement)
-        self._notify()  # even a repeat may move last_seq
+        self._changes.notify()  # even a repeat may move last_seq
         await self._ack(link)
 
     async def _on_retract(self, link: _Link, message: Retract) -> None:
         link.mentioned.discard(message.announcement_id)
         if self.store.apply_retract(message.seq, message.announcement_id):
             log.info("announcement %s retracted (%s)", message.announcement_id, message.reason)
-        self._notify()
+        self._changes.notify()
         if self.player is not None:
             self.player.drop(message.announcement_id)
         await self._ack(link)
@@ -528,7 +520,7 @@ class ScreenClient:
     async def _on_request_update(self, link: _Link, message: RequestUpdate) -> None:
         if self.store.apply_request_update(message):
             log.info("request %s is now %s", message.ticket, message.status)
-        self._notify()
+        self._changes.notify()
         await self._ack(link)
 
     async def _on_area(self, link: _Link, message: AreaUpdate) -> None:
@@ -538,7 +530,7 @@ class ScreenClient:
         mine = message.areas.get(identity.area) if identity else None
         if mine is not None:
             self._area_name = mine.area_name
-        self._notify()
+        self._changes.notify()
         await self._ack(link)
 
     async def _on_live(self, link: _Link, message: LiveEvent) -> None:
@@ -554,7 +546,7 @@ class ScreenClient:
                 self.player.enqueue(call)
         elif message.state == LiveState.ENDED:
             self._end_call(message.call_id)
-        self._notify()
+        self._changes.notify()
         await self._ack(link)
 
     def _end_call(self, call_id: str) -> None:
@@ -579,7 +571,7 @@ class ScreenClient:
             log.info("reset: dropped %d announcement(s) the server no longer holds for us", len(dropped))
         link.synced = True
         self._backoff.reset()
-        self._notify()
+        self._changes.notify()
         await self._ack(link)
         await self._send_replies(link, [entry.reply for entry in self.store.unanswered()])
         await self._flush_receipts(link)
@@ -587,7 +579,7 @@ class ScreenClient:
     async def _on_reply_result(self, link: _Link, message: ReplyResult) -> None:
         if self.store.mark_answered(message.client_msg_id, message.ticket):
             log.info("reply %s has ticket %s", message.client_msg_id, message.ticket)
-            self._notify()
+            self._changes.notify()
 
     async def _on_error(self, link: _Link, message: Error) -> None:
         log.warning("the server answered with an error: %s: %s (ref %s)", message.code, message.message, message.ref)
@@ -596,7 +588,7 @@ class ScreenClient:
             and message.code not in _TRANSIENT_ERRORS
             and self.store.mark_failed(message.ref, f"{message.code}: {message.message}")
         ):
-            self._notify()
+            self._changes.notify()
 
     async def _on_pong(self, link: _Link, message: Pong) -> None:
         """Nothing to do: every frame already counts as a sign of life."""
@@ -653,7 +645,7 @@ class ScreenClient:
     async def _on_played(self, announcement: AnnouncementPayload) -> None:
         assert announcement.audio is not None
         self.store.mark_played(announcement.id, announcement.audio.url)
-        self._notify()
+        self._changes.notify()
         await self._send_receipt(ReceiptState.PLAYED, announcement_id=announcement.id)
 
     async def _on_call_sounding(self, call: LiveCall) -> None:
@@ -665,7 +657,7 @@ class ScreenClient:
     async def _display_loop(self, display: Display) -> None:
         """Show the view on every change, and when the next announcement expires; send `displayed` receipts."""
         while True:
-            changed = self._changed
+            changed = self._changes.next
             view = self.view()
             display.show(view)
             if view.identity is not None and view.identity.kind == ScreenKind.SCREEN:

@@ -19,6 +19,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from announcements.protocol import AnnouncementPayload
+from screen_client.changes import Changes
 from screen_client.client import ScreenClient, Timing
 
 TOKEN = "screen-secret-token-0123456789"
@@ -91,7 +92,7 @@ class StubServer:
         self.connections: set[ServerConnection] = set()
         self._tickets: dict[str, str] = {}
         self._ticket_numbers = itertools.count(1)
-        self._changed = asyncio.Event()
+        self._changes = Changes()
         self.port = 0
         self._server: Any = None
 
@@ -107,17 +108,8 @@ class StubServer:
         self._server.close()
         await self._server.wait_closed()
 
-    def _notify(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while True:
-                changed = self._changed
-                if predicate():
-                    return
-                await changed.wait()
+        await self._changes.wait_for(predicate, timeout)
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.received if m.get("type") == kind]
@@ -156,7 +148,7 @@ class StubServer:
     async def _handler(self, ws: ServerConnection) -> None:
         hello = json.loads(await ws.recv())
         self.hellos.append(hello)
-        self._notify()
+        self._changes.notify()
         if hello.get("token") != self.token:
             await ws.send(json.dumps({"type": "error", "code": "unauthorized", "message": "bad token"}))
             await ws.close(4401, "unauthorized")
@@ -183,12 +175,12 @@ class StubServer:
                 if self.on_frame is not None:
                     self.on_frame(message)
                 await self._answer(ws, message)
-                self._notify()
+                self._changes.notify()
         except ConnectionClosed:
             pass
         finally:
             self.connections.discard(ws)
-            self._notify()
+            self._changes.notify()
 
     async def _answer(self, ws: ServerConnection, message: dict[str, Any]) -> None:
         if message["type"] == "ping" and self.answer_pings:
