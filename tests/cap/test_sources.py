@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from yarl import URL
 
 from broadcast_server.cap_sources import CapSource, DirectoryPoller, SourceError, feed_entries
 from broadcast_server.settings import SettingsError, load_settings_for_command
+from screen_client.client import ScreenClient
 from tests.cap.alerts import LIUJINGTUN, XINCUN, configure_villages, fixture, post_cap, retimed, story_now
 from tests.e2e.screens import eventually, ids, running
 
@@ -168,6 +171,19 @@ async def sources(village) -> dict[str, dict]:
     return {s["name"]: s for s in listed}
 
 
+@contextlib.asynccontextmanager
+async def village_screens(village, tmp_path: Path) -> AsyncIterator[tuple[ScreenClient, ScreenClient]]:
+    """A screen in each of the two villages the alerts are for, running and synced."""
+    made = {path: await village.screen(f"screen {path}", path) for path in (LIUJINGTUN, XINCUN)}
+    async with (
+        running(village.url, made[LIUJINGTUN]["token"], tmp_path / "liujingtun") as liujingtun,
+        running(village.url, made[XINCUN]["token"], tmp_path / "xincun") as xincun,
+    ):
+        for client in (liujingtun, xincun):
+            await client.wait_for(lambda c=client: c.synced)
+        yield liujingtun, xincun
+
+
 def drop(folder: Path, name: str, data: bytes) -> None:
     """As another system drops a file: written under a temporary name, then renamed into the folder."""
     (folder / f"{name}.part").write_bytes(data)
@@ -181,13 +197,7 @@ async def test_a_warning_dropped_into_the_county_folder_reaches_the_screens_of_i
     await configure_villages(village)
     folder = tmp_path / "drop"
     start = story_now()
-    made = {path: await village.screen(f"screen {path}", path) for path in (LIUJINGTUN, XINCUN)}
-    async with (
-        running(village.url, made[LIUJINGTUN]["token"], tmp_path / "liujingtun") as liujingtun,
-        running(village.url, made[XINCUN]["token"], tmp_path / "xincun") as xincun,
-    ):
-        for client in (liujingtun, xincun):
-            await client.wait_for(lambda c=client: c.synced)
+    async with village_screens(village, tmp_path) as (liujingtun, xincun):
         (folder / "still-writing.xml.part").write_bytes(b"<alert")
         warning = retimed(fixture("rainstorm-red.xml"), start)
         drop(folder, "rainstorm-red.xml", warning)
@@ -226,13 +236,7 @@ async def test_a_county_feed_brings_a_warning_then_its_update_and_its_cancel(vil
     feed.failing = False
 
     start = story_now()
-    made = {path: await village.screen(f"screen {path}", path) for path in (LIUJINGTUN, XINCUN)}
-    async with (
-        running(village.url, made[LIUJINGTUN]["token"], tmp_path / "liujingtun") as liujingtun,
-        running(village.url, made[XINCUN]["token"], tmp_path / "xincun") as xincun,
-    ):
-        for client in (liujingtun, xincun):
-            await client.wait_for(lambda c=client: c.synced)
+    async with village_screens(village, tmp_path) as (liujingtun, xincun):
         feed.publish("rainstorm-red", retimed(fixture("rainstorm-red.xml"), start))
         for client in (liujingtun, xincun):
             await client.wait_for(lambda c=client: [a.title for a in c.announcements()] == [HEADLINE])
