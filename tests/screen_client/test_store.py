@@ -83,6 +83,8 @@ def test_live_announcements_sorted_by_priority_then_newest_without_expired(store
     store.apply_announcement(5, payload("high", priority="high"))
     store.apply_announcement(6, payload("expired", priority="emergency", expires_in_s=-1))
     assert [a.id for a in store.announcements()] == ["emergency", "high", "new-normal", "old-normal", "low"]
+    store.apply_announcement(7, payload("old-normal", revision=2, published_ago_s=600))  # a correction is not newer
+    assert [a.id for a in store.announcements()] == ["emergency", "high", "new-normal", "old-normal", "low"]
     later = datetime.now(UTC) + timedelta(hours=2)
     assert store.announcements(later) == []
 
@@ -263,6 +265,11 @@ def test_outbox_lifecycle(store: Store):
     assert not store.mark_failed(first.client_msg_id, "too late: it has a ticket")
     assert store.unanswered() == []
     assert [(e.ticket, e.error) for e in store.outbox()] == [("T-9", None), (None, "invalid: text too long")]
+    third = build_reply("help", "the well pump is broken")
+    store.add_reply(third)
+    store.mark_sent([third.client_msg_id])  # as the client marks what it sent: now, so it is not sent again at once
+    assert store.outbox_entry(third.client_msg_id).sent_at >= now
+    assert store.unanswered(sent_before=now) == []
     assert store.outbox_entry(first.client_msg_id).ticket == "T-9"
     assert not store.mark_answered("not-in-this-outbox", "T-1") and store.outbox_entry("not-in-this-outbox") is None
 
