@@ -137,16 +137,21 @@ async def test_deadlines_due_soon_overdue_and_the_summary(village, gate, clock):
         "waiting": 2, "overdue": 0, "due_soon": 0, "new": 2, "mine": 0
     }
     assert summary["poll_s"] == 20, "the console asks again after the server's console_poll_s"
+    assert (await village.call("GET", "/requests/summary", expect=200))[1]["new"] == 0, "nothing is new without a since"
     latest = summary["latest_created_at"]
     _, summary = await village.call("GET", "/requests/summary", params={"since": latest}, expect=200)
     assert summary["new"] == 0
 
+    beside = await village.screen("dongfeng gate", "/dongfeng")
+    (await http_reply(village, beside["token"], category="help"))  # another village's: never in this clerk's counts
+    clerk = await village.token("committee", VILLAGE)
     clock.at = start + timedelta(hours=1, minutes=45)
     _, detail = await village.call("GET", f"/requests/{ticket}", expect=200)
     assert detail["due_soon"] and not detail["overdue"] and 14 * 60 <= detail["due_in_s"] <= 15 * 60
-    assert (await village.call("GET", "/requests/summary", expect=200))[1]["due_soon"] == 1
+    assert (await village.call("GET", "/requests/summary", expect=200))[1]["due_soon"] == 2  # the county sees both
+    assert (await village.call("GET", "/requests/summary", token=clerk, expect=200))[1]["due_soon"] == 1
     clock.at = start + timedelta(hours=2, minutes=1)
-    _, summary = await village.call("GET", "/requests/summary", expect=200)
+    _, summary = await village.call("GET", "/requests/summary", token=clerk, expect=200)
     assert (summary["overdue"], summary["due_soon"]) == (1, 0)
     detail = await patch(village, ticket, assignee="wang")  # the first response: now due by the resolution deadline
     assert detail["due_at"] == detail["resolution_due_at"] and not detail["overdue"]
@@ -156,12 +161,19 @@ async def test_deadlines_due_soon_overdue_and_the_summary(village, gate, clock):
 async def test_workers_in_scope_are_offered_and_a_worker_sees_what_is_assigned_to_them(village, gate):
     """The assignee picker lists worker accounts in scope; assigned by sign-in name, the worker's 我的事项 shows the request."""
     await village.call("POST", "/areas", json={"path": VILLAGE, "name": "刘井屯村"}, expect=201)
-    for name, role, area in (("wang", "worker", VILLAGE), ("zhao", "worker", "/hongqi/xincun"), ("li", "committee", VILLAGE)):
-        user = {"name": name, "display_name": f"{name}师傅", "role": role, "area": area, "password": PASSWORD}
+    people = (
+        ("wang2", "王师傅", "worker", VILLAGE), ("wang", "王师傅", "worker", VILLAGE), ("aaa", "黄师傅", "worker", VILLAGE),
+        ("chen", "陈师傅", "worker", VILLAGE), ("zhao", "赵师傅", "worker", "/hongqi/xincun"), ("li", "李主任", "committee", VILLAGE),
+    )
+    for name, display_name, role, area in people:
+        user = {"name": name, "display_name": display_name, "role": role, "area": area, "password": PASSWORD}
         await village.call("POST", "/users", json=user, expect=201)
+    await village.call("PATCH", "/users/chen", json={"disabled": True}, expect=200)  # left the village: not offered
     clerk = await village.token("committee", VILLAGE)
     _, offered = await village.call("GET", "/requests/assignees", token=clerk, expect=200)
-    assert offered == [{"name": "wang", "display_name": "wang师傅", "area": VILLAGE}]
+    # by the name the clerk reads, then by sign-in name where two read alike
+    assert [(w["name"], w["display_name"]) for w in offered] == [("wang", "王师傅"), ("wang2", "王师傅"), ("aaa", "黄师傅")]
+    assert {w["area"] for w in offered} == {VILLAGE}
 
     mine = (await http_reply(village, gate["token"]))["ticket"]
     (await http_reply(village, gate["token"]))
@@ -177,6 +189,8 @@ async def test_workers_in_scope_are_offered_and_a_worker_sees_what_is_assigned_t
             assert resp.status == 200
         assert [r["ticket"] for r in (await call("/requests", mine="true"))["items"]] == [mine]
         assert (await call("/requests/summary"))["mine"] == 1
+        await patch(village, mine, token=clerk, status="resolved", response="修好了。")
+        assert (await call("/requests/summary"))["mine"] == 0, "a request the worker finished is no longer theirs to do"
 
 
 def _table(raw: bytes) -> list[dict]:
