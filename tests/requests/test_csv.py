@@ -60,6 +60,20 @@ async def test_only_an_admin_unmasks_and_filters_apply(village, gate):
     assert (await _csv(village, tz="Mars/Olympus"))[0] == 422
 
 
+async def test_the_export_lists_oldest_first_and_the_overdue_filter_holds(village, gate, clock):
+    """Rows come in the order the requests were taken in (not by ticket, which is drawn at random); ?overdue=true
+    keeps only those past their deadline at the server's time, ?overdue=false the others."""
+    start = datetime.now(UTC)
+    taken = []
+    for minutes in range(6):
+        clock.at = start + timedelta(minutes=minutes)
+        taken.append((await http_reply(village, gate["token"], category="suggestion" if minutes else "help"))["ticket"])
+    assert list(_rows((await _csv(village))[2])) == taken
+    clock.at = start + timedelta(hours=3)  # past the help request's 2 h, within the suggestions' deadline
+    assert list(_rows((await _csv(village, overdue="true"))[2])) == taken[:1]
+    assert list(_rows((await _csv(village, overdue="false"))[2])) == taken[1:]
+
+
 # Whitespace a spreadsheet may skip before a formula sign, as far as a reply may hold it (not \x0b, \x0c, \x1c-\x1f).
 WHITESPACE = [c for c in map(chr, range(0x3001)) if c.isspace() and c not in "\x0b\x0c\x1c\x1d\x1e\x1f"]
 SIGNS = "=+-@＝＋－＠﹦﹢﹣﹫⁼⁺₌₊"  # ASCII, fullwidth, small, superscript and subscript forms
