@@ -168,6 +168,19 @@ async def test_a_call_that_ends_while_it_waits_never_plays(run_live):
     assert played.ids == ["flood", "after"] and sounding.ids == []
 
 
+async def test_a_call_started_again_while_it_plays_goes_on_without_a_restart(run_live):
+    """A `started` heard again (a replay after a reconnect) for the call already sounding does not cut its stream."""
+    player = NullPlayer()
+    played, sounding = run_live(player)
+    player.enqueue(call())
+    await sounds(player, "c1")
+    player.enqueue(call(caller_name="张书记（又一次）"))
+    player.drop("c1")  # the call ends; then a notice, played once the stream has stopped
+    player.enqueue(payload("after", duration_s=0.1))
+    await played.wait(1)
+    assert history(player) == [("c1", True), ("after", False)] and sounding.ids == ["c1"]
+
+
 # ---------------------------------------------------------------- the client
 
 
