@@ -144,6 +144,35 @@ async def test_a_period_takes_in_from_its_first_instant_up_to_but_not_its_last(v
     assert await period(until=t0 + H) == (1, {taken[0]})
 
 
+async def test_emergencies_and_drills_are_counted_in_the_scope_and_the_period_each_in_one(village, clock):
+    """/stats counts the emergencies and the drills that went live in the caller's scope within [since, until): a
+    drill only as a drill, a normal notice in neither, another village's only for the county, and one scheduled for
+    tomorrow not until it is live. Emergencies at 00:00 and 02:00, a drill at 01:00."""
+    committee, other = await village.token("committee", LIUJINGTUN), await village.token("committee", XINCUN)
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
+    clock.at = t0
+    await village.post(committee, title="暴雨红色预警", priority="emergency")
+    clock.at = t0 + H
+    await village.post(committee, title="山洪转移", drill=True)
+    await village.post(committee, title="停电通知")
+    await village.post(committee, title="明天的预警", priority="emergency", publish_at=(t0 + 30 * H).isoformat())
+    await village.post(other, title="新村的预警", priority="emergency")
+    clock.at = t0 + 2 * H
+    await village.post(committee, title="山体滑坡预警", priority="emergency")
+    clock.at = t0 + 3 * H
+
+    async def counted(token: str, **bounds) -> tuple[int, int]:
+        params = {name: at.isoformat() for name, at in bounds.items()}
+        _, stats = await village.call("GET", "/stats", token=token, params=params, expect=200)
+        return stats["emergencies"], stats["drills"]
+
+    assert await counted(committee) == (2, 1)
+    assert await counted(committee, since=t0, until=t0 + 2 * H) == (1, 1)
+    assert await counted(committee, since=t0 + H) == (1, 1)
+    assert await counted(committee, until=t0 + H) == (1, 0)
+    assert await counted(village.admin) == (3, 1)
+
+
 async def test_the_figures_show_the_areas_ten_newest_announcements(village):
     """Beside the request figures, the ten newest announcements of the area asked for, newest first, with
     when each went out; not those of a neighbouring village."""
