@@ -140,6 +140,8 @@ async def test_a_period_takes_in_from_its_first_instant_up_to_but_not_its_last(v
     assert await period(since=t0 + H, until=t0 + 2 * H) == (1, {taken[1]})
     _, stats = await village.call("GET", "/stats", params={"since": (t0 + H).isoformat()}, expect=200)
     assert (stats["since"], stats["until"]) == ((t0 + H).isoformat().replace("+00:00", "Z"), None)  # what the figures cover
+    _, stats = await village.call("GET", "/stats", params={"until": (t0 + H).isoformat()}, expect=200)
+    assert (stats["since"], stats["until"]) == (None, (t0 + H).isoformat().replace("+00:00", "Z"))
     assert await period(since=t0 + H) == (2, {taken[1], taken[2]})
     assert await period(until=t0 + H) == (1, {taken[0]})
 
