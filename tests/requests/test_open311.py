@@ -134,6 +134,20 @@ async def test_listing_filters_by_code_status_dates_and_scope(village, clock):
     assert await listed() == {"help", "question"}
 
 
+async def test_the_list_is_newest_first_whatever_the_tickets_say(village, clock):
+    """Six requests a minute apart come back newest first; tickets are drawn at random, so ordering by ticket would
+    put them in another order all but once in 720."""
+    committee = await village.token("committee", "/hongqi")
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
+    taken = []
+    for minute in range(6):
+        clock.at = t0 + timedelta(minutes=minute)
+        _, _, body = await _post(village, "json", api_key=committee, service_code="question", description="问", address_id=VILLAGE)
+        taken.append(json.loads(body)[0]["service_request_id"])
+    _, _, body = await _get(village, "requests.json", api_key=committee)
+    assert [r["service_request_id"] for r in json.loads(body)] == taken[::-1]
+
+
 async def test_round_trip_in_xml_escapes_villagers_text(village):
     """POST and GET in XML: the villager's text comes back exactly, as text, never as markup; a screen token posts as its screen."""
     screen = await village.screen("gate", VILLAGE)
