@@ -70,6 +70,9 @@ async def test_the_export_lists_oldest_first_and_the_overdue_filter_holds(villag
         taken.append((await http_reply(village, gate["token"], category="suggestion" if minutes else "help"))["ticket"])
     assert list(_rows((await _csv(village))[2])) == taken
     clock.at = start + timedelta(hours=3)  # past the help request's 2 h, within the suggestions' deadline
+    rows = _rows((await _csv(village))[2])
+    assert [rows[t]["overdue"] for t in taken] == ["yes"] + ["no"] * 5
+    assert rows[taken[0]]["contact_name"] == "" and rows[taken[0]]["resolved_at"] == ""  # nothing there: an empty cell
     assert list(_rows((await _csv(village, overdue="true"))[2])) == taken[:1]
     assert list(_rows((await _csv(village, overdue="false"))[2])) == taken[1:]
 
