@@ -160,6 +160,18 @@ async def test_new_revision_replaces_the_queued_one(run_player):
     assert [(r.announcement_id, r.revision) for r in player.records] == [("a1", 2)]
 
 
+async def test_a_revision_keeps_its_place_in_the_queue(run_player):
+    """A corrected notice waiting its turn is not sent to the back: with a1 and then b1 waiting, a1's revision still
+    plays before b1."""
+    player = NullPlayer()
+    player.enqueue(payload("a1", revision=1))
+    player.enqueue(payload("b1"))
+    player.enqueue(payload("a1", revision=2))
+    played = run_player(player)
+    await played.wait(2)
+    assert [(a.id, a.revision) for a in played.announcements] == [("a1", 2), ("b1", 1)]
+
+
 async def test_a_new_revision_with_the_same_sound_does_not_restart_the_playing_one(run_player):
     """A correction of the text while its (unchanged) audio plays goes on playing; the end is reported for the
     newest revision. New audio waits for the playing one to end, then plays."""
@@ -389,6 +401,18 @@ async def test_stopping_the_device_mid_play_stops_the_sound(media, tmp_path, spe
     await asyncio.gather(task, return_exceptions=True)
     assert gone(pid) and player.playing is None
     assert ["end", "long", str(pid)] not in speaker.events()
+    await player.aclose()
+
+
+async def test_what_the_player_command_prints_stays_off_the_screen(media, tmp_path, run_player, capfd):
+    """A player command that talks on its standard output (aplay and mpg123 do) does not write over the terminal
+    display: its output goes nowhere, and it reads nothing from the terminal."""
+    media.clips["a1"] = b"a1"
+    player = command_player(media, tmp_path, "sh -c 'echo playing-loudly; cat > /dev/null; cat {file} > /dev/null'")
+    played = run_player(player)
+    player.enqueue(payload("a1"))
+    await played.wait(1)
+    assert "playing-loudly" not in capfd.readouterr().out
     await player.aclose()
 
 
