@@ -546,6 +546,27 @@ async def test_slow_screen_is_disconnected_not_waited_for(village):
     await fast.close()
 
 
+async def test_a_screen_that_asks_without_reading_the_answers_is_closed_like_a_slow_one(village):
+    """The server's own answers (pong here) count against the send buffer too: a screen that keeps asking and stops
+    reading is closed with 1013 once its answers pass send_buffer_bytes, and the server goes on serving others."""
+    screen = await village.screen("chatty", GATE)
+    chatty = await RawScreen.open(village.url)
+    try:
+        await chatty.hello(screen["token"])
+        await chatty.until("synced")
+        asked = 0
+        while (await screen_row(village, screen["id"]))["online"]:
+            assert asked < 40_000, "the screen that stopped reading its answers was never disconnected"
+            for _ in range(1000):
+                await chatty.send_json({"type": "ping"})
+            asked += 1000
+        frames, code = await chatty.until_closed()
+        assert code == 1013 and {f["type"] for f in frames} == {"pong"}
+    finally:
+        chatty.close()
+    await village.post(target={"areas": [GATE]})  # the server still answers
+
+
 @pytest.mark.settings(send_buffer_bytes=16 * 1024)
 async def test_a_replay_longer_than_the_send_buffer_waits_for_the_screen(village):
     """A resume whose replay is many times the send buffer is written as fast as the screen reads, not cut
