@@ -446,6 +446,24 @@ async def test_download_gives_up_after_its_attempts(media, tmp_path, run_player,
     await player.aclose()
 
 
+async def test_a_player_that_fails_unexpectedly_reports_nothing_and_goes_on(run_player, caplog):
+    """An error nobody foresaw while playing (a bug in a player) is logged; the notice is not reported `played`, since
+    proof of delivery must not count what was not heard, and the next one plays."""
+
+    class Faulty(NullPlayer):
+        async def play(self, announcement: AnnouncementPayload) -> None:
+            if announcement.id == "broken":
+                raise RuntimeError("a bug in the player")
+            await super().play(announcement)
+
+    player = Faulty()
+    played = run_player(player)
+    player.enqueue(payload("broken"))
+    player.enqueue(payload("next"))
+    await played.wait(1)
+    assert played.ids == ["next"] and "player failed on broken" in caplog.text
+
+
 async def test_failed_download_is_skipped_without_receipt(media, tmp_path, run_player, caplog):
     """A 404 for the audio is logged; no `played` is reported and the queue goes on."""
     player = command_player(media, tmp_path, "true {file}")

@@ -268,7 +268,8 @@ def test_outbox_lifecycle(store: Store):
     third = build_reply("help", "the well pump is broken")
     store.add_reply(third)
     store.mark_sent([third.client_msg_id])  # as the client marks what it sent: now, so it is not sent again at once
-    assert store.outbox_entry(third.client_msg_id).sent_at >= now
+    entry = store.outbox_entry(third.client_msg_id)
+    assert entry.sent_at >= now and entry.created_at >= now
     assert store.unanswered(sent_before=now) == []
     assert store.outbox_entry(first.client_msg_id).ticket == "T-9"
     assert not store.mark_answered("not-in-this-outbox", "T-1") and store.outbox_entry("not-in-this-outbox") is None
@@ -291,6 +292,15 @@ def test_newer_schema_is_refused(tmp_path: Path):
     sqlite3.connect(tmp_path / "screen.db").execute("PRAGMA user_version=99")
     with pytest.raises(RuntimeError, match="newer"):
         Store(tmp_path)
+
+
+def test_a_data_dir_several_folders_deep_is_made(tmp_path: Path):
+    """`--data-dir /var/lib/village-screen/gate` on a fresh box: the folders above it are made too."""
+    store = Store(tmp_path / "var" / "lib" / "village-screen" / "gate")
+    try:
+        assert store.path.exists() and store.last_seq is None
+    finally:
+        store.close()
 
 
 def test_data_dir_lock_is_exclusive(tmp_path: Path):
