@@ -37,7 +37,7 @@ test: $(STAMP) $(AXE)
 bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
 
-## Mutation testing of the modules that carry the promises (not part of `make test`; about 3,200 mutants,
+## Mutation testing of the modules that carry the promises (not part of `make test`; about 4,050 mutants,
 ## several hours on 2 cores; interrupted, it continues where it stopped). Results: docs/testing.md.
 mutation: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,mutation]'
