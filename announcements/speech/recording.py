@@ -16,17 +16,20 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import av
-import numpy as np
-import soundfile as sf
+from typing import TYPE_CHECKING
 
 from announcements import mediastore
 from announcements.errors import Invalid, TooLarge
 from announcements.voicing import media_name
 
-from . import audio
 from .cache import keep_by_content
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# FFmpeg (PyAV), NumPy, libsndfile and the loudness meter (SciPy) are loaded by the first recording decoded, not
+# by importing this module: the queue and every shell command name recordings (`path`, `known`) and start in a
+# second less without them.
 
 MAX_BYTES = 50 * 1024 * 1024  # ten minutes of a 128 kbit/s MP3 is 9.6 MB; a WAV from a recorder app is larger
 MAX_SECONDS = 600.0
@@ -78,6 +81,9 @@ def _too_long() -> Invalid:
 
 def _decode(data: bytes) -> tuple[np.ndarray, float]:
     """The audio as mono float32 at RATE, and the share of its original samples at full scale."""
+    import av
+    import numpy as np
+
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.FFmpegError, ValueError, EOFError):
@@ -110,6 +116,10 @@ def _decode(data: bytes) -> tuple[np.ndarray, float]:
 
 
 def _store(data: bytes, media_dir: Path) -> Recording:
+    import soundfile as sf
+
+    from . import audio
+
     samples, clipped_share = _decode(data)
     if samples.size < MIN_SECONDS * RATE:
         raise _refused("recording_too_short", f"the recording is shorter than {MIN_SECONDS:g} s")
