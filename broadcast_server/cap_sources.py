@@ -164,6 +164,11 @@ class SourceCounts(BaseModel):
     refused: int = Field(default=0, description="alerts refused (each logged with its reason; a directory's are in refused/)")
     repeated: int = Field(default=0, description="alerts taken in before: nothing was done")
 
+    def add(self, more: SourceCounts) -> None:
+        self.taken += more.taken
+        self.refused += more.refused
+        self.repeated += more.repeated
+
 
 class SourceStatus(BaseModel):
     """A watched source as this replica sees it (each replica polls every source)."""
@@ -176,6 +181,10 @@ class SourceStatus(BaseModel):
     require_signature: bool
     last_poll_at: datetime | None = Field(default=None, description="when the last poll started; null before the first")
     last_outcome: SourceCounts | None = Field(default=None, description="what the last poll took in; null before the first")
+    since_start: SourceCounts = Field(
+        default_factory=SourceCounts,
+        description="what every poll since this replica started took in: a refusal stays counted after the next, empty, poll",
+    )
     failures: int = Field(default=0, description="polls failed in a row: 0 when the last one worked")
     last_error: str | None = Field(default=None, description="what went wrong the last time a poll failed")
     last_error_at: datetime | None = None
@@ -215,6 +224,7 @@ class SourceWatcher:
             status.failures = 0
             delay = self.source.interval
         status.last_outcome = counts
+        status.since_start.add(counts)
         return delay
 
     async def _take_one(self, data: bytes, what: str, counts: SourceCounts) -> Taken | CapRefused:

@@ -262,6 +262,7 @@ async def test_a_county_feed_brings_a_warning_then_its_update_and_its_cancel(vil
     assert (status["failures"], status["last_error_at"] is not None, status["last_outcome"]) == (
         0, True, {"taken": 0, "refused": 0, "repeated": 0},  # the last poll: a 304
     )
+    assert status["since_start"] == {"taken": 3, "refused": 0, "repeated": 0}  # each alert once, over all the polls
     assert FEED_PASSWORD not in caplog.text and "HTTP 503" in caplog.text
 
 
@@ -293,7 +294,8 @@ async def test_only_alerts_signed_with_the_county_certificate_are_taken(village,
         assert reasons["unsigned.xml.reason.txt"].startswith("signature_missing: alert/Signature: the alert is not signed")
         assert "not signed with the key of a certificate configured here" in reasons["foreign.xml.reason.txt"]
         assert await announcements(village) == [] and await cap_alerts(village) == []
-        assert (await sources(village))["signed"]["last_outcome"]["refused"] >= 1
+        counted = (await sources(village))["signed"]["since_start"]  # the last poll may have found nothing since
+        assert (counted["refused"], counted["taken"]) == (3, 0), counted
 
         for data, code in ((warning, "signature_missing"), (tampered, "signature_invalid"), (foreign, "signature_invalid")):
             status, problem = await post_cap(village, data)
