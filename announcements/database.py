@@ -185,7 +185,6 @@ async def note_events(session: AsyncSession, event: Event) -> None:
 
 
 def _committed_events(session: AsyncSession) -> list[Event]:
-    """The events the session's committed transaction appended, in seq order: one a rolled-back savepoint took back
-    is no longer in the session."""
-    appended = session.info.pop(_EVENTS_APPENDED, [])
-    return sorted((event for event in appended if sa.inspect(event).persistent), key=lambda event: event.seq)
+    """The events the session's committed transaction appended, as they were appended (each flushed for its seq, so
+    in seq order): one a rolled-back savepoint took back is no longer in the session."""
+    return [event for event in session.info.pop(_EVENTS_APPENDED, []) if sa.inspect(event).persistent]
