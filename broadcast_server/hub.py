@@ -330,8 +330,6 @@ class Hub:
                 rows = await events_after(session=session, after=self.head_seq, limit=_CATCH_UP_BATCH)
             for row in rows:
                 await self._dispatch(StoredEvent.from_row(row))
-                if self._step_is_over():
-                    await self._next_step()
             if len(rows) < _CATCH_UP_BATCH:
                 return
 
@@ -342,8 +340,6 @@ class Hub:
         for row in handed:
             if row.seq == self.head_seq + 1:
                 await self._dispatch(StoredEvent.from_row(row))
-                if self._step_is_over():
-                    await self._next_step()
             elif row.seq > self.head_seq:
                 return
 
@@ -383,6 +379,8 @@ class Hub:
                 await self._next_step()
                 writing = time.perf_counter()
         self._metrics.fanout_seconds.observe(spent + time.perf_counter() - writing)
+        if self._step_is_over():  # the pump goes on to the next event: many small ones add up to a step too
+            await self._next_step()
 
     def _step_is_over(self) -> bool:
         """Whether the pump has held the loop FANOUT_STEP_S since it last let the rest run."""
